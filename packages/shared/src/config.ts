@@ -1,0 +1,283 @@
+/**
+ * The one place that reads the environment. Every process validates its
+ * variables against a JSON schema at start and refuses to run, naming each bad
+ * variable, rather than failing later on the first request.
+ *
+ * The variable names of the original sample app (KEY_VAULT_URL,
+ * THIRD_PARTY_API_SECRET_NAME, THIRD_PARTY_API_ENDPOINT, STORAGE_QUEUE_URL) are
+ * kept unchanged so existing deployments can switch over.
+ */
+import envSchema from 'env-schema'
+import { ConfigError } from './errors.js'
+
+type Env = Record<string, string | undefined>
+
+interface JsonSchemaProperty {
+  type: 'string' | 'integer' | 'number' | 'boolean'
+  default?: string | number | boolean
+  minimum?: number
+  maximum?: number
+  enum?: string[]
+  pattern?: string
+  minLength?: number
+  description: string
+}
+
+type Properties = Record<string, JsonSchemaProperty>
+
+/** A schema fragment: the variables, and which of them must be set. */
+export interface ConfigSchema {
+  properties: Properties
+  required: string[]
+}
+
+const log: Properties = {
+  LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', description: 'pino log level' }
+}
+
+const storage: Properties = {
+  STORAGE_CONNECTION_STRING: { type: 'string', minLength: 1, description: 'Storage connection string (Azurite locally: UseDevelopmentStorage=true). When set, it is used for queue and table instead of Entra ID.' },
+  STORAGE_QUEUE_URL: { type: 'string', pattern: '^https?://', description: 'Queue URL in Azure, e.g. https://<account>.queue.core.windows.net/code-requests; accessed with Entra ID (managed identity).' },
+  STORAGE_TABLE_URL: { type: 'string', pattern: '^https?://', description: 'Table service URL; defaults to STORAGE_QUEUE_URL\'s account with .table. in place of .queue.' },
+  STORAGE_QUEUE_NAME: { type: 'string', pattern: '^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$', default: 'code-requests', description: 'Queue name used with STORAGE_CONNECTION_STRING (with STORAGE_QUEUE_URL the name is in the URL)' },
+  CODES_TABLE_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9]{2,62}$', default: 'codes', description: 'Table of valid codes' },
+  QUEUE_MESSAGE_ENCODING: { type: 'string', enum: ['base64', 'text'], default: 'base64', description: 'How message text is encoded; base64 is what Azure Functions queue triggers expect' },
+  CODE_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 604800, default: 600, description: 'How long a code stays valid after it is issued' },
+  STORAGE_TIMEOUT_MS: { type: 'integer', minimum: 100, default: 5000, description: 'Timeout of one storage call' }
+}
+
+const credential: Properties = {
+  AZURE_CREDENTIAL: { type: 'string', enum: ['default', 'dev'], default: 'default', description: 'default: DefaultAzureCredential (managed identity in Azure, az login on a laptop). dev: a fixed local token, accepted only by dev-vault.' }
+}
+
+const vault: Properties = {
+  KEY_VAULT_URL: { type: 'string', pattern: '^https?://', description: 'Key Vault holding the third-party API key, e.g. https://<vault>.vault.azure.net' },
+  KEY_VAULT_CA_FILE: { type: 'string', minLength: 1, description: 'PEM certificate to trust for KEY_VAULT_URL (dev-vault\'s self-signed certificate); unset in Azure' },
+  THIRD_PARTY_API_SECRET_NAME: { type: 'string', pattern: '^[0-9A-Za-z-]{1,127}$', default: 'third-party-api-key', description: 'Name of the secret that holds the third-party API key' }
+}
+
+const api: Properties = {
+  THIRD_PARTY_API_ENDPOINT: { type: 'string', pattern: '^https?://', description: 'The third-party RandomNumber endpoint, e.g. https://<app>.azurewebsites.net/api/RandomNumber' },
+  THIRD_PARTY_TIMEOUT_MS: { type: 'integer', minimum: 1, default: 3000, description: 'Time allowed for the third-party call before getcode answers 504' },
+  HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 in a container)' },
+  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000, description: 'API port' },
+  RATE_LIMIT_MAX: { type: 'integer', minimum: 1, default: 60, description: 'Requests per client and window on getcode and signin' },
+  RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 1000, default: 60000, description: 'Rate-limit window' },
+  SIGNIN_MAX_FAILURES: { type: 'integer', minimum: 1, default: 5, description: 'Failed sign-ins for one subject before it is locked' },
+  SIGNIN_LOCKOUT_SECONDS: { type: 'integer', minimum: 1, default: 900, description: 'How long a subject stays locked' },
+  TRUST_PROXY: { type: 'boolean', default: false, description: 'Take the client address from X-Forwarded-For (behind Container Apps ingress)' }
+}
+
+const worker: Properties = {
+  WORKER_BATCH_SIZE: { type: 'integer', minimum: 1, maximum: 32, default: 32, description: 'Messages per receive (Azure allows 32)' },
+  WORKER_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, default: 64, description: 'Messages handled at once' },
+  WORKER_VISIBILITY_TIMEOUT_SECONDS: { type: 'integer', minimum: 1, maximum: 3600, default: 30, description: 'How long a received message stays hidden while it is handled' },
+  WORKER_MAX_BACKOFF_MS: { type: 'integer', minimum: 10, default: 1000, description: 'Cap of the randomized back-off when the queue is empty: the worst-case activation delay of an idle system' },
+  WORKER_MAX_DEQUEUE_COUNT: { type: 'integer', minimum: 1, default: 5, description: 'Failed attempts before a message goes to the poison queue' },
+  WORKER_SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 0, default: 10000, description: 'How long shutdown waits for messages in flight' },
+  WORKER_HEALTH_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3001, description: 'Port of /healthz and /readyz; 0 picks a free port' },
+  WORKER_HEALTH_HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address of the probe endpoint (0.0.0.0 in a container)' },
+  WORKER_SUMMARY_INTERVAL_SECONDS: { type: 'integer', minimum: 1, default: 30, description: 'Seconds between summary log lines' }
+}
+
+const numberApi: Properties = {
+  THIRD_PARTY_API_KEYS: { type: 'string', minLength: 1, description: 'Comma-separated keys accepted by number-api (several, for rotation)' },
+  HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on' },
+  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 7071, description: 'number-api port (7071, as func start)' }
+}
+
+const devVault: Properties = {
+  HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on' },
+  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8443, description: 'dev-vault port' },
+  DEV_VAULT_CERT_DIR: { type: 'string', minLength: 1, default: '.data/dev-vault', description: 'Where dev-vault keeps its certificate (cert.pem is what clients trust)' },
+  DEV_VAULT_HOSTNAMES: { type: 'string', minLength: 1, default: 'localhost,127.0.0.1', description: 'Comma-separated names and addresses put in the certificate' },
+  THIRD_PARTY_API_SECRET_NAME: vault.THIRD_PARTY_API_SECRET_NAME as JsonSchemaProperty,
+  THIRD_PARTY_API_KEY: { type: 'string', minLength: 1, description: 'Value seeded into the secret THIRD_PARTY_API_SECRET_NAME at start' }
+}
+
+export const schemas = {
+  api: { properties: { ...log, ...storage, ...credential, ...vault, ...api }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
+  worker: { properties: { ...log, ...storage, ...credential, ...worker }, required: [] },
+  numberApi: { properties: { ...log, ...numberApi }, required: ['THIRD_PARTY_API_KEYS'] },
+  devVault: { properties: { ...log, ...devVault }, required: [] }
+} satisfies Record<string, ConfigSchema>
+
+type Raw = Record<string, string | number | boolean | undefined>
+
+/** Validates `env` against `schema`; throws ConfigError naming every bad variable. */
+export function readEnv (schema: ConfigSchema, env: Env): Raw {
+  const data: Env = {}
+  for (const name of Object.keys(schema.properties)) {
+    // An empty variable is treated as unset, as a shell user would expect.
+    if (env[name] !== undefined && env[name] !== '') data[name] = env[name]
+  }
+  try {
+    return envSchema<Raw>({ schema: { type: 'object', ...schema }, data, dotenv: false })
+  } catch (err) {
+    const errors = (err as { errors?: { instancePath: string, message?: string, params: { missingProperty?: string } }[] }).errors
+    if (errors === undefined) throw err
+    throw new ConfigError(errors.map((e) => e.params.missingProperty !== undefined
+      ? { variable: e.params.missingProperty, problem: 'is required' }
+      : { variable: e.instancePath.slice(1), problem: e.message ?? 'is invalid' }))
+  }
+}
+
+export interface LogConfig {
+  logLevel: string
+}
+
+export type StorageAuth =
+  | { kind: 'connection-string', connectionString: string, queueName: string }
+  | { kind: 'url', queueUrl: string, tableUrl: string }
+
+export interface StorageConfig {
+  auth: StorageAuth
+  tableName: string
+  messageEncoding: 'base64' | 'text'
+  codeTtlSeconds: number
+  storageTimeoutMs: number
+}
+
+export interface CredentialConfig {
+  credential: 'default' | 'dev'
+}
+
+export interface VaultConfig {
+  keyVaultUrl: string
+  keyVaultCaFile?: string
+  secretName: string
+}
+
+export interface ApiConfig extends LogConfig, StorageConfig, CredentialConfig, VaultConfig {
+  thirdPartyEndpoint: string
+  thirdPartyTimeoutMs: number
+  host: string
+  port: number
+  rateLimitMax: number
+  rateLimitWindowMs: number
+  signinMaxFailures: number
+  signinLockoutSeconds: number
+  trustProxy: boolean
+}
+
+export interface WorkerConfig extends LogConfig, StorageConfig, CredentialConfig {
+  batchSize: number
+  maxInFlight: number
+  visibilityTimeoutSeconds: number
+  maxBackoffMs: number
+  maxDequeueCount: number
+  shutdownTimeoutMs: number
+  healthHost: string
+  healthPort: number
+  summaryIntervalSeconds: number
+}
+
+export interface NumberApiConfig extends LogConfig {
+  keys: string[]
+  host: string
+  port: number
+}
+
+export interface DevVaultConfig extends LogConfig {
+  host: string
+  port: number
+  certDir: string
+  hostnames: string[]
+  seed: Record<string, string>
+}
+
+const str = (raw: Raw, name: string): string => raw[name] as string
+const int = (raw: Raw, name: string): number => raw[name] as number
+const optional = (raw: Raw, name: string): string | undefined => raw[name] as string | undefined
+const list = (value: string): string[] => value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+
+function storageConfig (raw: Raw): StorageConfig {
+  const connectionString = optional(raw, 'STORAGE_CONNECTION_STRING')
+  const queueUrl = optional(raw, 'STORAGE_QUEUE_URL')
+  let auth: StorageAuth
+  if (connectionString !== undefined) {
+    auth = { kind: 'connection-string', connectionString, queueName: str(raw, 'STORAGE_QUEUE_NAME') }
+  } else if (queueUrl !== undefined) {
+    const tableUrl = optional(raw, 'STORAGE_TABLE_URL') ?? deriveTableUrl(queueUrl)
+    if (tableUrl === undefined) {
+      throw new ConfigError([{ variable: 'STORAGE_TABLE_URL', problem: `is required: it cannot be derived from STORAGE_QUEUE_URL ${queueUrl}` }])
+    }
+    auth = { kind: 'url', queueUrl, tableUrl }
+  } else {
+    throw new ConfigError([{ variable: 'STORAGE_QUEUE_URL', problem: 'is required (or STORAGE_CONNECTION_STRING for Azurite)' }])
+  }
+  return {
+    auth,
+    tableName: str(raw, 'CODES_TABLE_NAME'),
+    messageEncoding: str(raw, 'QUEUE_MESSAGE_ENCODING') as 'base64' | 'text',
+    codeTtlSeconds: int(raw, 'CODE_TTL_SECONDS'),
+    storageTimeoutMs: int(raw, 'STORAGE_TIMEOUT_MS')
+  }
+}
+
+/** https://acct.queue.core.windows.net/q → https://acct.table.core.windows.net */
+export function deriveTableUrl (queueUrl: string): string | undefined {
+  const url = new URL(queueUrl)
+  if (!url.hostname.includes('.queue.')) return undefined
+  return `${url.protocol}//${url.host.replace('.queue.', '.table.')}`
+}
+
+export function loadApiConfig (env: Env = process.env): ApiConfig {
+  const raw = readEnv(schemas.api, env)
+  const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
+  return {
+    logLevel: str(raw, 'LOG_LEVEL'),
+    ...storageConfig(raw),
+    credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
+    keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
+    ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}),
+    secretName: str(raw, 'THIRD_PARTY_API_SECRET_NAME'),
+    thirdPartyEndpoint: str(raw, 'THIRD_PARTY_API_ENDPOINT'),
+    thirdPartyTimeoutMs: int(raw, 'THIRD_PARTY_TIMEOUT_MS'),
+    host: str(raw, 'HOST'),
+    port: int(raw, 'PORT'),
+    rateLimitMax: int(raw, 'RATE_LIMIT_MAX'),
+    rateLimitWindowMs: int(raw, 'RATE_LIMIT_WINDOW_MS'),
+    signinMaxFailures: int(raw, 'SIGNIN_MAX_FAILURES'),
+    signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS'),
+    trustProxy: raw.TRUST_PROXY as boolean
+  }
+}
+
+export function loadWorkerConfig (env: Env = process.env): WorkerConfig {
+  const raw = readEnv(schemas.worker, env)
+  return {
+    logLevel: str(raw, 'LOG_LEVEL'),
+    ...storageConfig(raw),
+    credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
+    batchSize: int(raw, 'WORKER_BATCH_SIZE'),
+    maxInFlight: int(raw, 'WORKER_MAX_IN_FLIGHT'),
+    visibilityTimeoutSeconds: int(raw, 'WORKER_VISIBILITY_TIMEOUT_SECONDS'),
+    maxBackoffMs: int(raw, 'WORKER_MAX_BACKOFF_MS'),
+    maxDequeueCount: int(raw, 'WORKER_MAX_DEQUEUE_COUNT'),
+    shutdownTimeoutMs: int(raw, 'WORKER_SHUTDOWN_TIMEOUT_MS'),
+    healthHost: str(raw, 'WORKER_HEALTH_HOST'),
+    healthPort: int(raw, 'WORKER_HEALTH_PORT'),
+    summaryIntervalSeconds: int(raw, 'WORKER_SUMMARY_INTERVAL_SECONDS')
+  }
+}
+
+export function loadNumberApiConfig (env: Env = process.env): NumberApiConfig {
+  const raw = readEnv(schemas.numberApi, env)
+  const keys = list(str(raw, 'THIRD_PARTY_API_KEYS'))
+  if (keys.length === 0) throw new ConfigError([{ variable: 'THIRD_PARTY_API_KEYS', problem: 'holds no key' }])
+  return { logLevel: str(raw, 'LOG_LEVEL'), keys, host: str(raw, 'HOST'), port: int(raw, 'PORT') }
+}
+
+export function loadDevVaultConfig (env: Env = process.env): DevVaultConfig {
+  const raw = readEnv(schemas.devVault, env)
+  const key = optional(raw, 'THIRD_PARTY_API_KEY')
+  return {
+    logLevel: str(raw, 'LOG_LEVEL'),
+    host: str(raw, 'HOST'),
+    port: int(raw, 'PORT'),
+    certDir: str(raw, 'DEV_VAULT_CERT_DIR'),
+    hostnames: list(str(raw, 'DEV_VAULT_HOSTNAMES')),
+    seed: key !== undefined ? { [str(raw, 'THIRD_PARTY_API_SECRET_NAME')]: key } : {}
+  }
+}

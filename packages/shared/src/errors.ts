@@ -1,0 +1,37 @@
+/**
+ * Every error codegate raises on purpose carries a stable `code` that callers
+ * branch on and logs can be searched for; the message says what to do.
+ */
+export class CodegateError extends Error {
+  readonly code: string
+
+  constructor (code: string, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+/** Configuration is missing or malformed: the process must not start. */
+export class ConfigError extends CodegateError {
+  readonly variables: string[]
+
+  constructor (problems: { variable: string, problem: string }[]) {
+    super('CONFIG_INVALID', 'Invalid configuration: ' + problems.map((p) => `${p.variable} ${p.problem}`).join('; '))
+    this.variables = problems.map((p) => p.variable)
+  }
+}
+
+/** A queue message that no version of codegate (or the original sample) wrote. */
+export class MessageFormatError extends CodegateError {
+  constructor (message: string, options?: ErrorOptions) {
+    super('MESSAGE_UNREADABLE', message, options)
+  }
+}
+
+/** A string that is not a codegate code; raised before any storage call. */
+export class CodeFormatError extends CodegateError {
+  constructor (message: string) {
+    super('CODE_INVALID', message)
+  }
+}
