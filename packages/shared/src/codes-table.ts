@@ -1,0 +1,158 @@
+/**
+ * The table of valid codes. One row per live code: partition = two hex digits
+ * of the code's hash, row key = the code. Every write that depends on what it
+ * read is ETag-conditioned, so concurrent workers and sign-ins cannot undo
+ * each other's work.
+ */
+import { RestError, type TableClient } from '@azure/data-tables'
+import { assertCode, partitionKeyOf } from './code.js'
+import type { CodeMessage } from './message.js'
+
+export interface CodeRow {
+  code: string
+  issuedAt: Date
+  expiresAt: Date
+  subject?: string
+  consumedAt?: Date
+  etag: string
+}
+
+/** Why a sign-in was refused; for logs only, the caller sees one answer for all. */
+export type SignInRefusal = 'unknown' | 'expired' | 'consumed' | 'subject' | 'race'
+
+export type SignInResult = { approved: true } | { approved: false, reason: SignInRefusal }
+
+export type InsertResult =
+  | { inserted: true, etag: string }
+  | { inserted: false, row: CodeRow }
+
+export type DeleteResult =
+  | { outcome: 'deleted' | 'absent' }
+  /** The stored row expires later than `expiresAt`: a different issue of the same code, left alone. */
+  | { outcome: 'newer' }
+  | { outcome: 'early', msLeft: number }
+
+interface Entity {
+  partitionKey: string
+  rowKey: string
+  issuedAt: Date
+  expiresAt: Date
+  subject?: string
+  consumedAt?: Date
+}
+
+const statusOf = (err: unknown): number | undefined => err instanceof RestError ? err.statusCode : undefined
+
+/** The sign-in rule, from the row alone: present, unused, unexpired, same subject. */
+export function checkSignIn (row: CodeRow | undefined, subject: string | undefined, now: Date): SignInResult {
+  if (row === undefined) return { approved: false, reason: 'unknown' }
+  if (row.consumedAt !== undefined) return { approved: false, reason: 'consumed' }
+  if (now.getTime() >= row.expiresAt.getTime()) return { approved: false, reason: 'expired' }
+  if (row.subject !== undefined && row.subject !== subject) return { approved: false, reason: 'subject' }
+  return { approved: true }
+}
+
+export class CodesTable {
+  constructor (readonly client: TableClient) {}
+
+  /** Creates the table if it is missing (idempotent). */
+  async ensureTable (): Promise<void> {
+    await this.client.createTable()
+  }
+
+  async get (code: string): Promise<CodeRow | undefined> {
+    assertCode(code)
+    try {
+      const entity = await this.client.getEntity<Entity>(partitionKeyOf(code), code)
+      return toRow(entity)
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined
+      throw err
+    }
+  }
+
+  /** Insert-if-absent: a redelivered activate finds the row and changes nothing. */
+  async insert (message: CodeMessage): Promise<InsertResult> {
+    const entity: Entity = {
+      partitionKey: partitionKeyOf(message.code),
+      rowKey: assertCode(message.code),
+      issuedAt: message.issuedAt,
+      expiresAt: message.expiresAt,
+      ...(message.subject !== undefined ? { subject: message.subject } : {})
+    }
+    try {
+      const response = await this.client.createEntity(entity)
+      return { inserted: true, etag: response.etag ?? '*' }
+    } catch (err) {
+      if (statusOf(err) !== 409) throw err
+      const row = await this.get(message.code)
+      // Deleted between our insert and read: the code is past expiry, nothing to do.
+      if (row === undefined) return { inserted: false, row: { ...entity, code: message.code, etag: '*' } }
+      return { inserted: false, row }
+    }
+  }
+
+  /**
+   * Deletes the code once it has expired. With the ETag the activation saw,
+   * the usual case is one call; if the row changed since (a sign-in consumed
+   * it) it is read again and deleted under its new ETag.
+   */
+  async deleteExpired (code: string, expiresAt: Date, now: Date, etag?: string): Promise<DeleteResult> {
+    const msLeft = expiresAt.getTime() - now.getTime()
+    if (msLeft > 0) return { outcome: 'early', msLeft }
+    const pk = partitionKeyOf(assertCode(code))
+    let knownEtag = etag
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (knownEtag === undefined) {
+        const row = await this.get(code)
+        if (row === undefined) return { outcome: 'absent' }
+        if (row.expiresAt.getTime() > expiresAt.getTime()) return { outcome: 'newer' }
+        if (row.expiresAt.getTime() > now.getTime()) return { outcome: 'early', msLeft: row.expiresAt.getTime() - now.getTime() }
+        knownEtag = row.etag
+      }
+      try {
+        await this.client.deleteEntity(pk, code, { etag: knownEtag })
+        return { outcome: 'deleted' }
+      } catch (err) {
+        const status = statusOf(err)
+        if (status === 404) return { outcome: 'absent' }
+        if (status !== 412) throw err
+        knownEtag = undefined
+      }
+    }
+    throw new Error(`the row of ${code.slice(0, 2)}… kept changing while it was being deleted`)
+  }
+
+  /**
+   * Checks a code and marks it consumed in one ETag-conditioned step: of two
+   * concurrent sign-ins with one code, exactly one passes.
+   */
+  async consume (code: string, subject: string | undefined, now: Date): Promise<SignInResult> {
+    const row = await this.get(code)
+    const check = checkSignIn(row, subject, now)
+    if (!check.approved || row === undefined) return check
+    try {
+      await this.client.updateEntity(
+        { partitionKey: partitionKeyOf(code), rowKey: code, consumedAt: now },
+        'Merge',
+        { etag: row.etag }
+      )
+      return { approved: true }
+    } catch (err) {
+      const status = statusOf(err)
+      if (status === 412 || status === 404) return { approved: false, reason: 'race' }
+      throw err
+    }
+  }
+}
+
+function toRow (entity: Entity & { etag: string }): CodeRow {
+  return {
+    code: entity.rowKey,
+    issuedAt: new Date(entity.issuedAt),
+    expiresAt: new Date(entity.expiresAt),
+    ...(entity.subject !== undefined ? { subject: entity.subject } : {}),
+    ...(entity.consumedAt !== undefined ? { consumedAt: new Date(entity.consumedAt) } : {}),
+    etag: entity.etag
+  }
+}

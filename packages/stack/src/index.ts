@@ -1,0 +1,2 @@
+export * from './azurite.js'
+export * from './ports.js'
