@@ -1,0 +1,72 @@
+import t from 'tap'
+import { ConfigError } from '../src/errors.js'
+import { deriveTableUrl, loadApiConfig, loadDevVaultConfig, loadNumberApiConfig, loadWorkerConfig } from '../src/config.js'
+
+const local = {
+  KEY_VAULT_URL: 'https://127.0.0.1:8443',
+  THIRD_PARTY_API_ENDPOINT: 'http://127.0.0.1:7071/api/RandomNumber',
+  STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true'
+}
+
+function configError (fn: () => unknown): ConfigError {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof ConfigError) return err
+    throw err
+  }
+  throw new Error('expected a ConfigError')
+}
+
+t.test('the api names every missing variable', async (t) => {
+  const err = configError(() => loadApiConfig({}))
+  t.same(err.variables.sort(), ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'])
+  t.match(err.message, /KEY_VAULT_URL is required/)
+  t.equal(err.code, 'CONFIG_INVALID')
+})
+
+t.test('storage needs a queue URL or a connection string', async (t) => {
+  const { STORAGE_CONNECTION_STRING: _, ...noStorage } = local
+  t.match(configError(() => loadApiConfig(noStorage)).message, /STORAGE_QUEUE_URL is required/)
+  t.match(configError(() => loadWorkerConfig({})).message, /STORAGE_QUEUE_URL is required/)
+})
+
+t.test('malformed values are refused with the variable named', async (t) => {
+  t.same(configError(() => loadApiConfig({ ...local, PORT: 'eighty' })).variables, ['PORT'])
+  t.same(configError(() => loadApiConfig({ ...local, KEY_VAULT_URL: 'vault' })).variables, ['KEY_VAULT_URL'])
+  t.same(configError(() => loadWorkerConfig({ ...local, WORKER_BATCH_SIZE: '64' })).variables, ['WORKER_BATCH_SIZE'])
+  t.same(configError(() => loadWorkerConfig({ ...local, QUEUE_MESSAGE_ENCODING: 'xml' })).variables, ['QUEUE_MESSAGE_ENCODING'])
+  t.same(configError(() => loadWorkerConfig({ ...local, STORAGE_QUEUE_NAME: 'Bad_Name' })).variables, ['STORAGE_QUEUE_NAME'])
+  t.same(configError(() => loadNumberApiConfig({ THIRD_PARTY_API_KEYS: ' , ' })).variables, ['THIRD_PARTY_API_KEYS'])
+})
+
+t.test('local defaults are sane and values are typed', async (t) => {
+  const config = loadApiConfig({ ...local, PORT: '3100', CODE_TTL_SECONDS: '20', TRUST_PROXY: 'true', LOG_LEVEL: '' })
+  t.equal(config.port, 3100)
+  t.equal(config.codeTtlSeconds, 20)
+  t.equal(config.trustProxy, true)
+  t.equal(config.logLevel, 'info', 'an empty variable counts as unset')
+  t.equal(config.host, '127.0.0.1', 'listens on loopback unless told otherwise')
+  t.equal(config.secretName, 'third-party-api-key')
+  t.equal(config.messageEncoding, 'base64')
+  t.same(config.auth, { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true', queueName: 'code-requests' })
+  t.equal(config.credential, 'default')
+  const worker = loadWorkerConfig(local)
+  t.equal(worker.maxBackoffMs, 1000, 'an idle worker polls at least every second')
+  t.equal(worker.batchSize, 32)
+  t.equal(worker.maxDequeueCount, 5)
+})
+
+t.test('in Azure the table URL is derived from the queue URL', async (t) => {
+  const config = loadWorkerConfig({ STORAGE_QUEUE_URL: 'https://acct.queue.core.windows.net/code-requests' })
+  t.same(config.auth, { kind: 'url', queueUrl: 'https://acct.queue.core.windows.net/code-requests', tableUrl: 'https://acct.table.core.windows.net' })
+  t.equal(deriveTableUrl('http://127.0.0.1:10001/devstoreaccount1/q'), undefined)
+  t.same(configError(() => loadWorkerConfig({ STORAGE_QUEUE_URL: 'http://127.0.0.1:10001/devstoreaccount1/q' })).variables, ['STORAGE_TABLE_URL'])
+})
+
+t.test('number-api takes several keys for rotation; dev-vault seeds the key', async (t) => {
+  t.same(loadNumberApiConfig({ THIRD_PARTY_API_KEYS: 'old, new' }).keys, ['old', 'new'])
+  t.same(loadDevVaultConfig({ THIRD_PARTY_API_KEY: 'k' }).seed, { 'third-party-api-key': 'k' })
+  t.same(loadDevVaultConfig({}).seed, {})
+  t.same(loadDevVaultConfig({ DEV_VAULT_HOSTNAMES: 'dev-vault, localhost' }).hostnames, ['dev-vault', 'localhost'])
+})
