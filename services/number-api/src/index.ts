@@ -1,0 +1,2 @@
+export { buildNumberApi, ROUTE, type NumberApiOptions } from './app.js'
+export { createKeyCheck } from './function-keys.js'
