@@ -60,7 +60,7 @@ const api: Properties = {
   THIRD_PARTY_API_ENDPOINT: { type: 'string', pattern: '^https?://', description: 'The third-party RandomNumber endpoint, e.g. https://<app>.azurewebsites.net/api/RandomNumber' },
   THIRD_PARTY_TIMEOUT_MS: { type: 'integer', minimum: 1, default: 3000, description: 'Time allowed for the third-party call before getcode answers 504' },
   HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 in a container)' },
-  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000, description: 'API port' },
+  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000, description: 'Port to listen on' },
   RATE_LIMIT_MAX: { type: 'integer', minimum: 1, default: 60, description: 'Requests per client and window on getcode and signin' },
   RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 1000, default: 60000, description: 'Rate-limit window' },
   SIGNIN_MAX_FAILURES: { type: 'integer', minimum: 1, default: 5, description: 'Failed sign-ins for one subject before it is locked' },
@@ -83,12 +83,12 @@ const worker: Properties = {
 const numberApi: Properties = {
   THIRD_PARTY_API_KEYS: { type: 'string', minLength: 1, description: 'Comma-separated keys accepted by number-api (several, for rotation)' },
   HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on' },
-  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 7071, description: 'number-api port (7071, as func start)' }
+  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 7071, description: 'Port to listen on' }
 }
 
 const devVault: Properties = {
   HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on' },
-  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8443, description: 'dev-vault port' },
+  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8443, description: 'Port to listen on' },
   DEV_VAULT_CERT_DIR: { type: 'string', minLength: 1, default: '.data/dev-vault', description: 'Where dev-vault keeps its certificate (cert.pem is what clients trust)' },
   DEV_VAULT_HOSTNAMES: { type: 'string', minLength: 1, default: 'localhost,127.0.0.1', description: 'Comma-separated names and addresses put in the certificate' },
   THIRD_PARTY_API_SECRET_NAME: vault.THIRD_PARTY_API_SECRET_NAME as JsonSchemaProperty,
@@ -280,4 +280,26 @@ export function loadDevVaultConfig (env: Env = process.env): DevVaultConfig {
     hostnames: list(str(raw, 'DEV_VAULT_HOSTNAMES')),
     seed: key !== undefined ? { [str(raw, 'THIRD_PARTY_API_SECRET_NAME')]: key } : {}
   }
+}
+
+/** The README's table of variables, made from the schemas so the two cannot drift. */
+export function configTable (): string {
+  const rows = new Map<string, { used: string[], defaults: string[], property: JsonSchemaProperty, required: boolean }>()
+  const names: Record<keyof typeof schemas, string> = { api: 'api', worker: 'worker', numberApi: 'number-api', devVault: 'dev-vault' }
+  for (const [service, schema] of Object.entries(schemas) as [keyof typeof schemas, ConfigSchema][]) {
+    for (const [name, property] of Object.entries(schema.properties)) {
+      const row = rows.get(name) ?? { used: [], defaults: [], property, required: false }
+      row.used.push(names[service])
+      if (property.default !== undefined) row.defaults.push(`${names[service]}: \`${String(property.default)}\``)
+      row.required ||= schema.required.includes(name)
+      rows.set(name, row)
+    }
+  }
+  const lines = ['| variable | used by | default | meaning |', '|---|---|---|---|']
+  for (const [name, { used, defaults, property, required }] of rows) {
+    const same = new Set(defaults.map((d) => d.slice(d.indexOf(':') + 2))).size === 1
+    const fallback = defaults.length === 0 ? (required ? '**required**' : '–') : same ? (defaults[0] as string).slice((defaults[0] as string).indexOf(':') + 2) : defaults.join(', ')
+    lines.push(`| \`${name}\` | ${used.join(', ')} | ${fallback} | ${property.description.replaceAll('|', '\\|')} |`)
+  }
+  return lines.join('\n')
 }
