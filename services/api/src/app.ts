@@ -1,0 +1,146 @@
+/**
+ * The api as a plugin (`codegateApi`) and a builder (`buildApp`) that wraps it
+ * in a Fastify instance with codegate's logger, limits and validation rules.
+ *
+ * Load order: plugins/external (config, storage, vault, security, docs), then
+ * plugins/app (domain services), then routes.
+ */
+import type { TokenCredential } from '@azure/core-auth'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import type { ApiConfig } from '@codegate/shared/config'
+import { createCredential } from '@codegate/shared/credentials'
+import { loggerOptions } from '@codegate/shared/logger'
+import { HttpError, toHttpError } from './errors.js'
+import { maskCodesIn } from './log-safety.js'
+import codeIssuer from './plugins/app/code-issuer.js'
+import readiness from './plugins/app/readiness.js'
+import signIn from './plugins/app/sign-in.js'
+import configPlugin from './plugins/external/config.js'
+import security from './plugins/external/security.js'
+import storage from './plugins/external/storage.js'
+import swagger from './plugins/external/swagger.js'
+import vault from './plugins/external/vault.js'
+import routes from './routes/index.js'
+import { errorSchema } from './schemas.js'
+
+export interface AppOptions {
+  /** The clock for issued codes and sign-in checks; defaults to the system clock. */
+  now?: () => Date
+  /** Entra ID credential for Storage (without a connection string) and Key Vault; defaults to createCredential(config). */
+  credential?: TokenCredential
+  /** Where log lines go (a pino destination); defaults to stdout. */
+  logStream?: { write: (line: string) => void }
+  /** Background retry of the key while the vault is down: first delay and cap. */
+  keyRetryMs?: number
+  keyRetryMaxMs?: number
+  /** How long start waits for the first vault read before going on without the key. */
+  keyStartWaitMs?: number
+}
+
+/** Largest request body anywhere; signin allows less. */
+export const BODY_LIMIT = 16 * 1024
+
+/** Fastify's own errors that are the client's fault, as our answers. */
+function clientError (err: FastifyError): HttpError | undefined {
+  if (err.validation !== undefined) return new HttpError(400, 'invalid_request', err.message)
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HttpError(413, 'payload_too_large', 'The request body is too large.')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new HttpError(415, 'unsupported_media_type', 'Send the body as application/json.')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new HttpError(400, 'invalid_json', 'The body is not valid JSON.')
+  }
+  // Anything else Fastify rejects with a 4xx (bad Content-Length, …). Its message
+  // may quote the request, so it is not echoed or logged.
+  const status = err.statusCode
+  if (status !== undefined && status >= 400 && status < 500) return new HttpError(status, 'bad_request', 'The request is malformed.')
+  return undefined
+}
+
+export const codegateApi: FastifyPluginAsync<{ config: ApiConfig } & AppOptions> = async (fastify, opts) => {
+  const credential = opts.credential ?? createCredential(opts.config)
+
+  await fastify.register(configPlugin, { config: opts.config, now: opts.now ?? (() => new Date()) })
+  await fastify.register(storage, { credential })
+  await fastify.register(vault, {
+    credential,
+    ...(opts.keyRetryMs !== undefined ? { keyRetryMs: opts.keyRetryMs } : {}),
+    ...(opts.keyRetryMaxMs !== undefined ? { keyRetryMaxMs: opts.keyRetryMaxMs } : {}),
+    ...(opts.keyStartWaitMs !== undefined ? { keyStartWaitMs: opts.keyStartWaitMs } : {})
+  })
+  await fastify.register(security)
+  await fastify.register(swagger)
+
+  await fastify.register(codeIssuer)
+  await fastify.register(signIn)
+  await fastify.register(readiness)
+
+  fastify.addSchema(errorSchema)
+
+  fastify.setErrorHandler((err: FastifyError, request, reply) => {
+    const answer = toHttpError(err) ?? clientError(err)
+    if (answer === undefined) {
+      request.log.error({ err }, 'unexpected error')
+      return reply.code(500).send({ error: 'internal', message: 'Something went wrong on our side; try again.' })
+    }
+    if (answer.statusCode >= 500) {
+      // The cause (upstream status, storage error) is logged here and nowhere else.
+      request.log.warn({ err, event: 'request.failed', error: answer.code }, answer.message)
+    } else {
+      request.log.info({ event: 'request.rejected', error: answer.code, statusCode: answer.statusCode }, 'request rejected')
+    }
+    return reply.code(answer.statusCode).headers(answer.headers).send({ error: answer.code, message: answer.message })
+  })
+
+  fastify.setNotFoundHandler(async (request, reply) => {
+    // Path only: a query string may carry anything.
+    return await reply.code(404).send({ error: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0] ?? ''}` })
+  })
+
+  await fastify.register(routes)
+}
+
+/**
+ * The shared logger settings, with code-shaped path segments masked too: a
+ * client that puts a code in the path (/api/v1/signin/ojE-161-pTv) must not
+ * get it into the request log.
+ */
+function apiLoggerOptions (level: string): ReturnType<typeof loggerOptions> {
+  const options = loggerOptions('api', level)
+  const base = options.serializers?.req
+  return {
+    ...options,
+    serializers: {
+      ...options.serializers,
+      req (req: { method: string, url: string, id?: string }) {
+        const out = (base !== undefined ? base(req) : req) as { url?: unknown }
+        return typeof out.url === 'string' ? { ...out, url: maskCodesIn(out.url) } : out
+      }
+    }
+  }
+}
+
+export function buildApp (config: ApiConfig, options: AppOptions = {}): FastifyInstance {
+  const { logStream, ...pluginOptions } = options
+  const logger = apiLoggerOptions(config.logLevel)
+  const app = Fastify({
+    logger: logStream !== undefined ? { ...logger, stream: logStream } : logger,
+    trustProxy: config.trustProxy,
+    bodyLimit: BODY_LIMIT,
+    // A client must send its request within this; slow senders do not hold sockets.
+    requestTimeout: 30_000,
+    ajv: {
+      customOptions: {
+        // Reject, never repair: an unknown property or a number for a string is a 400.
+        removeAdditional: false,
+        coerceTypes: false
+      }
+    }
+  })
+  // Not encapsulated, so its decorators (keyLoader, codeIssuer, …) are on the instance, as in fastify/demo's server.ts.
+  void app.register(fp(codegateApi, { name: 'codegate-api' }), { config, ...pluginOptions })
+  return app
+}

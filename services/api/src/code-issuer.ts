@@ -1,0 +1,46 @@
+/**
+ * Issues a code: a number from the third party, letters around it, and an
+ * `activate` message on the queue. The caller gets the code only after the
+ * queue took the message, so every code handed out will be activated.
+ */
+import type { QueueClient } from '@azure/storage-queue'
+import { generateCode } from '@codegate/shared/code'
+import { encodeMessage, type CodeMessage, type MessageEncoding } from '@codegate/shared/message'
+import { StorageUnavailableError } from './errors.js'
+
+export interface IssuedCode {
+  code: string
+  issuedAt: Date
+  expiresAt: Date
+  subject?: string
+  messageId: string
+}
+
+export interface CodeIssuerOptions {
+  numbers: { next: () => Promise<number> }
+  queue: Pick<QueueClient, 'sendMessage'>
+  /** Creates the queues if needed; resolves at once after the first success. */
+  ensureQueue: () => Promise<void>
+  ttlSeconds: number
+  encoding: MessageEncoding
+  now: () => Date
+}
+
+export class CodeIssuer {
+  constructor (private readonly options: CodeIssuerOptions) {}
+
+  async issue (subject?: string): Promise<IssuedCode> {
+    const { numbers, queue, ensureQueue, ttlSeconds, encoding, now } = this.options
+    const code = generateCode(await numbers.next())
+    const issuedAt = now()
+    const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000)
+    const message: CodeMessage = { v: 1, phase: 'activate', code, issuedAt, expiresAt, ...(subject !== undefined ? { subject } : {}) }
+    try {
+      await ensureQueue()
+      const sent = await queue.sendMessage(encodeMessage(message, encoding))
+      return { code, issuedAt, expiresAt, messageId: sent.messageId, ...(subject !== undefined ? { subject } : {}) }
+    } catch (err) {
+      throw new StorageUnavailableError('queue', { cause: err })
+    }
+  }
+}

@@ -1,0 +1,7 @@
+export { buildApp, codegateApi, BODY_LIMIT, type AppOptions } from './app.js'
+export { HttpError, ThirdPartyError, StorageUnavailableError, toHttpError } from './errors.js'
+export { CodeIssuer, type IssuedCode } from './code-issuer.js'
+export { SignInService, lockoutKey, type SignInOutcome } from './sign-in.js'
+export { Lockout, type LockState } from './lockout.js'
+export { ThirdPartyNumbers, parseNumber } from './third-party.js'
+export { KeyLoader } from './key-loader.js'

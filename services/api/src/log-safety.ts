@@ -1,0 +1,15 @@
+/**
+ * Client-supplied text that reaches a log line (paths, subjects) may hold a
+ * whole code by mistake or on purpose; it is masked like our own codes.
+ */
+import { maskCode } from '@codegate/shared/logger'
+
+const CODE_IN_TEXT = /[A-Za-z]{3}-\d{1,4}-[A-Za-z]{3}/g
+
+export function maskCodesIn (text: string): string {
+  return text.replace(CODE_IN_TEXT, maskCode)
+}
+
+export function maskSubject (subject: string | undefined): string | undefined {
+  return subject === undefined ? undefined : maskCodesIn(subject)
+}

@@ -1,0 +1,30 @@
+/** Process entry of the api: config from the environment, listen, close on SIGINT/SIGTERM. */
+import closeWithGrace from 'close-with-grace'
+import { loadApiConfig, type ApiConfig } from '@codegate/shared/config'
+import { ConfigError } from '@codegate/shared/errors'
+import { buildApp } from './app.js'
+
+let config: ApiConfig
+try {
+  config = loadApiConfig()
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  process.stderr.write(`api: ${err.message}\n`)
+  process.exit(1)
+}
+
+const app = buildApp(config)
+
+closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {
+  if (err !== undefined) app.log.error({ err }, 'closing after an unexpected error')
+  else app.log.info({ signal }, 'closing')
+  await app.close()
+})
+
+try {
+  const url = await app.listen({ host: config.host, port: config.port })
+  app.log.info({ url, docs: `${url}/docs`, keyLoaded: app.keyLoader.loaded }, 'api ready')
+} catch (err) {
+  app.log.fatal({ err }, 'api could not listen')
+  process.exit(1)
+}

@@ -1,0 +1,37 @@
+/**
+ * Security headers and per-client rate limits.
+ *
+ * Rate limits are opt-in per route (`config.rateLimit`): getcode and signin
+ * have them, probes and docs do not. The counters live in memory, so the limit
+ * is per api instance.
+ */
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import fp from 'fastify-plugin'
+import { HttpError } from '../../errors.js'
+
+export default fp(async (fastify) => {
+  await fastify.register(helmet, {
+    global: true,
+    contentSecurityPolicy: {
+      directives: {
+        // Served over plain http locally (and behind TLS-terminating ingress in
+        // Azure); forcing https subresources would break /docs on http.
+        upgradeInsecureRequests: null
+      }
+    }
+  })
+
+  await fastify.register(rateLimit, {
+    global: false,
+    max: fastify.config.rateLimitMax,
+    timeWindow: fastify.config.rateLimitWindowMs,
+    // request.ip honours X-Forwarded-For only when TRUST_PROXY is set.
+    keyGenerator: (request) => request.ip,
+    errorResponseBuilder: (_request, context) => new HttpError(
+      context.statusCode,
+      'rate_limited',
+      `Too many requests; try again in ${context.after}.`
+    )
+  })
+}, { name: 'security', fastify: '5.x', dependencies: ['config'] })

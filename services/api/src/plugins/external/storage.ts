@@ -1,0 +1,63 @@
+/**
+ * Queue, poison queue and codes table clients. The queues and the table are
+ * created if missing, once: at start if storage answers, else on first use,
+ * so a storage outage at start does not keep the api down after it ends.
+ */
+import type { TokenCredential } from '@azure/core-auth'
+import fp from 'fastify-plugin'
+import { createQueues, createTableClient, type Queues } from '@codegate/shared/clients'
+import { CodesTable } from '@codegate/shared/codes-table'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    queues: Queues
+    codesTable: CodesTable
+    /** Creates the queues and the table if they are missing; instant after the first success. */
+    ensureStorage: () => Promise<void>
+  }
+}
+
+export interface StoragePluginOptions {
+  credential?: TokenCredential
+}
+
+const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number } | null)?.statusCode
+
+export default fp<StoragePluginOptions>(async (fastify, opts) => {
+  const { config } = fastify
+  const queues = createQueues(config, opts.credential)
+  const codesTable = new CodesTable(createTableClient(config, opts.credential))
+
+  let created = false
+  let pending: Promise<void> | undefined
+  async function create (): Promise<void> {
+    try {
+      await Promise.all([queues.queue.createIfNotExists(), queues.poison.createIfNotExists(), codesTable.ensureTable()])
+    } catch (err) {
+      // An identity with data roles only (Queue Data Message Sender) may not create
+      // queues: then infrastructure made them, and sending will say if it did not.
+      if (statusOf(err) !== 403) throw err
+      fastify.log.info({ err }, 'not allowed to create queues or table; assuming they exist')
+    }
+    created = true
+  }
+  async function ensureStorage (): Promise<void> {
+    if (created) return
+    pending ??= create().finally(() => { pending = undefined })
+    await pending
+  }
+
+  fastify.decorate('queues', queues)
+  fastify.decorate('codesTable', codesTable)
+  fastify.decorate('ensureStorage', ensureStorage)
+
+  fastify.addHook('onReady', async () => {
+    try {
+      await ensureStorage()
+    } catch (err) {
+      fastify.log.warn({ err, event: 'storage.unavailable' }, 'storage unreachable at start; queues and table will be created on first use')
+    }
+  })
+  // The Azure SDK clients hold no connections of their own beyond Node's shared
+  // agent, and have no close(); nothing to release here.
+}, { name: 'storage', fastify: '5.x', dependencies: ['config'] })

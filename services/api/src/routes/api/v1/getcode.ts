@@ -1,0 +1,51 @@
+/** GET /api/v1/getcode: a new code, answered only once its activate message is on the queue. */
+import type { FastifyPluginAsync } from 'fastify'
+import { maskCode } from '@codegate/shared/logger'
+import { maskSubject } from '../../../log-safety.js'
+import { formatTimestamp } from '@codegate/shared/time'
+import { codeSchema, errors, subjectSchema } from '../../../schemas.js'
+
+interface GetCode {
+  Querystring: { subject?: string }
+}
+
+const issued = {
+  type: 'object',
+  required: ['code', 'timestamp', 'expiresAt'],
+  properties: {
+    code: codeSchema,
+    timestamp: { type: 'string', description: 'When the code was issued: UTC, YYYY-MM-DD HH:MM:SS.ffffff (the original app\'s format)' },
+    expiresAt: { type: 'string', format: 'date-time', description: 'When the code stops being accepted' }
+  }
+} as const
+
+const getcode: FastifyPluginAsync = async (fastify) => {
+  const { config } = fastify
+
+  fastify.get<GetCode>('/getcode', {
+    schema: {
+      tags: ['codes'],
+      summary: 'Issue a sign-in code',
+      description: 'Gets a number from the third-party API, builds a code around it and queues its activation. ' +
+        '502 when the third party fails, 504 when it is too slow, 503 when the vault or the queue is unavailable. ' +
+        'Nothing is queued unless the answer is 200.',
+      querystring: { type: 'object', properties: { subject: subjectSchema } },
+      response: { 200: issued, ...errors(400, 429, 502, 503, 504) }
+    },
+    config: { rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
+  }, async (request, reply) => {
+    const { subject } = request.query
+    const code = await fastify.codeIssuer.issue(subject)
+    request.log.info({
+      event: 'code.issued',
+      maskedCode: maskCode(code.code),
+      subject: maskSubject(subject),
+      expiresAt: code.expiresAt.toISOString(),
+      messageId: code.messageId
+    }, 'code issued')
+    void reply.header('cache-control', 'no-store')
+    return { code: code.code, timestamp: formatTimestamp(code.issuedAt), expiresAt: code.expiresAt.toISOString() }
+  })
+}
+
+export default getcode

@@ -1,0 +1,118 @@
+import { URL } from 'node:url'
+import t from 'tap'
+import { appFor, azuriteFor, configFor, drainQueue, insertCode, json, numberApiFor, tableFor, tempDir, vaultFor, type Parts } from './fixtures/parts.js'
+
+const azurite = await azuriteFor(t)
+const vault = await vaultFor(t)
+const numberApi = await numberApiFor(t)
+const parts: Parts = { azurite, vault, numberApi }
+
+async function until (what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!await condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+t.test('/healthz answers 200 while the process runs, whatever its dependencies do', async (t) => {
+  const config = configFor(parts, { keyVaultUrl: 'https://127.0.0.1:9' })
+  const { app } = await appFor(t, config, { keyStartWaitMs: 100 })
+  const res = await app.inject('/healthz')
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { status: 'ok' })
+})
+
+t.test('/readyz answers 200 when queue and table answer and the key is loaded', async (t) => {
+  const { app } = await appFor(t, configFor(parts))
+  const res = await app.inject('/readyz')
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { status: 'ready', checks: { queue: { ok: true }, table: { ok: true }, vault: { ok: true } } })
+})
+
+t.test('vault down at start: the api starts, readyz and getcode answer 503, and it recovers when the vault comes up', async (t) => {
+  // A vault that was there (its certificate and port are known), then went away.
+  const certDir = await tempDir(t)
+  const gone = await vaultFor(t, { certDir })
+  await gone.close()
+  const config = configFor({ ...parts, vault: gone })
+
+  const { app, logs } = await appFor(t, config, { keyStartWaitMs: 2000 })
+
+  const ready = await app.inject('/readyz')
+  t.equal(ready.statusCode, 503)
+  t.match(ready.json(), { status: 'not_ready', checks: { queue: { ok: true }, table: { ok: true }, vault: { ok: false, reason: /key not loaded/ } } })
+
+  const getcode = await app.inject('/api/v1/getcode')
+  t.equal(getcode.statusCode, 503)
+  t.equal(getcode.json().error, 'vault_unavailable')
+  t.notOk('code' in getcode.json())
+  t.same(await drainQueue(config), [], 'nothing queued')
+  t.ok(logs.some((l) => l.includes('"event":"key.unavailable"')), 'the failure is logged')
+
+  // Same address, certificate and secrets: the vault is back.
+  await vaultFor(t, { certDir, port: Number(new URL(gone.url).port), store: gone.store })
+  await until('readyz to turn 200', async () => (await app.inject('/readyz')).statusCode === 200)
+  t.ok(logs.some((l) => l.includes('"event":"key.loaded"')), 'the background retry loaded the key')
+  const after = await app.inject('/api/v1/getcode')
+  t.equal(after.statusCode, 200)
+  t.equal((await drainQueue(config)).length, 1)
+})
+
+t.test('getcode itself loads the key when the vault is back before the next background retry', async (t) => {
+  const certDir = await tempDir(t)
+  const gone = await vaultFor(t, { certDir })
+  await gone.close()
+  const config = configFor({ ...parts, vault: gone })
+  const { app } = await appFor(t, config, { keyRetryMs: 600_000, keyRetryMaxMs: 600_000 })
+  t.equal((await app.inject('/api/v1/getcode')).statusCode, 503)
+  await vaultFor(t, { certDir, port: Number(new URL(gone.url).port), store: gone.store })
+  t.equal((await app.inject('/api/v1/getcode')).statusCode, 200)
+  t.equal((await app.inject('/readyz')).statusCode, 200)
+})
+
+t.test('storage down: getcode and signin answer 503 with a reason and no code, readyz names the queue; all recover', async (t) => {
+  const config = configFor(parts)
+  const { app } = await appFor(t, config)
+  t.equal((await app.inject('/readyz')).statusCode, 200)
+
+  await azurite.pause()
+  t.teardown(async () => { if (azurite.pids.length === 0) await azurite.start() })
+
+  const getcode = await app.inject('/api/v1/getcode')
+  t.equal(getcode.statusCode, 503)
+  t.same(getcode.json(), { error: 'queue_unavailable', message: 'Could not get you a code. Storage is unavailable; try again shortly.' })
+
+  const signin = await app.inject({ method: 'POST', url: '/api/v1/signin', ...json({ code: 'dwn-10-STG' }) })
+  t.equal(signin.statusCode, 503)
+  t.equal(signin.json().error, 'storage_unavailable')
+
+  const ready = await app.inject('/readyz')
+  t.equal(ready.statusCode, 503)
+  t.match(ready.json(), { status: 'not_ready', checks: { queue: { ok: false, reason: /unreachable/ }, table: { ok: false }, vault: { ok: true } } })
+
+  await azurite.start()
+  await until('readyz to turn 200', async () => (await app.inject('/readyz')).statusCode === 200)
+  const after = await app.inject('/api/v1/getcode')
+  t.equal(after.statusCode, 200)
+  const messages = await drainQueue(config)
+  t.same(messages.map((m) => m.code), [after.json().code], 'only the code answered 200 was queued')
+  // Azurite flushes tables to disk lazily, so the row is written after the restart.
+  await insertCode(await tableFor(config), 'dwn-10-STG')
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/signin', ...json({ code: 'dwn-10-STG' }) })).statusCode, 200)
+})
+
+t.test('storage down at start: the api starts and creates its queues once storage is back', async (t) => {
+  await azurite.pause()
+  t.teardown(async () => { if (azurite.pids.length === 0) await azurite.start() })
+  const config = configFor(parts)
+  const { app, logs } = await appFor(t, config)
+  t.ok(logs.some((l) => l.includes('"event":"storage.unavailable"')))
+  t.equal((await app.inject('/readyz')).statusCode, 503)
+
+  await azurite.start()
+  const res = await app.inject('/api/v1/getcode')
+  t.equal(res.statusCode, 200)
+  t.equal((await drainQueue(config)).length, 1)
+  t.equal((await app.inject('/readyz')).statusCode, 200)
+})
