@@ -1,0 +1,284 @@
+/**
+ * The code lifecycle: what the worker does with one queue message. Every rule
+ * that keeps codes right under at-least-once delivery, a crash between any two
+ * steps and several workers at once lives in this file (design.md, "Why the
+ * worker does not toggle blindly"):
+ *
+ * - activate: a late one (now ≥ expiresAt) never makes a code valid: it is
+ *   dropped. Otherwise the code is inserted if absent, then the same message
+ *   is rewritten in place as an expire, hidden until expiresAt (updateMessage
+ *   changes text and visibility in one call). A crash before the rewrite
+ *   leaves the activate, whose redelivery finds the row and changes nothing;
+ *   a crash after it leaves only the expire.
+ * - expire: the row is deleted only once its expiresAt has passed, and only
+ *   the issue this message activated (ETag, or a read that compares
+ *   expiresAt). An early expire is hidden again for the time left. Then the
+ *   message is deleted; a crash before that just repeats a delete that finds
+ *   nothing.
+ * - a message nobody can read goes to the poison queue at once; one whose
+ *   handling keeps failing goes there after `maxDequeueCount` tries (see
+ *   `attemptOf` for how tries are counted). Poison is sent before the
+ *   original is deleted, so a crash in between duplicates, never loses.
+ *
+ * The queue and the clock come in as `LifecycleDeps`, so the rules run the
+ * same against Azure, Azurite, or a test's fake queue.
+ */
+import type { Logger } from 'pino'
+import type { CodesTable } from './codes-table.js'
+import { maskCode } from './logger.js'
+import { decodeMessage, encodeMessage, type CodeMessage, type DecodedMessage, type MessageEncoding, type MessageSource } from './message.js'
+
+/** What the worker needs of one received queue message. */
+export interface ReceivedMessage {
+  messageId: string
+  /** Receives so far, this one included (Azure's DequeueCount). */
+  dequeueCount: number
+  insertedOn: Date
+  messageText: string
+}
+
+/** The two table operations the lifecycle uses. */
+export type LifecycleTable = Pick<CodesTable, 'insert' | 'deleteExpired'>
+
+export interface LifecycleRules {
+  /** How the worker writes message text (the rewritten expire, poison). */
+  encoding: MessageEncoding
+  /** Life given to the original sample's `{code, timestamp}` messages, which carry no expiry. */
+  legacyTtlSeconds: number
+  /** Tries of one phase before its message goes to the poison queue. */
+  maxDequeueCount: number
+  /** Longest wait before a failed message is tried again (the processing visibility timeout). */
+  maxRetryDelaySeconds: number
+}
+
+export interface LifecycleDeps {
+  table: LifecycleTable
+  /**
+   * Rewrites this message's text and visibility in one call (updateMessage).
+   * Resolves false when the message is no longer ours: it became visible
+   * again and another receive holds it now (404, pop receipt mismatch).
+   */
+  requeue: (text: string, visibilitySeconds: number) => Promise<boolean>
+  /** Deletes this message; false when it is no longer ours (see `requeue`). */
+  remove: () => Promise<boolean>
+  /** Sends `text` to the poison queue. */
+  poison: (text: string) => Promise<void>
+  now: () => Date
+  /** Parent logger; each message logs through a child bound to its id and dequeue count. */
+  log: Logger
+  rules: LifecycleRules
+}
+
+/** `lost`: the step's effect is done but the message had meanwhile been received again elsewhere. */
+export type Outcome =
+  | { kind: 'activated', inserted: boolean, lagMs: number, visibilitySeconds: number, lost: boolean }
+  | { kind: 'expired', result: 'deleted' | 'absent' | 'newer', lost: boolean }
+  | { kind: 'requeued', visibilitySeconds: number, lost: boolean }
+  | { kind: 'dropped', reason: 'late', lost: boolean }
+  | { kind: 'poisoned', reason: string }
+  /** Handling failed; the message comes back after `retryInSeconds` (or the visibility timeout). */
+  | { kind: 'failed', attempt: number, retryInSeconds: number | undefined, error: unknown }
+
+export type OutcomeKind = Outcome['kind']
+
+/**
+ * Field the worker adds to every envelope it rewrites after a phase
+ * succeeded: the dequeueCount of that receive. Readers that do not know it
+ * (decodeMessage) ignore it.
+ */
+export const RECEIVES_BEFORE_FIELD = 'receivesBefore'
+
+/** Azure's limits: visibility up to 7 days; message text up to 64 KiB. */
+const MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
+const MAX_POISON_TEXT_LENGTH = 60_000
+
+/** The envelope of `message`, marked as having completed a phase on receive number `receivesBefore`. */
+export function encodeRequeued (message: CodeMessage, receivesBefore: number, encoding: MessageEncoding): string {
+  const json = JSON.stringify({ ...JSON.parse(encodeMessage(message, 'text')) as object, [RECEIVES_BEFORE_FIELD]: receivesBefore })
+  return encoding === 'base64' ? Buffer.from(json, 'utf8').toString('base64') : json
+}
+
+/** The mark `encodeRequeued` wrote into a message text; 0 when there is none or it is not plausible. */
+export function receivesBeforeOf (text: string, dequeueCount: number): number {
+  const trimmed = text.trim()
+  let value: unknown
+  try {
+    value = JSON.parse(trimmed.startsWith('{') ? trimmed : Buffer.from(trimmed, 'base64').toString('utf8'))
+  } catch {
+    return 0 // the sample's Python dict text: never rewritten, so never marked
+  }
+  const mark = (value as Record<string, unknown> | null)?.[RECEIVES_BEFORE_FIELD]
+  // A mark is always below the current count (it was written on an earlier receive).
+  return typeof mark === 'number' && Number.isSafeInteger(mark) && mark >= 0 && mark < dequeueCount ? mark : 0
+}
+
+/**
+ * The poison rule. Azure's dequeueCount counts receives, not failures, and a
+ * healthy message is received once per phase: once as an activate, once as
+ * an expire, and once more for each early expire put back. So whenever the
+ * worker rewrites a message because a phase succeeded, it stores that
+ * receive's dequeueCount in the envelope (`receivesBefore`), and
+ *
+ *     attempt = dequeueCount − receivesBefore
+ *
+ * counts only the receives of the current phase: 1 on a healthy delivery, +1
+ * for each failure, crash or visibility timeout since the last success. The
+ * message is poisoned when attempt `maxDequeueCount` fails, or when attempt
+ * `maxDequeueCount + 1` arrives (all earlier attempts died without a word,
+ * e.g. the message crashes the worker). A healthy code is never poisoned:
+ * every successful phase resets the count.
+ */
+export function attemptOf (received: ReceivedMessage, decoded: DecodedMessage): number {
+  const before = decoded.source === 'envelope' ? receivesBeforeOf(received.messageText, received.dequeueCount) : 0
+  return Math.max(1, received.dequeueCount - before)
+}
+
+/** Wait before try `attempt + 1`: 1, 2, 4 … seconds, at most `maxSeconds`. */
+export function retryDelaySeconds (attempt: number, maxSeconds: number): number {
+  return Math.max(1, Math.min(maxSeconds, 2 ** Math.max(0, attempt - 1)))
+}
+
+/** Seconds until `at`, rounded up so an expire never arrives early by a fraction; within Azure's limits. */
+export function secondsUntil (at: Date, now: Date): number {
+  return Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.ceil((at.getTime() - now.getTime()) / 1000)))
+}
+
+/**
+ * The poison queue's message: why, and the original text whole (cut only if
+ * Azure's 64 KiB limit forces it, which it says).
+ */
+export function poisonMessageText (received: ReceivedMessage, reason: string, encoding: MessageEncoding): string {
+  let keep = received.messageText.length
+  for (;;) {
+    const json = JSON.stringify({
+      reason,
+      messageId: received.messageId,
+      dequeueCount: received.dequeueCount,
+      insertedOn: received.insertedOn.toISOString(),
+      text: received.messageText.slice(0, keep),
+      ...(keep < received.messageText.length ? { truncatedFrom: received.messageText.length } : {})
+    })
+    const text = encoding === 'base64' ? Buffer.from(json, 'utf8').toString('base64') : json
+    if (text.length <= MAX_POISON_TEXT_LENGTH || keep === 0) return text
+    keep = Math.floor(keep / 2)
+  }
+}
+
+const errorText = (err: unknown): string => err instanceof Error ? err.message : String(err)
+
+/**
+ * Handles one received message to the end: on return, the message has been
+ * rewritten, deleted, poisoned, or left to come back. Never throws: a storage
+ * failure is an outcome (`failed`), and the message reappears.
+ */
+export async function handleMessage (received: ReceivedMessage, deps: LifecycleDeps): Promise<Outcome> {
+  const log = deps.log.child({ messageId: received.messageId, dequeueCount: received.dequeueCount })
+  const ctx: Context = { received, deps, log }
+  let decoded: DecodedMessage
+  try {
+    decoded = decodeMessage(received.messageText, deps.rules.legacyTtlSeconds)
+  } catch (err) {
+    // Deterministic: every retry would fail the same way.
+    return await poison(ctx, `unreadable message: ${errorText(err)}`, undefined)
+  }
+  const { message } = decoded
+  const attempt = attemptOf(received, decoded)
+  const { maxDequeueCount } = deps.rules
+  if (attempt > maxDequeueCount) {
+    return await poison(ctx, `${message.phase} did not finish in ${maxDequeueCount} tries (the worker stopped or timed out each time)`, message)
+  }
+  try {
+    return message.phase === 'activate'
+      ? await activate(ctx, message, decoded.source)
+      : await expire(ctx, message)
+  } catch (err) {
+    if (attempt >= maxDequeueCount) {
+      return await poison(ctx, `${message.phase} failed ${attempt} times; last error: ${errorText(err)}`, message)
+    }
+    return await release(ctx, message, attempt, err)
+  }
+}
+
+interface Context {
+  received: ReceivedMessage
+  deps: LifecycleDeps
+  log: Logger
+}
+
+async function activate ({ received, deps, log }: Context, message: CodeMessage, source: MessageSource): Promise<Outcome> {
+  const now = deps.now()
+  const maskedCode = maskCode(message.code)
+  if (now.getTime() >= message.expiresAt.getTime()) {
+    // A dead code must not become valid. A row an earlier try inserted before
+    // it crashed is cleaned up (deleteExpired leaves a newer issue alone).
+    const cleanup = await deps.table.deleteExpired(message.code, message.expiresAt, now)
+    const ours = await deps.remove()
+    const lateMs = now.getTime() - message.expiresAt.getTime()
+    log.info({ maskedCode, reason: 'late', lateMs, ...(cleanup.outcome === 'deleted' ? { leftoverRowDeleted: true } : {}) }, 'code.dropped')
+    return { kind: 'dropped', reason: 'late', lost: !ours }
+  }
+  const result = await deps.table.insert(message)
+  // The row may be this very issue (a redelivered activate, possibly consumed
+  // since) or, rarely, another issue of the same code string. Only this
+  // issue's ETag may travel with the expire: with another's, expire would
+  // delete a row it does not own.
+  const sameIssue = result.inserted ||
+    (result.row.expiresAt.getTime() === message.expiresAt.getTime() && result.row.issuedAt.getTime() === message.issuedAt.getTime())
+  const etag = result.inserted ? result.etag : sameIssue ? result.row.etag : undefined
+  const next: CodeMessage = { ...message, phase: 'expire' }
+  delete next.etag
+  if (etag !== undefined && etag !== '*') next.etag = etag
+  const visibilitySeconds = secondsUntil(message.expiresAt, now)
+  const ours = await deps.requeue(encodeRequeued(next, received.dequeueCount, deps.rules.encoding), visibilitySeconds)
+  const lagMs = now.getTime() - message.issuedAt.getTime()
+  const fields = { maskedCode, inserted: result.inserted, lagMs, visibilitySeconds, source, ...(ours ? {} : { lost: true }) }
+  if (sameIssue) log.info(fields, 'code.activated')
+  else log.warn({ ...fields, collision: true }, 'code.activated')
+  return { kind: 'activated', inserted: result.inserted, lagMs, visibilitySeconds, lost: !ours }
+}
+
+async function expire ({ received, deps, log }: Context, message: CodeMessage): Promise<Outcome> {
+  const now = deps.now()
+  const maskedCode = maskCode(message.code)
+  const result = await deps.table.deleteExpired(message.code, message.expiresAt, now, message.etag)
+  if (result.outcome === 'early') {
+    // Clocks disagree or the message came back early: hide it for the time left.
+    const visibilitySeconds = secondsUntil(new Date(now.getTime() + result.msLeft), now)
+    const ours = await deps.requeue(encodeRequeued(message, received.dequeueCount, deps.rules.encoding), visibilitySeconds)
+    log.info({ maskedCode, msLeft: result.msLeft, visibilitySeconds, ...(ours ? {} : { lost: true }) }, 'code.requeued')
+    return { kind: 'requeued', visibilitySeconds, lost: !ours }
+  }
+  const ours = await deps.remove()
+  log.info({ maskedCode, result: result.outcome, lateMs: now.getTime() - message.expiresAt.getTime(), ...(ours ? {} : { lost: true }) }, 'code.expired')
+  return { kind: 'expired', result: result.outcome, lost: !ours }
+}
+
+/** After a failure: show the message again after a growing delay, text unchanged (so the try counts). */
+async function release ({ received, deps, log }: Context, message: CodeMessage, attempt: number, err: unknown): Promise<Outcome> {
+  const retryInSeconds = retryDelaySeconds(attempt, deps.rules.maxRetryDelaySeconds)
+  log.warn({ err, maskedCode: maskCode(message.code), phase: message.phase, attempt, retryInSeconds }, 'message.failed')
+  try {
+    // Same text, so the failed try counts toward the poison rule.
+    await deps.requeue(received.messageText, retryInSeconds)
+  } catch (releaseErr) {
+    // It comes back after the processing visibility timeout instead.
+    log.debug({ err: releaseErr }, 'message.release.failed')
+    return { kind: 'failed', attempt, retryInSeconds: undefined, error: err }
+  }
+  return { kind: 'failed', attempt, retryInSeconds, error: err }
+}
+
+async function poison ({ received, deps, log }: Context, reason: string, message: CodeMessage | undefined): Promise<Outcome> {
+  const maskedCode = message !== undefined ? maskCode(message.code) : undefined
+  try {
+    // Poison first: if the delete never happens, the original comes back and
+    // is poisoned again (a duplicate in the poison queue, never a loss).
+    await deps.poison(poisonMessageText(received, reason, deps.rules.encoding))
+    await deps.remove()
+  } catch (err) {
+    log.error({ err, maskedCode, reason }, 'message.poison.failed')
+    return { kind: 'failed', attempt: received.dequeueCount, retryInSeconds: undefined, error: err }
+  }
+  log.error({ maskedCode, reason }, 'message.poisoned')
+  return { kind: 'poisoned', reason }
+}

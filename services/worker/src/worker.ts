@@ -1,0 +1,355 @@
+/**
+ * The queue poller: a thin adapter between Azure Queue Storage and the code
+ * lifecycle (@codegate/shared/lifecycle), shaped like BullMQ's Worker and the
+ * Azure Functions queue listener:
+ *
+ * - receive batches of up to `batchSize` (Azure allows 32), each message
+ *   hidden for `visibilityTimeoutSeconds` while it is handled;
+ * - at most `maxInFlight` messages in flight; the next batch is fetched once
+ *   there is room for `min(batchSize, maxInFlight / 2)` more (the Functions
+ *   listener's newBatchThreshold);
+ * - an empty queue backs off, randomized and exponential, up to
+ *   `maxBackoffMs`: the worst-case wait before an issued code is valid;
+ * - storage errors back off too (longer) and never end the process;
+ * - close() is idempotent: stop fetching, wait (bounded) for messages in
+ *   flight, then stop. What did not finish comes back (at-least-once).
+ */
+import {
+  CodesTable,
+  createCredential,
+  createQueues,
+  createTableClient,
+  loggerOptions,
+  type Queues,
+  type WorkerConfig
+} from '@codegate/shared'
+import { handleMessage, type LifecycleDeps, type LifecycleRules, type Outcome, type ReceivedMessage } from '@codegate/shared/lifecycle'
+import pino, { type Logger } from 'pino'
+import { Backoff } from './backoff.js'
+
+type QueueClient = Queues['queue']
+type ReceivedItem = Awaited<ReturnType<QueueClient['receiveMessages']>>['receivedMessageItems'][number]
+type Credential = Parameters<typeof createQueues>[1]
+
+export interface WorkerOptions {
+  /** pino logger; one from config.logLevel when omitted. */
+  logger?: Logger
+  /** Queue clients to use instead of ones made from config. */
+  queues?: Queues
+  /** Codes table to use instead of one made from config. */
+  table?: CodesTable
+  /** Entra ID credential for STORAGE_QUEUE_URL; made from config.credential when omitted. */
+  credential?: Credential
+  /** The lifecycle's clock (code expiry); polling and readiness use the real one. */
+  now?: () => Date
+}
+
+/** Counters since start; `inFlight` and `lastPollAt` are current values. */
+export interface WorkerStats {
+  received: number
+  /** Messages whose handling ended, whatever the outcome. */
+  processed: number
+  activated: number
+  expired: number
+  requeued: number
+  dropped: number
+  poisoned: number
+  /** Handling failed; the message will be tried again. */
+  failed: number
+  /** Failed polls, setup calls and message handlings. */
+  errors: number
+  inFlight: number
+  /** End of the last successful receive (empty or not). */
+  lastPollAt: Date | undefined
+}
+
+/** Smallest first wait of the idle back-off. */
+const IDLE_MIN_MS = 50
+/** Storage errors wait at least this long at the cap: a struggling service is not hammered. */
+const ERROR_MAX_MS = 5000
+
+/** A message that became visible again and was received elsewhere: Azure answers 404, Azurite 400 PopReceiptMismatch. */
+function notOurs (err: unknown): boolean {
+  const { statusCode, code } = err as { statusCode?: number, code?: string }
+  return statusCode === 404 || (statusCode === 400 && code === 'PopReceiptMismatch')
+}
+
+export class Worker {
+  readonly stats: WorkerStats = {
+    received: 0,
+    processed: 0,
+    activated: 0,
+    expired: 0,
+    requeued: 0,
+    dropped: 0,
+    poisoned: 0,
+    failed: 0,
+    errors: 0,
+    inFlight: 0,
+    lastPollAt: undefined
+  }
+
+  readonly log: Logger
+  /** A successful poll at most this long ago means ready. */
+  readonly readyWindowMs: number
+  private readonly queues: Queues
+  private readonly table: CodesTable
+  private readonly now: () => Date
+  private readonly rules: LifecycleRules
+  private readonly idle: Backoff
+  private readonly failing: Backoff
+  private readonly abort = new AbortController()
+  private readonly inFlight = new Set<Promise<void>>()
+  private closing = false
+  private started: Promise<void> | undefined
+  private loop: Promise<void> | undefined
+  private closed: Promise<void> | undefined
+  private summaryTimer: NodeJS.Timeout | undefined
+  /** Ends the current back-off sleep early (close). */
+  private interruptSleep: (() => void) | undefined
+  /** Ends the wait for room (a message finished, or close). */
+  private roomFreed: (() => void) | undefined
+
+  constructor (readonly config: WorkerConfig, options: WorkerOptions = {}) {
+    this.log = options.logger ?? pino(loggerOptions('worker', config.logLevel))
+    const credential = options.credential ?? (config.auth.kind === 'url' ? createCredential(config) : undefined)
+    this.queues = options.queues ?? createQueues(config, credential)
+    this.table = options.table ?? new CodesTable(createTableClient(config, credential))
+    this.now = options.now ?? (() => new Date())
+    this.rules = {
+      encoding: config.messageEncoding,
+      legacyTtlSeconds: config.codeTtlSeconds,
+      maxDequeueCount: config.maxDequeueCount,
+      maxRetryDelaySeconds: config.visibilityTimeoutSeconds
+    }
+    this.idle = new Backoff(Math.min(IDLE_MIN_MS, config.maxBackoffMs), config.maxBackoffMs)
+    const errorMaxMs = Math.max(ERROR_MAX_MS, config.maxBackoffMs)
+    this.failing = new Backoff(Math.min(250, errorMaxMs), errorMaxMs)
+    this.readyWindowMs = Math.max(5000, 5 * config.maxBackoffMs)
+  }
+
+  /**
+   * Creates the queue, poison queue and table if missing (retrying storage
+   * errors with back-off), then starts polling. Resolves once polling has
+   * begun, or when close() is called first.
+   */
+  async start (): Promise<void> {
+    this.started ??= this.setup().then(() => {
+      if (this.closing) return
+      this.loop = this.poll()
+      this.startSummary()
+    })
+    await this.started
+  }
+
+  /** Why the worker is not ready (for /readyz), or undefined when it is. */
+  notReady (): string | undefined {
+    if (this.closing) return 'stopping'
+    const last = this.stats.lastPollAt
+    if (last === undefined) return 'has not polled the queue yet'
+    const ageMs = Date.now() - last.getTime()
+    return ageMs <= this.readyWindowMs ? undefined : `last successful poll ${ageMs} ms ago`
+  }
+
+  /** Stops fetching, waits up to shutdownTimeoutMs for messages in flight, stops. Idempotent. */
+  async close (): Promise<void> {
+    this.closed ??= this.shutdown()
+    await this.closed
+  }
+
+  private async shutdown (): Promise<void> {
+    this.closing = true
+    const deadline = Date.now() + this.config.shutdownTimeoutMs
+    this.log.info({ inFlight: this.inFlight.size }, 'worker.stopping')
+    this.abort.abort()
+    this.interruptSleep?.()
+    this.roomFreed?.()
+    clearInterval(this.summaryTimer)
+    // The loop ends at once (its receive is aborted); it may still hand over a batch that was on its way.
+    await within(Promise.allSettled([this.started, this.loop]), deadline)
+    const drained = await within(Promise.allSettled([...this.inFlight]), deadline)
+    // Nothing else to release: the Azure SDK clients hold only pooled
+    // keep-alive sockets, which Node unrefs while idle.
+    const { inFlight: _, lastPollAt: __, ...counts } = this.stats
+    this.log.info({ drained, abandoned: this.inFlight.size, ...counts }, 'worker.stopped')
+  }
+
+  private async setup (): Promise<void> {
+    while (!this.closing) {
+      try {
+        await Promise.all([
+          this.queues.queue.createIfNotExists({ abortSignal: this.abort.signal }),
+          this.queues.poison.createIfNotExists({ abortSignal: this.abort.signal }),
+          this.table.ensureTable()
+        ])
+        this.log.info({
+          queue: this.queues.queue.name,
+          poisonQueue: this.queues.poison.name,
+          table: this.table.client.tableName,
+          batchSize: this.config.batchSize,
+          maxInFlight: this.config.maxInFlight,
+          maxBackoffMs: this.config.maxBackoffMs
+        }, 'worker.started')
+        return
+      } catch (err) {
+        if (this.closing) return
+        this.stats.errors++
+        const retryInMs = this.failing.next()
+        this.log.warn({ err, retryInMs }, 'worker.setup.failed')
+        await this.sleep(retryInMs)
+      }
+    }
+  }
+
+  private async poll (): Promise<void> {
+    const { batchSize, maxInFlight, visibilityTimeoutSeconds } = this.config
+    const threshold = Math.min(batchSize, Math.ceil(maxInFlight / 2))
+    while (!this.closing) {
+      const room = maxInFlight - this.inFlight.size
+      if (room < threshold) {
+        await this.waitForRoom()
+        continue
+      }
+      let items: ReceivedItem[]
+      try {
+        const response = await this.queues.queue.receiveMessages({
+          numberOfMessages: Math.min(batchSize, room),
+          visibilityTimeout: visibilityTimeoutSeconds,
+          abortSignal: this.abort.signal
+        })
+        items = response.receivedMessageItems
+      } catch (err) {
+        if (this.closing) break
+        this.stats.errors++
+        const retryInMs = this.failing.next()
+        this.log.warn({ err, retryInMs }, 'poll.failed')
+        await this.sleep(retryInMs)
+        continue
+      }
+      this.stats.lastPollAt = new Date()
+      this.failing.reset()
+      for (const item of items) this.dispatch(item)
+      if (items.length > 0) this.idle.reset()
+      else await this.sleep(this.idle.next())
+    }
+  }
+
+  private dispatch (item: ReceivedItem): void {
+    this.stats.received++
+    this.log.debug({ messageId: item.messageId, dequeueCount: item.dequeueCount }, 'message.received')
+    const received: ReceivedMessage = {
+      messageId: item.messageId,
+      dequeueCount: item.dequeueCount,
+      insertedOn: item.insertedOn,
+      messageText: item.messageText
+    }
+    const task: Promise<void> = handleMessage(received, this.depsFor(item))
+      .then((outcome) => { this.count(outcome) }, (err: unknown) => {
+        // handleMessage does not throw; if a bug makes it, the message still comes back.
+        this.stats.errors++
+        this.log.error({ err, messageId: item.messageId }, 'message.crashed')
+      })
+      .finally(() => {
+        this.inFlight.delete(task)
+        this.stats.inFlight = this.inFlight.size
+        this.roomFreed?.()
+      })
+    this.inFlight.add(task)
+    this.stats.inFlight = this.inFlight.size
+  }
+
+  private depsFor (item: ReceivedItem): LifecycleDeps {
+    const { queue, poison } = this.queues
+    // updateMessage hands out a new pop receipt; later calls must use it.
+    let popReceipt = item.popReceipt
+    return {
+      table: this.table,
+      now: this.now,
+      log: this.log,
+      rules: this.rules,
+      requeue: async (text, visibilitySeconds) => {
+        try {
+          const response = await queue.updateMessage(item.messageId, popReceipt, text, visibilitySeconds)
+          popReceipt = response.popReceipt ?? popReceipt
+          return true
+        } catch (err) {
+          if (notOurs(err)) return false
+          throw err
+        }
+      },
+      remove: async () => {
+        try {
+          await queue.deleteMessage(item.messageId, popReceipt)
+          return true
+        } catch (err) {
+          if (notOurs(err)) return false
+          throw err
+        }
+      },
+      poison: async (text) => {
+        // Never expires: someone has to look at it.
+        await poison.sendMessage(text, { messageTimeToLive: -1 })
+      }
+    }
+  }
+
+  private count (outcome: Outcome): void {
+    this.stats.processed++
+    this.stats[outcome.kind]++
+    if (outcome.kind === 'failed') this.stats.errors++
+  }
+
+  private startSummary (): void {
+    const intervalMs = this.config.summaryIntervalSeconds * 1000
+    let last = { ...this.stats, at: Date.now() }
+    this.summaryTimer = setInterval(() => {
+      const now = Date.now()
+      const s = this.stats
+      const seconds = Math.max(0.001, (now - last.at) / 1000)
+      this.log.info({
+        processedPerSecond: Math.round((s.processed - last.processed) / seconds * 100) / 100,
+        inFlight: s.inFlight,
+        errors: s.errors - last.errors,
+        activated: s.activated - last.activated,
+        expired: s.expired - last.expired,
+        poisoned: s.poisoned - last.poisoned,
+        ready: this.notReady() === undefined
+      }, 'worker.summary')
+      last = { ...s, at: now }
+    }, intervalMs)
+    this.summaryTimer.unref()
+  }
+
+  private async sleep (ms: number): Promise<void> {
+    if (this.closing) return
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.interruptSleep = undefined
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.interruptSleep = done
+    })
+  }
+
+  private async waitForRoom (): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.roomFreed = () => {
+        this.roomFreed = undefined
+        resolve()
+      }
+    })
+  }
+}
+
+/** Waits for `promise` until `deadline`; true if it settled in time. */
+async function within (promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => { resolve(false) }, Math.max(0, deadline - Date.now())) })
+  try {
+    return await Promise.race([promise.then(() => true), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
