@@ -37,7 +37,9 @@ export class CodeIssuer {
     const message: CodeMessage = { v: 1, phase: 'activate', code, issuedAt, expiresAt, ...(subject !== undefined ? { subject } : {}) }
     try {
       await ensureQueue()
-      const sent = await queue.sendMessage(encodeMessage(message, encoding))
+      // Never expires in the queue: the worker hides it for the code's whole life,
+      // and updateMessage cannot reach past a message's expiry (7 days by default).
+      const sent = await queue.sendMessage(encodeMessage(message, encoding), { messageTimeToLive: -1 })
       return { code, issuedAt, expiresAt, messageId: sent.messageId, ...(subject !== undefined ? { subject } : {}) }
     } catch (err) {
       throw new StorageUnavailableError('queue', { cause: err })

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { SecretClient } from '@azure/keyvault-secrets'
+import { createQueues } from '@codegate/shared/clients'
 import { CODE_PATTERN } from '@codegate/shared/code'
 import { DevTokenCredential } from '@codegate/shared/credentials'
 import { parseTimestamp } from '@codegate/shared/time'
@@ -49,6 +50,19 @@ t.test('getcode without subject queues a message without subject, as plain text 
   t.equal(messages[0]?.code, res.json().code)
   t.equal(messages[0]?.subject, undefined)
   t.equal(messages[0]!.expiresAt.getTime() - messages[0]!.issuedAt.getTime(), 30_000)
+})
+
+t.test('an activate message never expires in the queue before its code does', async (t) => {
+  // The worker hides the message for the code's life with updateMessage, which
+  // cannot reach past the message's own expiry (7 days by default).
+  const config = configFor(parts, { codeTtlSeconds: 604_800 })
+  const { app } = await appFor(t, config)
+  const res = await app.inject('/api/v1/getcode')
+  t.equal(res.statusCode, 200)
+  const { queue } = createQueues(config)
+  const [peeked] = (await queue.peekMessages()).peekedMessageItems
+  t.ok(peeked !== undefined && peeked.expiresOn.getTime() > Date.now() + 30 * 86_400_000, `message expires ${peeked?.expiresOn.toISOString()}`)
+  await drainQueue(config)
 })
 
 t.test('a subject outside the allowed characters is a 400 and queues nothing', async (t) => {
