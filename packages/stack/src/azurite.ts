@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { killOnExit } from './managed-process.js'
 import { freePort } from './ports.js'
 
 const require = createRequire(import.meta.url)
@@ -27,6 +28,8 @@ export interface AzuriteOptions {
   onLine?: (service: 'queue' | 'table', line: string) => void
   /** Wait this long for each service to listen. */
   startTimeoutMs?: number
+  /** Called when a service that was listening exits without stop/pause/restart asking it to (a crash). */
+  onUnexpectedExit?: (service: 'queue' | 'table', exit: { code: number | null, signal: NodeJS.Signals | null }) => void
 }
 
 export interface Azurite {
@@ -36,6 +39,8 @@ export interface Azurite {
   queueEndpoint: string
   tableEndpoint: string
   connectionString: string
+  /** Process ids of the queue and table services while they run (to check that none is left behind). */
+  readonly pids: number[]
   /** Stops both services; data stays in `location` unless it was temporary. */
   stop: () => Promise<void>
   /** Stops and starts again on the same ports and data (a storage outage). */
@@ -55,6 +60,9 @@ export function connectionStringFor (host: string, queuePort: number, tablePort:
   ].join(';') + ';'
 }
 
+/** Children we asked to stop: their exit is not a crash. */
+const stopping = new WeakSet<ChildProcess>()
+
 async function startService (service: 'queue' | 'table', port: number, options: Required<Pick<AzuriteOptions, 'host' | 'startTimeoutMs'>> & AzuriteOptions & { location: string }): Promise<ChildProcess> {
   const args = [
     join(azuriteDir, 'dist', 'src', service, 'main.js'),
@@ -63,9 +71,12 @@ async function startService (service: 'queue' | 'table', port: number, options: 
     '--location', options.location,
     '--silent', '--skipApiVersionCheck', '--disableTelemetry', '--loose'
   ]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  // detached: a terminal's Ctrl-C reaches the launcher only, which stops Azurite last.
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  killOnExit(child)
   return await new Promise((resolve, reject) => {
     let output = ''
+    let listening = false
     const timer = setTimeout(() => { fail(new Error(`Azurite ${service} did not start within ${options.startTimeoutMs} ms: ${output}`)) }, options.startTimeoutMs)
     const fail = (err: Error): void => {
       clearTimeout(timer)
@@ -77,7 +88,8 @@ async function startService (service: 'queue' | 'table', port: number, options: 
         if (line.trim() === '') continue
         output += line + '\n'
         options.onLine?.(service, line)
-        if (/successfully (listens|started)/.test(line)) {
+        if (!listening && /successfully (listens|started)/.test(line)) {
+          listening = true
           clearTimeout(timer)
           resolve(child)
         }
@@ -85,16 +97,22 @@ async function startService (service: 'queue' | 'table', port: number, options: 
     }
     child.stdout.on('data', onData)
     child.stderr.on('data', onData)
-    child.once('exit', (code) => { fail(new Error(`Azurite ${service} exited with code ${String(code)} before listening: ${output}`)) })
+    child.once('exit', (code, signal) => {
+      if (!listening) fail(new Error(`Azurite ${service} exited with code ${String(code)} before listening: ${output}`))
+      else if (!stopping.has(child)) options.onUnexpectedExit?.(service, { code, signal })
+    })
   })
 }
 
 async function stopChild (child: ChildProcess | undefined): Promise<void> {
   if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+  stopping.add(child)
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
     child.once('exit', () => { clearTimeout(timer); resolve() })
-    child.kill('SIGTERM')
+    // SIGINT, not SIGTERM: only on SIGINT does Azurite's table service save its
+    // database before exiting; otherwise the last few seconds of writes are lost.
+    child.kill('SIGINT')
   })
 }
 
@@ -135,6 +153,10 @@ export async function startAzurite (options: AzuriteOptions = {}): Promise<Azuri
     queueEndpoint: `http://${host}:${queuePort}/${DEV_ACCOUNT}`,
     tableEndpoint: `http://${host}:${tablePort}/${DEV_ACCOUNT}`,
     connectionString: connectionStringFor(host, queuePort, tablePort),
+    get pids () {
+      const running = [queue, table].filter((c) => c !== undefined && c.exitCode === null && c.signalCode === null)
+      return running.flatMap((c) => c?.pid !== undefined ? [c.pid] : [])
+    },
     async pause () {
       await Promise.all([stopChild(queue), stopChild(table)])
     },

@@ -1,2 +1,6 @@
 export * from './azurite.js'
 export * from './ports.js'
+export * from './readiness.js'
+export * from './managed-process.js'
+export * from './log-printer.js'
+export * from './local-system.js'

@@ -174,10 +174,6 @@ t.test('a storage outage: the worker backs off, is not ready, keeps running, and
 
   await own.start()
   await waitFor('ready again', async () => (await probe('/readyz')) === 200, 30_000, 250)
-  // Azurite's table service saves its metadata every 5 s and flushes only on
-  // SIGINT; the stack stops it with SIGTERM, so a table made just before the
-  // outage can be lost. Not the worker's doing: put it back.
-  await table.ensureTable()
   const message = activate(120_000)
   await queues.queue.sendMessage(encodeMessage(message))
   await waitFor('a code activated after the outage', async () => await table.get(message.code))

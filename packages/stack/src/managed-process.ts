@@ -1,0 +1,206 @@
+/**
+ * One supervised child process: started with an explicit environment, its
+ * output handed over line by line, "ready" only once it answers, and stopped
+ * with SIGTERM then SIGKILL after a bound. Exits we asked for (stop, kill)
+ * are told apart from crashes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { CodegateError } from '@codegate/shared/errors'
+import { describeReadiness, waitUntilReady, type Readiness } from './readiness.js'
+
+export interface ExitInfo {
+  code: number | null
+  signal: NodeJS.Signals | null
+  /** True when stop() or kill() asked for this exit; false for a crash. */
+  expected: boolean
+}
+
+export interface ProcessOptions {
+  /** Used in messages and errors, e.g. "api". */
+  name: string
+  command: string
+  args?: string[]
+  /** The child's whole environment: nothing is inherited implicitly. */
+  env: Record<string, string | undefined>
+  cwd?: string
+  /** What to wait for before startProcess resolves; omitted: resolve once spawned. */
+  ready?: Readiness
+  /** Default 60 s: generous, for a loaded 2-core machine. */
+  readyTimeoutMs?: number
+  /** How long stop() waits after SIGTERM before SIGKILL. Default 10 s. */
+  stopTimeoutMs?: number
+  /** Each line the child writes, without its line ending. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void
+  /** Aborting gives up on startup: the child is killed and startProcess rejects. */
+  signal?: AbortSignal
+}
+
+export interface ManagedProcess {
+  readonly name: string
+  readonly pid: number
+  readonly child: ChildProcess
+  /** Resolves once the process has exited, however that happened. */
+  readonly exited: Promise<ExitInfo>
+  readonly running: boolean
+  /** SIGTERM, then SIGKILL after `timeoutMs` (default stopTimeoutMs); resolves when it is gone. Idempotent. */
+  stop: (timeoutMs?: number) => Promise<ExitInfo>
+  /** Sends a signal (default SIGKILL); the exit it causes counts as expected. */
+  kill: (signal?: NodeJS.Signals) => void
+  /** The last lines of output, for error messages. */
+  recentOutput: () => string[]
+}
+
+/** The process exited, or never answered, before it was ready. */
+export class ProcessStartError extends CodegateError {
+  /** The message without the output, for a launcher that has shown the output already. */
+  readonly summary: string
+  readonly output: string[]
+
+  constructor (message: string, output: string[], options?: ErrorOptions) {
+    const tail = output.length > 0 ? `\n--- last output ---\n${output.join('\n')}` : ''
+    super('PROCESS_START_FAILED', message + tail, options)
+    this.summary = message
+    this.output = output
+  }
+}
+
+const KEEP_LINES = 40
+
+// Children still running when this process exits (a thrown error, process.exit,
+// an aborted test) are killed, so nothing outlives the launcher holding ports.
+const live = new Set<ChildProcess>()
+let exitHookInstalled = false
+
+/** Kills `child` (and its process group) if it is still running when this process exits. */
+export function killOnExit (child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    process.on('exit', () => { for (const c of live) signalTree(c, 'SIGKILL') })
+  }
+  live.add(child)
+  child.once('exit', () => { live.delete(child) })
+}
+
+/** The child runs in its own process group, so the whole group gets the signal. */
+function signalTree (child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
+  try {
+    process.kill(process.platform === 'win32' ? child.pid : -child.pid, signal)
+  } catch {
+    child.kill(signal)
+  }
+}
+
+/** "exited with code 1" or "was killed by SIGKILL". */
+export function describeExit (exit: { code: number | null, signal: NodeJS.Signals | null }): string {
+  return exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${String(exit.code)}`
+}
+
+export async function startProcess (options: ProcessOptions): Promise<ManagedProcess> {
+  const { name } = options
+  const stopTimeoutMs = options.stopTimeoutMs ?? 10_000
+  options.signal?.throwIfAborted()
+
+  // detached: a terminal's Ctrl-C reaches only the launcher, which stops the
+  // children in order, instead of every child racing to exit at once.
+  const child = spawn(options.command, options.args ?? [], {
+    env: options.env,
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true
+  })
+
+  const recent: string[] = []
+  for (const stream of ['stdout', 'stderr'] as const) {
+    createInterface({ input: child[stream], crlfDelay: Infinity }).on('line', (line) => {
+      recent.push(line)
+      if (recent.length > KEEP_LINES) recent.shift()
+      options.onLine?.(line, stream)
+    })
+  }
+
+  let expected = false
+  let stopping: Promise<ExitInfo> | undefined
+  const exited = new Promise<ExitInfo>((resolve) => {
+    child.once('exit', (code, signal) => {
+      resolve({ code, signal, expected })
+    })
+    // Spawning itself failed (e.g. ENOENT): there will be no 'exit'.
+    child.once('error', (err) => {
+      if (child.pid === undefined) {
+        recent.push(`${name}: ${err.message}`)
+        resolve({ code: null, signal: null, expected })
+      }
+    })
+  })
+  // 'exit' can come before the last lines are read; an error message waits for them (briefly).
+  const outputDone = new Promise<void>((resolve) => { child.once('close', () => { resolve() }) })
+  const lastOutput = async (): Promise<string[]> => {
+    await Promise.race([outputDone, sleep(1000, undefined, { ref: false })])
+    return [...recent]
+  }
+  if (child.pid !== undefined) killOnExit(child)
+
+  const isRunning = (): boolean => child.pid !== undefined && child.exitCode === null && child.signalCode === null
+
+  const handle: ManagedProcess = {
+    name,
+    pid: child.pid ?? -1,
+    child,
+    exited,
+    get running () { return isRunning() },
+    kill (signal = 'SIGKILL') {
+      expected = true
+      signalTree(child, signal)
+    },
+    async stop (timeoutMs = stopTimeoutMs) {
+      if (stopping !== undefined) return await stopping
+      expected = true
+      stopping = (async () => {
+        if (!isRunning()) return await exited
+        signalTree(child, 'SIGTERM')
+        const timer = setTimeout(() => { signalTree(child, 'SIGKILL') }, timeoutMs)
+        try {
+          return await exited
+        } finally {
+          clearTimeout(timer)
+        }
+      })()
+      return await stopping
+    },
+    recentOutput: () => [...recent]
+  }
+
+  if (options.ready === undefined) {
+    if (child.pid === undefined) {
+      await exited
+      throw new ProcessStartError(`${name} could not be started`, await lastOutput())
+    }
+    return handle
+  }
+
+  // Readiness polling stops as soon as the child exits or the caller aborts.
+  const giveUp = new AbortController()
+  const onAbort = (): void => { giveUp.abort(options.signal?.reason) }
+  options.signal?.addEventListener('abort', onAbort, { once: true })
+  void exited.then((exit) => { giveUp.abort(exit) })
+  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000
+  try {
+    await waitUntilReady(options.ready, { timeoutMs: readyTimeoutMs, signal: giveUp.signal })
+    return handle
+  } catch (err) {
+    await handle.stop(2000)
+    const exit = await exited
+    if (options.signal?.aborted === true) throw options.signal.reason
+    if (child.pid === undefined) throw new ProcessStartError(`${name} could not be started`, await lastOutput())
+    if (!exit.expected) {
+      throw new ProcessStartError(`${name} ${describeExit(exit)} before it was ready (${describeReadiness(options.ready)})`, await lastOutput())
+    }
+    const why = err instanceof Error ? err.message : `${describeReadiness(options.ready)} did not succeed within ${readyTimeoutMs} ms`
+    throw new ProcessStartError(`${name} did not become ready: ${why}`, await lastOutput(), { cause: err })
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort)
+  }
+}
