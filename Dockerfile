@@ -20,11 +20,14 @@ COPY services/api/package.json services/api/
 COPY services/worker/package.json services/worker/
 COPY services/number-api/package.json services/number-api/
 COPY services/dev-vault/package.json services/dev-vault/
+COPY bench/package.json bench/
+COPY soak/package.json soak/
 # No dependency has an install script; refusing them keeps the build hermetic.
 RUN npm ci --ignore-scripts
 COPY packages packages
 COPY services services
-RUN npx tsc -b
+# The services and what they import; bench/ and soak/ are not shipped.
+RUN npx tsc -b services/api services/worker services/number-api services/dev-vault
 
 # ---------------------------------------------------------------------------
 # Shared base of the service stages: manifests only, no tooling, no sources.
@@ -38,6 +41,8 @@ COPY services/api/package.json services/api/
 COPY services/worker/package.json services/worker/
 COPY services/number-api/package.json services/number-api/
 COPY services/dev-vault/package.json services/dev-vault/
+COPY bench/package.json bench/
+COPY soak/package.json soak/
 
 # ---------------------------------------------------------------------------
 FROM runtime AS api

@@ -33,6 +33,9 @@ Environment (defaults in brackets):
   API_MIN_REPLICAS / API_MAX_REPLICAS          [1 / 10]
   WORKER_MIN_REPLICAS / WORKER_MAX_REPLICAS    [1 / 10]
   WORKER_QUEUE_LENGTH        queue messages per worker replica [6000]; see below
+  TRUST_PROXY                addresses/CIDRs of the ingress proxies whose
+                             X-Forwarded-For the api believes
+                             [uniquelocal,100.64.0.0/10]
   STORAGE_ACCOUNT, KEY_VAULT, REGISTRY   override the generated global names
   DEPLOYER_OBJECT_ID         object id granted "Key Vault Secrets Officer" to
                              write the secret [the signed-in user or principal]
@@ -50,6 +53,9 @@ readonly TABLE_NAME=codes
 readonly SECRET_NAME=third-party-api-key
 readonly API_PORT=3000
 readonly WORKER_HEALTH_PORT=3001
+# Container Apps' ingress reaches the app from private (or shared address
+# space) addresses; a client-supplied X-Forwarded-For entry is never believed.
+: "${TRUST_PROXY:=uniquelocal,100.64.0.0/10}"
 # ARM API versions used with az rest (Container Apps 2025-01-01 has the
 # azureQueue scale rule's identity; Storage 2023-05-01 has queue/table PUT).
 readonly APPS_API_VERSION=2025-01-01
@@ -85,7 +91,7 @@ api_env() {
     "LOG_LEVEL=info" \
     "HOST=0.0.0.0" \
     "PORT=${API_PORT}" \
-    "TRUST_PROXY=true" \
+    "TRUST_PROXY=${TRUST_PROXY}" \
     "AZURE_CREDENTIAL=default" \
     "AZURE_CLIENT_ID=${identity_client_id}" \
     "KEY_VAULT_URL=${vault_url}" \

@@ -65,7 +65,7 @@ const api: Properties = {
   RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 1000, default: 60000, description: 'Rate-limit window' },
   SIGNIN_MAX_FAILURES: { type: 'integer', minimum: 1, default: 5, description: 'Failed sign-ins for one subject before it is locked' },
   SIGNIN_LOCKOUT_SECONDS: { type: 'integer', minimum: 1, default: 900, description: 'How long a subject stays locked' },
-  TRUST_PROXY: { type: 'boolean', default: false, description: 'Take the client address from X-Forwarded-For (behind Container Apps ingress)' }
+  TRUST_PROXY: { type: 'string', pattern: '^[0-9A-Za-z.:/, ]*$', default: '', description: 'Addresses or CIDRs of the proxies in front of the api (e.g. uniquelocal behind Container Apps ingress); the client address is then the last X-Forwarded-For entry not from one of them. Empty: X-Forwarded-For is ignored' }
 }
 
 const worker: Properties = {
@@ -157,7 +157,8 @@ export interface ApiConfig extends LogConfig, StorageConfig, CredentialConfig, V
   rateLimitWindowMs: number
   signinMaxFailures: number
   signinLockoutSeconds: number
-  trustProxy: boolean
+  /** Proxies whose X-Forwarded-For entries are believed; empty: none. */
+  trustProxy: string[]
 }
 
 export interface WorkerConfig extends LogConfig, StorageConfig, CredentialConfig {
@@ -240,7 +241,7 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
     rateLimitWindowMs: int(raw, 'RATE_LIMIT_WINDOW_MS'),
     signinMaxFailures: int(raw, 'SIGNIN_MAX_FAILURES'),
     signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS'),
-    trustProxy: raw.TRUST_PROXY as boolean
+    trustProxy: list(str(raw, 'TRUST_PROXY'))
   }
 }
 

@@ -41,10 +41,11 @@ t.test('malformed values are refused with the variable named', async (t) => {
 })
 
 t.test('local defaults are sane and values are typed', async (t) => {
-  const config = loadApiConfig({ ...local, PORT: '3100', CODE_TTL_SECONDS: '20', TRUST_PROXY: 'true', LOG_LEVEL: '' })
+  const config = loadApiConfig({ ...local, PORT: '3100', CODE_TTL_SECONDS: '20', TRUST_PROXY: '10.0.0.0/8, uniquelocal', LOG_LEVEL: '' })
   t.equal(config.port, 3100)
   t.equal(config.codeTtlSeconds, 20)
-  t.equal(config.trustProxy, true)
+  t.same(config.trustProxy, ['10.0.0.0/8', 'uniquelocal'])
+  t.same(loadApiConfig(local).trustProxy, [], 'no proxy is trusted by default')
   t.equal(config.logLevel, 'info', 'an empty variable counts as unset')
   t.equal(config.host, '127.0.0.1', 'listens on loopback unless told otherwise')
   t.equal(config.secretName, 'third-party-api-key')

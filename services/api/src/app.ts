@@ -128,7 +128,10 @@ export function buildApp (config: ApiConfig, options: AppOptions = {}): FastifyI
   const logger = apiLoggerOptions(config.logLevel)
   const app = Fastify({
     logger: logStream !== undefined ? { ...logger, stream: logStream } : logger,
-    trustProxy: config.trustProxy,
+    // A list of proxy addresses, never `true` or a hop count: with `true` the
+    // client picks its own address by prepending to X-Forwarded-For, and
+    // Fastify 5 treats a hop count as trusting nothing.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     bodyLimit: BODY_LIMIT,
     // A client must send its request within this; slow senders do not hold sockets.
     requestTimeout: 30_000,

@@ -121,14 +121,22 @@ t.test('getcode and signin are rate limited per client: 429 with Retry-After', a
 t.test('X-Forwarded-For names the client only when TRUST_PROXY is set', async (t) => {
   const request = (ip: string) => ({ method: 'POST' as const, url: '/api/v1/signin', payload: '{}', headers: { 'content-type': JSON_TYPE, 'x-forwarded-for': ip } })
 
-  const trusting = (await appFor(t, deadStorage({ rateLimitMax: 1, trustProxy: true }), { keyStartWaitMs: 100 })).app
+  const trusting = (await appFor(t, deadStorage({ rateLimitMax: 1, trustProxy: ['127.0.0.1'] }), { keyStartWaitMs: 100 })).app
   t.equal((await trusting.inject(request('203.0.113.1'))).statusCode, 400)
   t.equal((await trusting.inject(request('203.0.113.1'))).statusCode, 429)
   t.equal((await trusting.inject(request('203.0.113.2'))).statusCode, 400, 'a different forwarded client has its own budget')
 
-  const direct = (await appFor(t, deadStorage({ rateLimitMax: 1, trustProxy: false }), { keyStartWaitMs: 100 })).app
+  const direct = (await appFor(t, deadStorage({ rateLimitMax: 1, trustProxy: [] }), { keyStartWaitMs: 100 })).app
   t.equal((await direct.inject(request('203.0.113.1'))).statusCode, 400)
   t.equal((await direct.inject(request('203.0.113.2'))).statusCode, 429, 'a forged header does not buy a new budget')
+})
+
+t.test('behind one proxy, a client cannot buy a new budget by prepending to X-Forwarded-For', async (t) => {
+  // The ingress appends the address it saw; whatever the client sent comes before it.
+  const request = (forwarded: string) => ({ method: 'POST' as const, url: '/api/v1/signin', payload: '{}', headers: { 'content-type': JSON_TYPE, 'x-forwarded-for': forwarded } })
+  const app = (await appFor(t, deadStorage({ rateLimitMax: 1, trustProxy: ['127.0.0.1'] }), { keyStartWaitMs: 100 })).app
+  t.equal((await app.inject(request('198.51.100.9, 203.0.113.1'))).statusCode, 400)
+  t.equal((await app.inject(request('198.51.100.10, 203.0.113.1'))).statusCode, 429, 'the forged left entry is ignored')
 })
 
 t.test('security headers are set; /docs serves swagger-ui under its own CSP', async (t) => {

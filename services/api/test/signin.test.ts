@@ -101,7 +101,7 @@ t.test('after SIGNIN_MAX_FAILURES failures a subject is locked, even for its rig
 })
 
 t.test('without subject, failures are counted per client address', async (t) => {
-  const config = configFor(parts, { signinMaxFailures: 2, trustProxy: true })
+  const config = configFor(parts, { signinMaxFailures: 2, trustProxy: ['127.0.0.1'] })
   const { app } = await appFor(t, config)
   const from = (ip: string, code: string): InjectOptions =>
     ({ ...signin({ code }), headers: { 'content-type': 'application/json', 'x-forwarded-for': ip } })

@@ -26,7 +26,7 @@ export default fp(async (fastify) => {
     global: false,
     max: fastify.config.rateLimitMax,
     timeWindow: fastify.config.rateLimitWindowMs,
-    // request.ip honours X-Forwarded-For only when TRUST_PROXY is set.
+    // request.ip honours X-Forwarded-For only from the proxies in TRUST_PROXY.
     keyGenerator: (request) => request.ip,
     errorResponseBuilder: (_request, context) => new HttpError(
       context.statusCode,
