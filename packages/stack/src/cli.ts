@@ -108,7 +108,7 @@ if (shuttingDown) {
     'codegate is running',
     `  API         ${urls.api}   (GET ${urls.getCode}, POST ${urls.api}/api/v1/signin)`,
     `  API docs    ${urls.docs}`,
-    `  number-api  ${urls.thirdParty}   (x-functions-key: ${system.thirdPartyApiKey})`,
+    `  number-api  ${urls.thirdParty}   (its key is the dev-vault secret third-party-api-key)`,
     `  dev-vault   ${urls.vault}   (certificate ${shown(system.caFile)})`,
     `  Azurite     queue ${urls.queue}, table ${urls.table}   (data in ${shown(system.dataDir)}, kept between runs)`,
     `  try: curl -s ${urls.getCode}`,

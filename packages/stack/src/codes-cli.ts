@@ -1,0 +1,41 @@
+/**
+ * `npm run codes [-- <code>]`: what the local system's table of valid codes
+ * holds right now, read with the real SDK (the local stand-in for
+ * `az storage entity query --table-name codes`). It shows whole codes: it is
+ * for the developer's own terminal, not a log.
+ */
+import { TableClient } from '@azure/data-tables'
+import { checkSignIn, type CodeRow } from '@codegate/shared/codes-table'
+import { connectionStringFor } from './azurite.js'
+import { loadLauncherConfig } from './cli-config.js'
+import { repositoryRoot } from './local-system.js'
+
+const config = loadLauncherConfig(process.env, repositoryRoot())
+const wanted = process.argv[2]
+const table = TableClient.fromConnectionString(
+  connectionStringFor('127.0.0.1', config.ports.queue, config.ports.table),
+  process.env.CODES_TABLE_NAME ?? 'codes',
+  { allowInsecureConnection: true }
+)
+
+interface Entity { rowKey: string, issuedAt: Date, expiresAt: Date, subject?: string, consumedAt?: Date, etag: string }
+
+const now = new Date()
+const rows: string[][] = [['code', 'issued', 'expires', 'subject', 'state']]
+try {
+  for await (const entity of table.listEntities<Entity>()) {
+    if (wanted !== undefined && entity.rowKey !== wanted) continue
+    const row: CodeRow = { code: entity.rowKey, issuedAt: new Date(entity.issuedAt), expiresAt: new Date(entity.expiresAt), etag: entity.etag, ...(entity.subject !== undefined ? { subject: entity.subject } : {}), ...(entity.consumedAt !== undefined ? { consumedAt: new Date(entity.consumedAt) } : {}) }
+    const check = checkSignIn(row, row.subject, now)
+    rows.push([row.code, row.issuedAt.toISOString(), row.expiresAt.toISOString(), row.subject ?? '', check.approved ? 'valid' : check.reason])
+  }
+} catch (err) {
+  const status = (err as { statusCode?: number }).statusCode
+  process.stderr.write(status === 404
+    ? 'The codes table does not exist yet: start the system (npm start) and issue a code.\n'
+    : `Cannot read the codes table at 127.0.0.1:${config.ports.table}: is npm start running? (${(err as Error).message})\n`)
+  process.exit(1)
+}
+const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+for (const r of rows) process.stdout.write(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd() + '\n')
+if (rows.length === 1) process.stdout.write(wanted !== undefined ? `${wanted} is not in the table\n` : '(no codes)\n')
