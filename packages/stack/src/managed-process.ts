@@ -204,3 +204,13 @@ export async function startProcess (options: ProcessOptions): Promise<ManagedPro
     options.signal?.removeEventListener('abort', onAbort)
   }
 }
+
+/** Whether a process with this pid still exists (signal 0 tests without sending). */
+export function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { freePort } from '../src/ports.js'
 import { PORT_VARIABLES, repositoryRoot } from '../src/local-system.js'
+import { isAlive } from '../src/managed-process.js'
 
 const cli = join(repositoryRoot(), 'packages/stack/dist/cli.js')
 
@@ -29,15 +30,6 @@ function childrenOf (pid: number): number[] {
     }
   }
   return children
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 async function launcherEnv (dataDir: string): Promise<Record<string, string>> {
@@ -84,7 +76,7 @@ t.test('npm start brings the system up, prints where the API is, and SIGTERM sto
   t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
   const env = await launcherEnv(dataDir)
   const launcher = launch(env)
-  t.teardown(() => { if (alive(launcher.pid)) process.kill(launcher.pid, 'SIGKILL') })
+  t.teardown(() => { if (isAlive(launcher.pid)) process.kill(launcher.pid, 'SIGKILL') })
 
   await launcher.waitFor('codegate is running', 150_000)
   const api = `http://127.0.0.1:${env.PORT ?? ''}`
@@ -97,7 +89,7 @@ t.test('npm start brings the system up, prints where the API is, and SIGTERM sto
   t.equal(children.length, 6, 'two Azurite services and four service processes')
   process.kill(launcher.pid, 'SIGTERM')
   t.equal(await launcher.exited, 0, 'exit code 0')
-  t.same(children.filter(alive), [], 'no child is left')
+  t.same(children.filter(isAlive), [], 'no child is left')
   t.match(launcher.output(), /\[stack\]\s+stopped/)
   t.ok(existsSync(join(dataDir, 'azurite')) && existsSync(join(dataDir, 'dev-vault', 'cert.pem')), 'data is kept in CODEGATE_DATA_DIR')
 })

@@ -8,17 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { DEFAULT_PORTS, startLocalSystem, type LocalSystem } from '../src/local-system.js'
 import { PortInUseError } from '../src/ports.js'
+import { isAlive } from '../src/managed-process.js'
 
 const CODE = /^[A-Za-z]{3}-\d{1,4}-[A-Za-z]{3}$/
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 /** Polls until `check` holds; the assertion is on the outcome, never on a fixed sleep. */
 async function eventually (check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<boolean> {
@@ -58,9 +50,9 @@ t.test('the local system starts on free ports, issues a code, and stop() leaves 
 
   const pids = system.pids()
   t.equal(pids.length, 6, 'azurite queue and table, vault, number-api, api, worker')
-  t.ok(pids.every(alive))
+  t.ok(pids.every(isAlive))
   await system.stop()
-  t.same(pids.filter(alive), [], 'no process is left')
+  t.same(pids.filter(isAlive), [], 'no process is left')
   t.notOk(existsSync(system.dataDir), 'the temporary data folder is removed')
   t.same(crashes, [], 'nothing crashed')
 })

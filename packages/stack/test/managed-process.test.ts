@@ -1,15 +1,6 @@
 import t from 'tap'
 import { freePort } from '../src/ports.js'
-import { ProcessStartError, startProcess, type ProcessOptions } from '../src/managed-process.js'
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+import { isAlive, ProcessStartError, startProcess, type ProcessOptions } from '../src/managed-process.js'
 
 /** A node child running `script`, with just enough environment. */
 const node = (name: string, script: string, extra: Partial<ProcessOptions> = {}): ProcessOptions => ({
@@ -40,7 +31,7 @@ t.test('startProcess resolves once the URL answers, and stop() ends the process 
   const exit = await proc.stop()
   t.equal(exit.expected, true)
   t.notOk(proc.running)
-  t.notOk(alive(proc.pid), 'the process is gone')
+  t.notOk(isAlive(proc.pid), 'the process is gone')
   t.same(lines, ['listening'], 'its output was handed over line by line')
 })
 
@@ -80,7 +71,7 @@ t.test('a process that never answers is killed after the ready timeout', async (
   })).catch((e: unknown) => e)
   t.type(err, ProcessStartError)
   t.match((err as Error).message, /silent did not become ready/)
-  t.ok(pid > 0 && !alive(pid), 'the process was stopped')
+  t.ok(pid > 0 && !isAlive(pid), 'the process was stopped')
 })
 
 t.test('stop() sends SIGKILL when SIGTERM is ignored past the bound', async (t) => {
@@ -118,7 +109,7 @@ t.test('aborting the start kills the process and rejects with the reason', async
     }
   }))
   await t.rejects(starting, { message: 'user pressed Ctrl-C' })
-  t.ok(pid > 0 && !alive(pid), 'the process was stopped')
+  t.ok(pid > 0 && !isAlive(pid), 'the process was stopped')
 })
 
 t.test('a command that cannot be spawned rejects instead of hanging', async (t) => {

@@ -1,17 +1,10 @@
 /** Process entry of the api: config from the environment, listen, close on SIGINT/SIGTERM. */
 import closeWithGrace from 'close-with-grace'
-import { loadApiConfig, type ApiConfig } from '@codegate/shared/config'
-import { ConfigError } from '@codegate/shared/errors'
+import { loadApiConfig } from '@codegate/shared/config'
+import { configOrExit } from '@codegate/shared/process'
 import { buildApp } from './app.js'
 
-let config: ApiConfig
-try {
-  config = loadApiConfig()
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  process.stderr.write(`api: ${err.message}\n`)
-  process.exit(1)
-}
+const config = configOrExit('api', () => loadApiConfig())
 
 const app = buildApp(config)
 

@@ -1,17 +1,10 @@
 /** Process entry of dev-vault: config from the environment, listen over HTTPS, close on SIGINT/SIGTERM. */
 import closeWithGrace from 'close-with-grace'
-import { loadDevVaultConfig, type DevVaultConfig } from '@codegate/shared/config'
-import { ConfigError } from '@codegate/shared/errors'
+import { loadDevVaultConfig } from '@codegate/shared/config'
+import { configOrExit } from '@codegate/shared/process'
 import { startDevVault, type DevVault } from './app.js'
 
-let config: DevVaultConfig
-try {
-  config = loadDevVaultConfig()
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  process.stderr.write(`dev-vault: ${err.message}\n`)
-  process.exit(1)
-}
+const config = configOrExit('dev-vault', () => loadDevVaultConfig())
 
 let vault: DevVault
 try {

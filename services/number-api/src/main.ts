@@ -1,17 +1,10 @@
 /** Process entry of number-api: config from the environment, listen, close on SIGINT/SIGTERM. */
 import closeWithGrace from 'close-with-grace'
-import { loadNumberApiConfig, type NumberApiConfig } from '@codegate/shared/config'
-import { ConfigError } from '@codegate/shared/errors'
+import { loadNumberApiConfig } from '@codegate/shared/config'
+import { configOrExit } from '@codegate/shared/process'
 import { buildNumberApi } from './app.js'
 
-let config: NumberApiConfig
-try {
-  config = loadNumberApiConfig()
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  process.stderr.write(`number-api: ${err.message}\n`)
-  process.exit(1)
-}
+const config = configOrExit('number-api', () => loadNumberApiConfig())
 
 const app = buildNumberApi(config)
 
