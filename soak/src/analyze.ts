@@ -1,0 +1,592 @@
+/**
+ * The invariants of a soak run, judged from its record alone (no clock, no
+ * I/O), so every rule here can be tested with made-up records.
+ *
+ * Fault windows: a fault may delay a code's activation or removal only if the
+ * code's issue (or expiry) falls in that fault's window, derived from when the
+ * part really went down and came back:
+ *
+ * - worker kill: messages the killed worker held come back after the
+ *   visibility timeout; they were issued (or expired) before the kill:
+ *   [kill − bound, kill + 1 s].
+ * - Azurite restart: nothing moves while it is down, and the workers then
+ *   sleep up to their error back-off: [stop − bound, back + error back-off + bound].
+ * - number-api and dev-vault outages and garbage touch no code already issued.
+ *
+ * Outside its windows every code must be valid within the activation bound and
+ * gone within the removal bound; inside them, valid before it expires and gone
+ * by the end of the drain. A code never valid before its expiry fails anywhere.
+ */
+import { maskCode } from '@codegate/shared/logger'
+import type { WorkerEvent } from './logs.js'
+import type { Bounds } from './options.js'
+import type { ApiCall, FaultRecord, IssuedCode, SignInAttempt, SoakRecord } from './records.js'
+
+export interface Interval {
+  from: number
+  to: number
+}
+
+export interface FaultWindows {
+  activation?: Interval
+  removal?: Interval
+  /** When the api may answer 5xx because of this fault. */
+  api?: Interval
+}
+
+export interface Invariant {
+  id: string
+  label: string
+  value: number | string
+  expected: string
+  pass: boolean
+  /** Masked examples of what failed. */
+  examples?: string[]
+}
+
+export interface Stats {
+  n: number
+  p50?: number
+  p95?: number
+  p99?: number
+  max?: number
+}
+
+export interface FaultSummary {
+  kind: string
+  target: string
+  /** Seconds after the load started. */
+  at: number
+  /** Seconds the part was down (kill → restarted). */
+  downSeconds?: number
+  error?: string
+  getcodeFailures: Record<string, number>
+  signInFailures: Record<string, number>
+  codesInWindow: number
+  lateCodes: number
+  maxActivationMs?: number
+  /** Fault end → first getcode 200. */
+  recoveryMs?: number
+  /** Activations on a redelivered message (dequeueCount > 1) from the fault until its messages were due back. */
+  redelivered: number
+  caughtBusy?: boolean
+  garbage?: number
+}
+
+export interface SignInCounts {
+  total: number
+  strict: number
+  strictApproved: number
+  strictRefused: number
+  pairs: number
+  pairsOneApproved: number
+  pairsNoneApproved: number
+  early: number
+  earlyRefusedBeforeActivation: number
+  earlyApproved: number
+  notYetActive: number
+  afterExpiry: number
+  afterExpiryRowPresent: number
+  afterExpiryApproved: number
+  usedAgain: number
+  usedAgainApproved: number
+  unknown: number
+  unknownApproved: number
+  boundary: number
+  unavailable: number
+  unclassified: number
+}
+
+export interface Analysis {
+  passed: boolean
+  invariants: Invariant[]
+  codes: {
+    planned: number
+    issued: number
+    skipped: number
+    validWithinBound: number
+    validLateInWindow: number
+    lateOutsideWindow: number
+    neverValid: number
+    inActivationWindow: number
+    activatedOnRedelivery: number
+    withoutIssuedLog: number
+  }
+  latency: {
+    activation: Stats
+    activationInWindow: Stats
+    removal: Stats
+    removalInWindow: Stats
+    getcode: Stats
+    signIn: Stats
+  }
+  signIns: SignInCounts
+  messages: {
+    codes: number
+    garbage: number
+    processed: number
+    lost: number
+    poisoned: number
+    codesPoisoned: number
+    garbageNotPoisoned: number
+    unknownPoisoned: number
+    orphans: number
+    queueLength?: number
+    tableRows?: number
+  }
+  api: {
+    getcodes: number
+    getcode200: number
+    failures: Record<string, number>
+    withoutReason: number
+    unmapped: number
+    outsideOutages: number
+    malformed: number
+    /** 5xx answers the client saw, and request.failed lines the api logged: each failure leaves a trace. */
+    answered5xx: number
+    logged5xx: number
+    unexpectedLogged: number
+  }
+  faults: FaultSummary[]
+  logs: { lines: number, secretHits: number, codeHits: number, issuedCodeHits: number, errorLines: Record<string, number> }
+  durations: { startupSeconds: number, loadSeconds: number, drainSeconds: number, totalSeconds: number }
+}
+
+const within = (t: number, i: Interval | undefined): boolean => i !== undefined && t >= i.from && t <= i.to
+const overlaps = (c: ApiCall, i: Interval | undefined): boolean => i !== undefined && c.sentAt <= i.to && c.answeredAt >= i.from
+const failed = (c: ApiCall): boolean => c.status === 0 || c.status >= 500
+const reasonOf = (c: ApiCall): string => c.status === 0 ? `no answer (${c.failure ?? '?'})` : `${c.status} ${c.error ?? '(no reason)'}`
+
+export function windowsOf (fault: FaultRecord, bounds: Bounds): FaultWindows {
+  const up = fault.upAt ?? fault.endedAt
+  switch (fault.kind) {
+    case 'worker-kill':
+      return {
+        activation: { from: fault.startedAt - bounds.activationMs, to: fault.startedAt + 1000 },
+        removal: { from: fault.startedAt - bounds.removalMs, to: fault.startedAt + 1000 }
+      }
+    case 'azurite-restart':
+      return {
+        activation: { from: fault.startedAt - bounds.activationMs, to: up + bounds.errorBackoffMs + bounds.activationMs },
+        removal: { from: fault.startedAt - bounds.removalMs, to: up + bounds.errorBackoffMs + bounds.removalMs },
+        api: { from: fault.startedAt, to: up + bounds.apiGraceMs }
+      }
+    case 'number-api-down':
+      return { api: { from: fault.startedAt, to: up + bounds.apiGraceMs } }
+    case 'vault-down':
+    case 'garbage':
+      return {}
+  }
+}
+
+export function stats (values: number[]): Stats {
+  if (values.length === 0) return { n: 0 }
+  const sorted = [...values].sort((a, b) => a - b)
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number
+  return { n: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted[sorted.length - 1] as number }
+}
+
+/** The worker's events for each code, through the api's code.issued line (masked code + expiry → message id). */
+function eventsByCode (record: SoakRecord): { messageIdOf: Map<number, string>, events: Map<string, WorkerEvent[]> } {
+  const idByKey = new Map<string, string>()
+  for (const e of record.logs.issued) idByKey.set(`${e.maskedCode}|${e.expiresAt}`, e.messageId)
+  const messageIdOf = new Map<number, string>()
+  for (const c of record.codes) {
+    const id = idByKey.get(`${maskCode(c.code)}|${new Date(c.expiresAt).toISOString()}`)
+    if (id !== undefined) messageIdOf.set(c.n, id)
+  }
+  const events = new Map<string, WorkerEvent[]>()
+  for (const e of record.logs.workerEvents) {
+    if (e.messageId === undefined) continue
+    const list = events.get(e.messageId) ?? []
+    list.push(e)
+    events.set(e.messageId, list)
+  }
+  return { messageIdOf, events }
+}
+
+const firstTime = (events: WorkerEvent[] | undefined, name: string): number | undefined =>
+  events?.filter((e) => e.event === name).reduce<number | undefined>((min, e) => min === undefined || e.time < min ? e.time : min, undefined)
+
+const describe = (c: IssuedCode, extra: string): string => `${maskCode(c.code)} (#${c.n}) ${extra}`
+
+export function analyze (record: SoakRecord): Analysis {
+  const { options } = record
+  const { bounds } = options
+  const windows = record.faults.map((f) => ({ fault: f, w: windowsOf(f, bounds) }))
+  const inActivationWindow = (t: number): boolean => windows.some(({ w }) => within(t, w.activation))
+  const inRemovalWindow = (t: number): boolean => windows.some(({ w }) => within(t, w.removal))
+  const { messageIdOf, events } = eventsByCode(record)
+  const examples: Record<string, string[]> = {}
+  const example = (id: string, text: string): void => {
+    const list = examples[id] ??= []
+    if (list.length < 5) list.push(text)
+  }
+
+  // --- activation and removal of every code ------------------------------------
+  const activation: number[] = []
+  const activationInWindow: number[] = []
+  const removal: number[] = []
+  const removalInWindow: number[] = []
+  let validWithinBound = 0
+  let validLateInWindow = 0
+  let lateOutsideWindow = 0
+  let neverValid = 0
+  let inWindowCount = 0
+  let leftPastBound = 0
+  let leftAtEnd = 0
+  let activatedOnRedelivery = 0
+  const latencyOf = new Map<number, number>()
+  for (const c of record.codes) {
+    const id = messageIdOf.get(c.n)
+    const ev = id !== undefined ? events.get(id) : undefined
+    const loggedAt = firstTime(ev, 'code.activated')
+    if (ev?.some((e) => e.event === 'code.activated' && (e.dequeueCount ?? 1) > 1) === true) activatedOnRedelivery++
+    const inWindow = inActivationWindow(c.issuedAt)
+    if (inWindow) inWindowCount++
+    if (c.seenAt === undefined) {
+      neverValid++
+      example('never-valid', describe(c, `issued +${((c.issuedAt - record.loadStartedAt) / 1000).toFixed(1)} s, ${c.absentReads} reads found no row, ${c.readErrors} failed${ev?.some((e) => e.event === 'code.dropped') === true ? ', dropped as late by the worker' : ''}`))
+    } else {
+      const at = Math.min(c.seenAt, loggedAt ?? Number.POSITIVE_INFINITY)
+      const latency = Math.max(0, at - c.issuedAt)
+      latencyOf.set(c.n, latency)
+      ;(inWindow ? activationInWindow : activation).push(latency)
+      if (latency <= bounds.activationMs) validWithinBound++
+      else if (inWindow) validLateInWindow++
+      else {
+        lateOutsideWindow++
+        example('late-outside-window', describe(c, `valid after ${latency} ms, issued +${((c.issuedAt - record.loadStartedAt) / 1000).toFixed(1)} s`))
+      }
+    }
+    const expiredAt = firstTime(ev, 'code.expired')
+    const removedInWindow = inRemovalWindow(c.expiresAt)
+    if (expiredAt !== undefined) (removedInWindow ? removalInWindow : removal).push(Math.max(0, expiredAt - c.expiresAt))
+    if (c.presentAtRemovalCheck === true && !removedInWindow) {
+      leftPastBound++
+      example('left-past-bound', describe(c, `row still there ${(c.removalCheckedAt ?? 0) - c.expiresAt} ms after expiry`))
+    }
+    if (c.goneSeenAt === undefined) {
+      leftAtEnd++
+      example('left-at-end', describe(c, 'row never seen gone'))
+    }
+  }
+
+  // --- sign-ins ------------------------------------------------------------------
+  const counts: SignInCounts = {
+    total: record.signIns.length,
+    strict: 0,
+    strictApproved: 0,
+    strictRefused: 0,
+    pairs: 0,
+    pairsOneApproved: 0,
+    pairsNoneApproved: 0,
+    early: 0,
+    earlyRefusedBeforeActivation: 0,
+    earlyApproved: 0,
+    notYetActive: 0,
+    afterExpiry: 0,
+    afterExpiryRowPresent: 0,
+    afterExpiryApproved: 0,
+    usedAgain: 0,
+    usedAgainApproved: 0,
+    unknown: 0,
+    unknownApproved: 0,
+    boundary: 0,
+    unavailable: 0,
+    unclassified: 0
+  }
+  const codeByN = new Map(record.codes.map((c) => [c.n, c]))
+  const byCode = new Map<number, SignInAttempt[]>()
+  for (const s of record.signIns) {
+    if (s.kind === 'unknown') {
+      counts.unknown++
+      if (failed(s)) counts.unavailable++
+      else if (s.status === 200) {
+        counts.unknownApproved++
+        example('unknown-accepted', 'a never-issued code')
+      }
+      continue
+    }
+    const list = byCode.get(s.n) ?? []
+    list.push(s)
+    byCode.set(s.n, list)
+  }
+  let acceptedTwice = 0
+  const pairs = new Map<number, SignInAttempt[]>()
+  for (const [n, attempts] of byCode) {
+    const c = codeByN.get(n)
+    if (c === undefined) continue
+    const approvals = attempts.filter((a) => a.status === 200)
+    if (approvals.length > 1) {
+      acceptedTwice++
+      example('accepted-twice', describe(c, `${approvals.length} approvals`))
+    }
+    for (const a of attempts) {
+      if (failed(a)) {
+        counts.unavailable++
+        continue
+      }
+      const approved = a.status === 200
+      if (a.sentAt >= c.expiresAt) {
+        counts.afterExpiry++
+        if (a.row === 'present' || a.row === 'consumed') counts.afterExpiryRowPresent++
+        if (approved) {
+          counts.afterExpiryApproved++
+          example('accepted-after-expiry', describe(c, `approved ${a.sentAt - c.expiresAt} ms after expiry`))
+        }
+        continue
+      }
+      if (a.answeredAt >= c.expiresAt - bounds.boundaryMarginMs) {
+        counts.boundary++
+        continue
+      }
+      if (a.kind === 'early') {
+        counts.early++
+        if (approved) counts.earlyApproved++
+        else if (a.row === 'absent') counts.earlyRefusedBeforeActivation++
+        else if (a.row === 'present') counts.boundary++
+        else counts.unclassified++
+        continue
+      }
+      const usedBefore = attempts.some((b) => b !== a && b.status === 200 && b.answeredAt <= a.sentAt)
+      if (usedBefore || a.row === 'consumed') {
+        counts.usedAgain++
+        if (approved) counts.usedAgainApproved++
+        continue
+      }
+      if (a.row === 'absent') {
+        counts.notYetActive++
+        continue
+      }
+      if (a.row !== 'present') {
+        counts.unclassified++
+        continue
+      }
+      if (a.kind === 'pair' && a.pair !== undefined) {
+        const list = pairs.get(a.pair) ?? []
+        list.push(a)
+        pairs.set(a.pair, list)
+        continue
+      }
+      counts.strict++
+      if (approved) counts.strictApproved++
+      else {
+        counts.strictRefused++
+        example('valid-refused', describe(c, `${a.status} ${a.error ?? ''} ${a.sentAt - c.issuedAt} ms after issue`))
+      }
+    }
+  }
+  for (const halves of pairs.values()) {
+    // Both halves must be classifiable, else one may have been used unseen.
+    const group = record.signIns.filter((s) => s.kind === 'pair' && s.pair === halves[0]?.pair)
+    if (group.length !== 2 || halves.length !== 2) {
+      counts.unclassified += halves.length
+      continue
+    }
+    counts.pairs++
+    const approved = halves.filter((h) => h.status === 200).length
+    if (approved === 1) counts.pairsOneApproved++
+    else if (approved === 0) {
+      counts.pairsNoneApproved++
+      const c = codeByN.get(halves[0]?.n ?? -1)
+      if (c !== undefined) example('valid-refused', describe(c, 'both halves of a pair refused'))
+    }
+  }
+
+  // --- messages --------------------------------------------------------------------
+  const poisoned = new Set(record.final.poison.map((p) => p.messageId))
+  const garbageIds = record.faults.flatMap((f) => f.messageIds ?? [])
+  const codeIds = new Set(messageIdOf.values())
+  let processed = 0
+  let lost = 0
+  let codesPoisoned = 0
+  for (const c of record.codes) {
+    const id = messageIdOf.get(c.n)
+    const ev = id !== undefined ? events.get(id) : undefined
+    if (id !== undefined && poisoned.has(id)) {
+      codesPoisoned++
+      example('code-poisoned', describe(c, record.final.poison.find((p) => p.messageId === id)?.reason ?? ''))
+      continue
+    }
+    const activated = c.seenAt !== undefined || ev?.some((e) => e.event === 'code.activated' || e.event === 'code.dropped') === true
+    const removed = c.goneSeenAt !== undefined || ev?.some((e) => e.event === 'code.expired' || e.event === 'code.dropped') === true
+    if (activated && removed) processed++
+    else {
+      lost++
+      example('lost', describe(c, `${activated ? 'activated' : 'never activated'}, ${removed ? 'removed' : 'never removed'}`))
+    }
+  }
+  const garbageNotPoisoned = garbageIds.filter((id) => !poisoned.has(id)).length
+  const garbageSet = new Set(garbageIds)
+  const unknownPoisoned = [...poisoned].filter((id) => !garbageSet.has(id) && !codeIds.has(id)).length
+  const orphans = [...events.keys()].filter((id) => !codeIds.has(id) && !garbageSet.has(id)).length
+
+  // --- the api -----------------------------------------------------------------------
+  const apiWindows = windows.map(({ w }) => w.api)
+  const failures: Record<string, number> = {}
+  let withoutReason = 0
+  let unmapped = 0
+  let outsideOutages = 0
+  // Any getcode but a 200 is a failure; a sign-in's 401 and 429 are answers, its 5xx a failure.
+  const apiFailures = [...record.getcodes.filter((c) => c.status !== 200), ...record.signIns.filter(failed)]
+  for (const c of apiFailures) {
+    const reason = reasonOf(c)
+    failures[reason] = (failures[reason] ?? 0) + 1
+    if (c.status >= 500 && c.error === undefined) withoutReason++
+    if (c.error === 'internal') unmapped++
+    if (!apiWindows.some((w) => overlaps(c, w))) {
+      outsideOutages++
+      example('api-failure-outside-outage', `${reason} at +${((c.sentAt - record.loadStartedAt) / 1000).toFixed(1)} s`)
+    }
+  }
+  const malformed = record.getcodes.filter((c) => c.error === 'malformed 200 answer').length
+  const getcode200 = record.getcodes.filter((c) => c.status === 200)
+
+  // --- faults ----------------------------------------------------------------------------
+  const faults: FaultSummary[] = windows.map(({ fault, w }) => {
+    const end = fault.upAt ?? fault.endedAt
+    const inWindow = record.codes.filter((c) => within(c.issuedAt, w.activation))
+    const late = inWindow.filter((c) => (latencyOf.get(c.n) ?? Number.POSITIVE_INFINITY) > bounds.activationMs)
+    const tally = (list: ApiCall[]): Record<string, number> => {
+      const out: Record<string, number> = {}
+      for (const c of list) {
+        if (c.status === 200 || c.status === 401) continue
+        if (!(c.sentAt <= end + bounds.apiGraceMs && c.answeredAt >= fault.startedAt)) continue
+        out[reasonOf(c)] = (out[reasonOf(c)] ?? 0) + 1
+      }
+      return out
+    }
+    const firstOk = getcode200.filter((c) => c.sentAt >= end).reduce<number | undefined>((min, c) => min === undefined || c.answeredAt < min ? c.answeredAt : min, undefined)
+    const maxActivation = inWindow.map((c) => latencyOf.get(c.n)).filter((x) => x !== undefined)
+    // Until its messages were due back, or the next fault began (so none is counted twice).
+    const next = record.faults.find((g) => g.startedAt > fault.startedAt)?.startedAt ?? Number.POSITIVE_INFINITY
+    const dueBack = Math.min(next, end + bounds.visibilityMs + bounds.errorBackoffMs + bounds.slackMs)
+    const redelivered = record.logs.workerEvents.filter((e) => e.event === 'code.activated' && (e.dequeueCount ?? 1) > 1 && e.time >= fault.startedAt && e.time < dueBack).length
+    return {
+      kind: fault.kind,
+      target: fault.target,
+      at: Math.round((fault.startedAt - record.loadStartedAt) / 100) / 10,
+      ...(fault.downAt !== undefined && fault.upAt !== undefined ? { downSeconds: Math.round((fault.upAt - fault.downAt) / 100) / 10 } : {}),
+      ...(fault.error !== undefined ? { error: fault.error } : {}),
+      getcodeFailures: tally(record.getcodes),
+      signInFailures: tally(record.signIns),
+      codesInWindow: inWindow.length,
+      lateCodes: late.length,
+      ...(maxActivation.length > 0 ? { maxActivationMs: Math.max(...maxActivation) } : {}),
+      ...(firstOk !== undefined ? { recoveryMs: Math.max(0, firstOk - end) } : {}),
+      ...(fault.messageIds !== undefined ? { garbage: fault.messageIds.length } : {}),
+      redelivered,
+      ...(fault.caughtBusy !== undefined ? { caughtBusy: fault.caughtBusy } : {})
+    }
+  })
+  const unrecovered = faults.filter((f) => f.recoveryMs === undefined || f.recoveryMs > bounds.recoveryMs)
+  for (const f of unrecovered) example('not-recovered', `${f.kind} at +${f.at} s: ${f.recoveryMs === undefined ? 'no getcode 200 after it' : `${f.recoveryMs} ms`}`)
+
+  // --- processes and logs -------------------------------------------------------------------
+  const exited = [...record.crashes.map((c) => `${c.name} exited (code ${String(c.code)}, signal ${String(c.signal)})`), ...record.notRunning.map((n) => `${n} not running at the end`)]
+  for (const e of exited) example('crashes', e)
+  for (const e of record.soakErrors) example('soak-errors', e.split('\n')[0] ?? e)
+  const apiRestarted = record.apiPidAtStart === undefined || record.apiPidAtStart !== record.apiPidAtEnd
+  const secretHits = record.logs.secretHits.reduce((n, h) => n + h.lines, 0)
+  const issuedCodeHits = record.logs.codeHits.filter((h) => h.issued).length
+  for (const h of record.logs.secretHits) example('secrets', `${h.label} in ${h.lines} line(s) of ${h.process}`)
+  for (const h of record.logs.codeHits) example('codes-in-logs', `${h.masked} in ${h.process}${h.issued ? ' (issued to the soak)' : ''}`)
+
+  const planned = Math.floor(options.rate * options.loadSeconds)
+  const injected = record.faults.filter((f) => f.error === undefined).length
+  const inv = (id: string, label: string, value: number | string, expected: string, pass: boolean): Invariant =>
+    ({ id, label, value, expected, pass, ...(examples[id] !== undefined ? { examples: examples[id] } : {}) })
+  const invariants: Invariant[] = [
+    inv('load', 'codes issued (getcode 200)', record.codes.length, `≥ ${Math.ceil(planned / 2)} (half of ${planned} planned)`, record.codes.length >= planned / 2),
+    inv('faults', 'faults injected as planned', `${injected}/${options.faults.length}`, `${options.faults.length}/${options.faults.length}`, injected === options.faults.length && record.faults.length === options.faults.length),
+    inv('never-valid', 'codes never valid before expiry', neverValid, '0', neverValid === 0),
+    inv('late-outside-window', `codes valid later than ${bounds.activationMs} ms outside fault windows`, lateOutsideWindow, '0', lateOutsideWindow === 0),
+    inv('valid-refused', 'sign-ins refused while the code was valid and unused', counts.strictRefused + counts.pairsNoneApproved, `0 (of ${counts.strict + counts.pairs})`, counts.strictRefused + counts.pairsNoneApproved === 0 && counts.strict + counts.pairs > 0),
+    inv('accepted-after-expiry', 'codes accepted after expiry', counts.afterExpiryApproved, `0 (of ${counts.afterExpiry})`, counts.afterExpiryApproved === 0 && counts.afterExpiry > 0),
+    inv('accepted-twice', 'codes accepted twice', acceptedTwice, `0 (of ${counts.pairs} pairs, ${counts.usedAgain} reuses)`, acceptedTwice === 0),
+    inv('unknown-accepted', 'never-issued codes accepted', counts.unknownApproved, `0 (of ${counts.unknown})`, counts.unknownApproved === 0),
+    inv('left-past-bound', `rows left ${bounds.removalMs} ms past expiry outside fault windows`, leftPastBound, '0', leftPastBound === 0),
+    inv('left-at-end', 'rows left at the end (codes never seen gone / rows in the table)', `${leftAtEnd} / ${record.final.tableRows ?? '?'}`, '0 / 0', leftAtEnd === 0 && record.final.tableRows === 0),
+    inv('lost', 'messages lost (neither processed nor poisoned)', lost, '0', lost === 0),
+    inv('code-poisoned', 'code messages in the poison queue', codesPoisoned, '0', codesPoisoned === 0),
+    inv('garbage', 'garbage messages not in the poison queue', garbageNotPoisoned, `0 (of ${garbageIds.length})`, garbageNotPoisoned === 0 && record.final.poisonError === undefined),
+    inv('queue', 'messages left in code-requests', record.final.queueLength ?? (record.final.queueError ?? '?'), '0', record.final.queueLength === 0),
+    inv('api-reason', 'api 5xx without a reason, or with "internal"', withoutReason + unmapped, '0', withoutReason + unmapped === 0 && malformed === 0 && record.logs.apiUnexpected === 0),
+    inv('api-failure-outside-outage', 'api failures outside outage windows', outsideOutages, '0', outsideOutages === 0),
+    inv('not-recovered', `faults after which getcode took over ${bounds.recoveryMs / 1000} s to answer 200`, unrecovered.length, '0', unrecovered.length === 0),
+    inv('api-restarted', 'api restarts', apiRestarted ? 1 : 0, '0', !apiRestarted),
+    inv('crashes', 'processes that exited unasked', exited.length, '0', exited.length === 0),
+    inv('secrets', 'log lines with a secret', secretHits, '0', secretHits === 0),
+    inv('codes-in-logs', 'whole codes in logs', record.logs.codeHits.length, '0', record.logs.codeHits.length === 0),
+    inv('soak-errors', 'errors in the soak\'s own tasks', record.soakErrors.length, '0', record.soakErrors.length === 0)
+  ]
+
+  const lines = Object.values(record.logs.lines).reduce((a, b) => a + b, 0)
+  return {
+    passed: invariants.every((i) => i.pass),
+    invariants,
+    codes: {
+      planned,
+      issued: record.codes.length,
+      skipped: record.skipped,
+      validWithinBound,
+      validLateInWindow,
+      lateOutsideWindow,
+      neverValid,
+      inActivationWindow: inWindowCount,
+      activatedOnRedelivery,
+      withoutIssuedLog: record.codes.length - messageIdOf.size
+    },
+    latency: {
+      activation: stats(activation),
+      activationInWindow: stats(activationInWindow),
+      removal: stats(removal),
+      removalInWindow: stats(removalInWindow),
+      getcode: stats(getcode200.map((c) => c.answeredAt - c.sentAt)),
+      signIn: stats(record.signIns.filter((s) => !failed(s)).map((s) => s.answeredAt - s.sentAt))
+    },
+    signIns: counts,
+    messages: {
+      codes: record.codes.length,
+      garbage: garbageIds.length,
+      processed,
+      lost,
+      poisoned: poisoned.size,
+      codesPoisoned,
+      garbageNotPoisoned,
+      unknownPoisoned,
+      orphans,
+      ...(record.final.queueLength !== undefined ? { queueLength: record.final.queueLength } : {}),
+      ...(record.final.tableRows !== undefined ? { tableRows: record.final.tableRows } : {})
+    },
+    api: {
+      getcodes: record.getcodes.length,
+      getcode200: getcode200.length,
+      failures,
+      withoutReason,
+      unmapped,
+      outsideOutages,
+      malformed,
+      answered5xx: apiFailures.filter((c) => c.status >= 500).length,
+      logged5xx: Object.values(record.logs.apiFailures).reduce((a, b) => a + b, 0),
+      unexpectedLogged: record.logs.apiUnexpected
+    },
+    faults,
+    logs: {
+      lines,
+      secretHits,
+      codeHits: record.logs.codeHits.length,
+      issuedCodeHits,
+      errorLines: Object.fromEntries(Object.entries(record.logs.levels).map(([p, l]) => [p, l.error + l.fatal]).filter(([, n]) => n !== 0))
+    },
+    durations: {
+      startupSeconds: round1((record.systemReadyAt - record.startedAt) / 1000),
+      loadSeconds: round1((record.loadEndedAt - record.loadStartedAt) / 1000),
+      drainSeconds: round1((record.drainEndedAt - record.loadEndedAt) / 1000),
+      totalSeconds: round1((record.drainEndedAt - record.startedAt) / 1000)
+    }
+  }
+}
+
+const round1 = (x: number): number => Math.round(x * 10) / 10

@@ -1,0 +1,197 @@
+/**
+ * Every line every process prints goes through here: scanned for secrets and
+ * whole codes, and the pino events the checks need (the api's code.issued,
+ * the worker's code.* and message.* events) are kept.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs'
+import { maskCode } from '@codegate/shared/logger'
+
+export interface Secret {
+  label: string
+  value: string
+}
+
+/** A worker's event about one message (pino fields, as logged). */
+export interface WorkerEvent {
+  event: string
+  process: string
+  time: number
+  messageId?: string
+  dequeueCount?: number
+  maskedCode?: string
+  inserted?: boolean
+  lagMs?: number
+  lateMs?: number
+  result?: string
+  reason?: string
+  lost?: boolean
+}
+
+/** The api's code.issued line: ties a code (masked, with its expiry) to its queue message. */
+export interface IssuedEvent {
+  time: number
+  maskedCode: string
+  expiresAt: string
+  messageId: string
+}
+
+export interface LogSummary {
+  /** Lines per process. */
+  lines: Record<string, number>
+  /** Lines at warn (40), error (50) and fatal (60) per process. */
+  levels: Record<string, { warn: number, error: number, fatal: number }>
+  secretHits: { process: string, label: string, lines: number }[]
+  /** Whole codes found in log lines, masked here; `issued` when the api returned it to the soak. */
+  codeHits: { process: string, masked: string, issued: boolean }[]
+  issued: IssuedEvent[]
+  workerEvents: WorkerEvent[]
+  /** The api's request.failed events (5xx answers), by error code. */
+  apiFailures: Record<string, number>
+  /** The api's "unexpected error" lines: errors it had no answer for (500 internal). */
+  apiUnexpected: number
+  file?: string
+}
+
+/** A whole code anywhere in a line; masked codes (`oj*-***-**v`) do not match, UUID segments are never 3 letters. */
+const CODE_IN_TEXT = /(?<![A-Za-z0-9])[A-Za-z]{3}-(?:[1-9][0-9]{0,2}|1000)-[A-Za-z]{3}(?![A-Za-z0-9])/g
+
+const WORKER_EVENTS = new Set([
+  'code.activated', 'code.expired', 'code.requeued', 'code.dropped',
+  'message.poisoned', 'message.failed', 'message.crashed', 'message.poison.failed'
+])
+
+type Json = Record<string, unknown>
+
+const str = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
+const num = (v: unknown): number | undefined => typeof v === 'number' ? v : undefined
+const bool = (v: unknown): boolean | undefined => typeof v === 'boolean' ? v : undefined
+
+export class LogWatch {
+  readonly #secrets: Secret[]
+  readonly #lines: Record<string, number> = {}
+  readonly #levels: Record<string, { warn: number, error: number, fatal: number }> = {}
+  readonly #secretHits = new Map<string, { process: string, label: string, lines: number }>()
+  /** process + whole code → seen; whole codes never leave this object. */
+  readonly #codeHits = new Map<string, { process: string, code: string }>()
+  readonly #issued: IssuedEvent[] = []
+  readonly #workerEvents: WorkerEvent[] = []
+  readonly #apiFailures: Record<string, number> = {}
+  #apiUnexpected = 0
+  readonly #listeners = new Set<(e: WorkerEvent) => void>()
+  readonly #sink: WriteStream | undefined
+  readonly #file: string | undefined
+
+  constructor (secrets: Secret[], file?: string) {
+    // Short values would match by accident; none of ours is short.
+    this.#secrets = secrets.filter((s) => s.value.length >= 8)
+    this.#file = file
+    this.#sink = file !== undefined ? createWriteStream(file) : undefined
+  }
+
+  /** One line from process `name` (startLocalSystem's onLine). */
+  line (name: string, text: string): void {
+    this.#lines[name] = (this.#lines[name] ?? 0) + 1
+    this.#sink?.write(`[${name}] ${text}\n`)
+    for (const secret of this.#secrets) {
+      if (!text.includes(secret.value)) continue
+      const key = `${name}\0${secret.label}`
+      const hit = this.#secretHits.get(key) ?? { process: name, label: secret.label, lines: 0 }
+      hit.lines++
+      this.#secretHits.set(key, hit)
+    }
+    for (const match of text.matchAll(CODE_IN_TEXT)) {
+      this.#codeHits.set(`${name}\0${match[0]}`, { process: name, code: match[0] })
+    }
+    if (!text.startsWith('{')) return
+    let entry: Json
+    try {
+      entry = JSON.parse(text) as Json
+    } catch {
+      return
+    }
+    this.#entry(name, entry)
+  }
+
+  #entry (name: string, entry: Json): void {
+    const level = num(entry.level) ?? 30
+    if (level >= 40) {
+      const counts = this.#levels[name] ??= { warn: 0, error: 0, fatal: 0 }
+      if (level >= 60) counts.fatal++
+      else if (level >= 50) counts.error++
+      else counts.warn++
+    }
+    const time = num(entry.time) ?? Date.now()
+    const msg = str(entry.msg)
+    const event = str(entry.event)
+    if (event === 'code.issued') {
+      const maskedCode = str(entry.maskedCode)
+      const expiresAt = str(entry.expiresAt)
+      const messageId = str(entry.messageId)
+      if (maskedCode !== undefined && expiresAt !== undefined && messageId !== undefined) {
+        this.#issued.push({ time, maskedCode, expiresAt, messageId })
+      }
+      return
+    }
+    if (event === 'request.failed') {
+      const error = str(entry.error) ?? '(none)'
+      this.#apiFailures[error] = (this.#apiFailures[error] ?? 0) + 1
+      return
+    }
+    if (name === 'api' && msg === 'unexpected error') {
+      this.#apiUnexpected++
+      return
+    }
+    if (msg !== undefined && WORKER_EVENTS.has(msg)) {
+      const e: WorkerEvent = { event: msg, process: name, time }
+      const fields = {
+        messageId: str(entry.messageId),
+        dequeueCount: num(entry.dequeueCount),
+        maskedCode: str(entry.maskedCode),
+        inserted: bool(entry.inserted),
+        lagMs: num(entry.lagMs),
+        lateMs: num(entry.lateMs),
+        result: str(entry.result),
+        reason: str(entry.reason),
+        lost: bool(entry.lost)
+      }
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined) (e as unknown as Json)[k] = v
+      this.#workerEvents.push(e)
+      for (const listener of this.#listeners) listener(e)
+    }
+  }
+
+  /** Resolves true at the next worker event matching `match`, false after `timeoutMs`. */
+  async nextEvent (match: (e: WorkerEvent) => boolean, timeoutMs: number): Promise<boolean> {
+    return await new Promise<boolean>((resolve) => {
+      const done = (seen: boolean): void => {
+        clearTimeout(timer)
+        this.#listeners.delete(listener)
+        resolve(seen)
+      }
+      const listener = (e: WorkerEvent): void => { if (match(e)) done(true) }
+      const timer = setTimeout(() => { done(false) }, timeoutMs)
+      this.#listeners.add(listener)
+    })
+  }
+
+  /** What was seen; `issuedCodes` tells which whole codes in the logs were codes the api returned. */
+  summary (issuedCodes: ReadonlySet<string>): LogSummary {
+    return {
+      lines: { ...this.#lines },
+      levels: structuredClone(this.#levels),
+      secretHits: [...this.#secretHits.values()],
+      codeHits: [...this.#codeHits.values()].map(({ process, code }) => ({ process, masked: maskCode(code), issued: issuedCodes.has(code) })),
+      issued: [...this.#issued],
+      workerEvents: [...this.#workerEvents],
+      apiFailures: { ...this.#apiFailures },
+      apiUnexpected: this.#apiUnexpected,
+      ...(this.#file !== undefined ? { file: this.#file } : {})
+    }
+  }
+
+  async close (): Promise<void> {
+    const sink = this.#sink
+    if (sink === undefined) return
+    await new Promise<void>((resolve) => { sink.end(resolve) })
+  }
+}

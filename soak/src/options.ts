@@ -1,0 +1,223 @@
+/**
+ * What a soak run does: load, code life, fault schedule and the bounds the
+ * invariants are checked against. Two profiles: the full run (a few minutes)
+ * and `--quick` (under 90 s with startup and drain, run in CI).
+ */
+import { parseArgs } from 'node:util'
+import { CodegateError } from '@codegate/shared/errors'
+
+export type FaultKind = 'worker-kill' | 'azurite-restart' | 'number-api-down' | 'vault-down' | 'garbage'
+
+export interface FaultPlan {
+  kind: FaultKind
+  /** Seconds after the load started. */
+  atSeconds: number
+  /** How long the part stays down (worker-kill: before the restart). */
+  downSeconds?: number
+  /** worker-kill: which worker (0 = "worker", 1 = "worker-2"). */
+  worker?: number
+  /** garbage: how many messages. */
+  count?: number
+  /**
+   * worker-kill, azurite-restart: getcode requests sent at once just before
+   * the fault, so the workers hold messages when it strikes (at a steady
+   * 10–20 codes/s they are idle most of the time and a kill would catch nothing).
+   */
+  burst?: number
+}
+
+/**
+ * The bounds, all derived from the worker's settings so they say why they
+ * are what they are. `slackMs` is for a loaded 2-core machine shared with
+ * other jobs: invariants are about correctness, not speed.
+ */
+export interface Bounds {
+  /** Idle cap of the worker's poll back-off (WORKER_MAX_BACKOFF_MS): the designed worst case before a code is valid. */
+  maxBackoffMs: number
+  /** Cap of the worker's back-off after a storage error (worker.ts ERROR_MAX_MS). */
+  errorBackoffMs: number
+  /** WORKER_VISIBILITY_TIMEOUT_SECONDS: how long a message held by a killed worker stays hidden. */
+  visibilityMs: number
+  slackMs: number
+  /** Issue → row in the table, outside fault windows: idle cap + slack. */
+  activationMs: number
+  /** expiresAt → row gone, outside fault windows: the expire is hidden to the next whole second, then idle cap + slack. */
+  removalMs: number
+  /** A sign-in answered this close to the code's expiry is a boundary case, counted apart from the strict checks. */
+  boundaryMarginMs: number
+  /** After a fault ends, getcode must answer 200 again within this. */
+  recoveryMs: number
+  /** How long after an outage the api may still answer 5xx (requests that were already waiting). */
+  apiGraceMs: number
+}
+
+export interface SoakOptions {
+  profile: 'quick' | 'full'
+  /** getcode requests per second (open loop). */
+  rate: number
+  ttlSeconds: number
+  loadSeconds: number
+  workers: number
+  /** Share of codes that get a sign-in plan; the others are left alone to expire unused. */
+  sampleShare: number
+  /** Sign-ins per second with codes that were never issued. */
+  unknownPerSecond: number
+  /** Seed of every random choice (plans, times, garbage), so a run can be repeated. */
+  seed: number
+  /** getcode requests in flight at most; beyond it a tick is skipped (counted). */
+  maxInFlight: number
+  /** Wait at most this long after the last expiry for the queue to drain. */
+  drainSeconds: number
+  faults: FaultPlan[]
+  bounds: Bounds
+  /** Settings for every service (LOG_LEVEL, CODE_TTL_SECONDS, ...), after the soak's own. */
+  env: Record<string, string>
+  out?: string
+  markdown?: string
+  logFile?: string
+  /** Re-render the figures of a past run (its --out JSON) instead of running. */
+  render?: string
+}
+
+const FULL_FAULTS: FaultPlan[] = [
+  { kind: 'worker-kill', atSeconds: 15, downSeconds: 5, worker: 0, burst: 40 },
+  { kind: 'number-api-down', atSeconds: 40, downSeconds: 5 },
+  { kind: 'azurite-restart', atSeconds: 65, downSeconds: 5, burst: 40 },
+  { kind: 'vault-down', atSeconds: 95, downSeconds: 5 },
+  { kind: 'garbage', atSeconds: 115, count: 60 },
+  { kind: 'worker-kill', atSeconds: 140, downSeconds: 5, worker: 1, burst: 40 }
+]
+
+// Compressed, most disruptive first: codes issued just before the Azurite
+// restart need the most time, and a later restart would push the drain past 90 s.
+const QUICK_FAULTS: FaultPlan[] = [
+  { kind: 'azurite-restart', atSeconds: 4, downSeconds: 2, burst: 20 },
+  { kind: 'worker-kill', atSeconds: 13, downSeconds: 2, worker: 1, burst: 20 },
+  { kind: 'garbage', atSeconds: 17, count: 24 },
+  { kind: 'number-api-down', atSeconds: 19, downSeconds: 2 },
+  { kind: 'vault-down', atSeconds: 22, downSeconds: 2 }
+]
+
+export const WORKER_ERROR_BACKOFF_MS = 5000
+
+export function boundsFor (env: Record<string, string>): Bounds {
+  const maxBackoffMs = Number(env.WORKER_MAX_BACKOFF_MS ?? 1000)
+  const visibilityMs = Number(env.WORKER_VISIBILITY_TIMEOUT_SECONDS ?? 30) * 1000
+  const slackMs = 2000
+  return {
+    maxBackoffMs,
+    errorBackoffMs: Math.max(WORKER_ERROR_BACKOFF_MS, maxBackoffMs),
+    visibilityMs,
+    slackMs,
+    activationMs: maxBackoffMs + slackMs,
+    removalMs: 1000 + maxBackoffMs + slackMs,
+    boundaryMarginMs: 250,
+    recoveryMs: 10_000,
+    apiGraceMs: 2000
+  }
+}
+
+/** The services' settings a soak needs, before any `--set`. */
+export function soakEnv (ttlSeconds: number): Record<string, string> {
+  return {
+    LOG_LEVEL: 'info',
+    CODE_TTL_SECONDS: String(ttlSeconds),
+    // All load comes from one address: the per-client limit would refuse it.
+    RATE_LIMIT_MAX: '1000000',
+    WORKER_MAX_BACKOFF_MS: '1000',
+    // A message held by a killed worker (or whose release failed during a
+    // storage outage) comes back after this; it must be well under the TTL,
+    // or such codes expire before they are ever valid (docs/reliability.md).
+    WORKER_VISIBILITY_TIMEOUT_SECONDS: '5',
+    WORKER_SUMMARY_INTERVAL_SECONDS: '10'
+  }
+}
+
+export class UsageError extends CodegateError {
+  constructor (message: string) {
+    super('SOAK_USAGE', message)
+  }
+}
+
+export const USAGE = `usage: npm run soak -- [--quick] [options]
+  --quick               the CI profile: under 90 s with startup and drain
+  --rate N              getcode requests per second (full 20, quick 10)
+  --ttl S               code life in seconds (full 20, quick 15)
+  --duration S          seconds of load (full 180, quick 35)
+  --seed N              seed of every random choice (default 1)
+  --no-faults           the same load without faults (a baseline)
+  --set NAME=VALUE      a service setting, e.g. --set WORKER_VISIBILITY_TIMEOUT_SECONDS=30 (repeatable)
+  --out FILE            write the figures as JSON
+  --markdown FILE       write the figures as a Markdown table
+  --log-file FILE       keep every captured log line (default: a temporary file, kept when the soak fails)
+  --render FILE         run nothing: print the table (and --markdown) again from a run's --out JSON`
+
+function positive (name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback
+  const value = Number(text)
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--${name} must be a positive number, got ${text}`)
+  return value
+}
+
+export function parseOptions (argv: string[]): SoakOptions {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean', default: false },
+        rate: { type: 'string' },
+        ttl: { type: 'string' },
+        duration: { type: 'string' },
+        seed: { type: 'string' },
+        'no-faults': { type: 'boolean', default: false },
+        set: { type: 'string', multiple: true, default: [] },
+        out: { type: 'string' },
+        markdown: { type: 'string' },
+        'log-file': { type: 'string' },
+        render: { type: 'string' },
+        help: { type: 'boolean', default: false }
+      },
+      strict: true,
+      allowPositionals: false
+    })
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err))
+  }
+  const { values } = parsed
+  if (values.help === true) throw new UsageError('')
+  const quick = values.quick === true
+  const rate = positive('rate', values.rate, quick ? 10 : 20)
+  const ttlSeconds = Math.round(positive('ttl', values.ttl, quick ? 15 : 20))
+  const loadSeconds = positive('duration', values.duration, quick ? 35 : 180)
+  const seed = Math.round(positive('seed', values.seed, 1))
+  const env = soakEnv(ttlSeconds)
+  for (const setting of values.set ?? []) {
+    const eq = setting.indexOf('=')
+    if (eq <= 0) throw new UsageError(`--set takes NAME=VALUE, got ${setting}`)
+    env[setting.slice(0, eq)] = setting.slice(eq + 1)
+  }
+  env.CODE_TTL_SECONDS = String(ttlSeconds)
+  const faults = values['no-faults'] === true ? [] : (quick ? QUICK_FAULTS : FULL_FAULTS)
+  const late = faults.find((f) => f.atSeconds + (f.downSeconds ?? 0) >= loadSeconds)
+  if (late !== undefined) throw new UsageError(`the ${late.kind} fault at ${late.atSeconds} s does not end within --duration ${loadSeconds}; use --no-faults for short runs`)
+  return {
+    profile: quick ? 'quick' : 'full',
+    rate,
+    ttlSeconds,
+    loadSeconds,
+    workers: 2,
+    sampleShare: quick ? 0.5 : 0.3,
+    unknownPerSecond: 1,
+    seed,
+    maxInFlight: Math.max(20, Math.ceil(rate * 3)),
+    drainSeconds: quick ? 20 : 60,
+    faults,
+    bounds: boundsFor(env),
+    env,
+    ...(values.out !== undefined ? { out: values.out } : {}),
+    ...(values.markdown !== undefined ? { markdown: values.markdown } : {}),
+    ...(values['log-file'] !== undefined ? { logFile: values['log-file'] } : {}),
+    ...(values.render !== undefined ? { render: values.render } : {})
+  }
+}

@@ -1,0 +1,481 @@
+/**
+ * One soak run: the whole system (Azurite, dev-vault, number-api, api, two
+ * workers) under a steady getcode load, sign-ins at chosen moments of the
+ * codes' lives, faults on a schedule, then a drain and a look at what is
+ * left in the queue, the poison queue and the table. It records; analyze.ts
+ * judges.
+ */
+import { randomBytes } from 'node:crypto'
+import { setMaxListeners } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createQueues, createTableClient, type Queues } from '@codegate/shared/clients'
+import { CodesTable } from '@codegate/shared/codes-table'
+import type { StorageConfig } from '@codegate/shared/config'
+import { DevTokenCredential } from '@codegate/shared/credentials'
+import { parseTimestamp } from '@codegate/shared/time'
+import { DEV_ACCOUNT_KEY, startLocalSystem, type LocalSystem } from '@codegate/stack'
+import { getCode, signIn } from './api-client.js'
+import { injectFault } from './faults.js'
+import { LogWatch } from './logs.js'
+import type { SoakOptions } from './options.js'
+import { Random } from './random.js'
+import type { ApiCall, Crash, FinalState, IssuedCode, Plan, RowState, SignInAttempt, SignInKind, SoakRecord } from './records.js'
+
+export interface RunHooks {
+  progress?: (message: string) => void
+  /** Aborting ends the load and the drain early; the system is still stopped. */
+  signal?: AbortSignal
+}
+
+/**
+ * The first read of a code's row, after issue: early enough to time most
+ * activations even when the worker's log line is lost (a SIGKILL between the
+ * insert and the log), late enough that most codes need only this one read.
+ */
+const FIRST_READ_MS = 500
+/** How often an unseen code's row is read again until it shows up. */
+const ACTIVATION_POLL_MS = 250
+const REMOVAL_POLL_MS = 1000
+/** Valid sign-ins are made at least this long before expiry, so the answer comes back before it. */
+const VALID_BEFORE_EXPIRY_MS = 2000
+
+const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+
+/** The random draws of one tick, made in tick order so a seed gives the same plan. */
+interface Draw {
+  plan: Plan
+  /** Where in the valid window the sign-in goes, 0..1. */
+  validAt: number
+  /** How long after expiry the late sign-in goes, 0..1 of 1.5 s. */
+  lateBy: number
+}
+
+const isAbort = (err: unknown): boolean => (err as { name?: string } | null)?.name === 'AbortError'
+
+export class SoakRun {
+  readonly #options: SoakOptions
+  readonly #random: Random
+  /** Bursts draw from their own sequence, so the load's draws stay the same from run to run. */
+  readonly #burstRandom: Random
+  #bursts = 0
+  readonly #progress: (message: string) => void
+  readonly #runId = Date.now().toString(36)
+  /** Ends every sleep of every task: at the drain deadline, or when the caller aborts. */
+  readonly #halt = new AbortController()
+  readonly #tasks = new Set<Promise<void>>()
+  readonly #issuedCodes = new Set<string>()
+  #deadline = Number.POSITIVE_INFINITY
+  #inFlight = 0
+  #pairs = 0
+  #system: LocalSystem | undefined
+  #table: CodesTable | undefined
+  #queues: Queues | undefined
+  #logs: LogWatch | undefined
+
+  readonly record: Omit<SoakRecord, 'logs'>
+
+  constructor (options: SoakOptions, hooks: RunHooks = {}) {
+    this.#options = options
+    this.#random = new Random(options.seed)
+    this.#progress = hooks.progress ?? (() => {})
+    hooks.signal?.addEventListener('abort', () => { this.#halt.abort(hooks.signal?.reason) }, { once: true })
+    // Every waiting task listens to it: hundreds of listeners are expected.
+    setMaxListeners(0, this.#halt.signal)
+    this.#burstRandom = new Random(options.seed + 1)
+    this.record = {
+      options,
+      startedAt: Date.now(),
+      systemReadyAt: 0,
+      loadStartedAt: 0,
+      loadEndedAt: 0,
+      drainEndedAt: 0,
+      getcodes: [],
+      skipped: 0,
+      codes: [],
+      signIns: [],
+      faults: [],
+      final: { poison: [] },
+      crashes: [],
+      notRunning: [],
+      soakErrors: []
+    }
+  }
+
+  get #stopped (): boolean {
+    return this.#halt.signal.aborted
+  }
+
+  async run (): Promise<SoakRecord> {
+    const options = this.#options
+    const key = `soak-${randomBytes(16).toString('hex')}`
+    const devToken = (await new DevTokenCredential().getToken()).token
+    this.#logs = new LogWatch([
+      { label: 'third-party API key', value: key },
+      { label: 'dev token', value: devToken },
+      { label: 'storage account key', value: DEV_ACCOUNT_KEY }
+    ], options.logFile)
+    const logs = this.#logs
+    const crashes: Crash[] = this.record.crashes
+    try {
+      this.#progress(`starting the system (${options.workers} workers)`)
+      const system = await startLocalSystem({
+        env: options.env,
+        workers: options.workers,
+        thirdPartyApiKey: key,
+        onLine: (name, line) => { logs.line(name, line) },
+        onCrash: (name, exit) => {
+          crashes.push({ name, code: exit.code, signal: exit.signal, at: Date.now() })
+          this.#progress(`CRASH: ${name} exited (code ${String(exit.code)}, signal ${String(exit.signal)})`)
+        },
+        signal: this.#halt.signal
+      })
+      this.#system = system
+      this.record.systemReadyAt = Date.now()
+      this.record.apiPidAtStart = system.api.pid
+      const storage: StorageConfig = {
+        auth: { kind: 'connection-string', connectionString: system.connectionString, queueName: options.env.STORAGE_QUEUE_NAME ?? 'code-requests' },
+        tableName: options.env.CODES_TABLE_NAME ?? 'codes',
+        messageEncoding: 'base64',
+        codeTtlSeconds: options.ttlSeconds,
+        storageTimeoutMs: 5000
+      }
+      this.#queues = createQueues(storage)
+      this.#table = new CodesTable(createTableClient(storage))
+      this.#progress(`system ready in ${((this.record.systemReadyAt - this.record.startedAt) / 1000).toFixed(1)} s; ` +
+        `load: ${options.rate} codes/s, TTL ${options.ttlSeconds} s, ${options.loadSeconds} s, ${options.faults.length} faults`)
+
+      this.record.loadStartedAt = Date.now()
+      await Promise.all([this.#load(), this.#injectFaults()])
+      this.record.loadEndedAt = Date.now()
+      await this.#drain()
+      this.record.drainEndedAt = Date.now()
+      this.record.final = await this.#finalState()
+      this.record.apiPidAtEnd = system.api.pid
+      this.record.notRunning = [
+        ...system.services().filter((s) => !s.running).map((s) => s.name),
+        ...(system.azurite.pids.length < 2 ? ['azurite'] : [])
+      ]
+    } finally {
+      this.#halt.abort()
+      await Promise.allSettled([...this.#tasks])
+      this.#progress('stopping the system')
+      await this.#system?.stop()
+      await logs.close()
+    }
+    return { ...this.record, logs: logs.summary(this.#issuedCodes) }
+  }
+
+  #track (task: Promise<void>): void {
+    const guarded = task.catch((err: unknown) => {
+      if (isAbort(err)) return
+      const text = err instanceof Error ? err.stack ?? err.message : String(err)
+      this.record.soakErrors.push(text)
+      this.#progress(`soak task failed: ${text}`)
+    })
+    this.#tasks.add(guarded)
+    void guarded.finally(() => { this.#tasks.delete(guarded) })
+  }
+
+  async #sleepUntil (at: number): Promise<void> {
+    const ms = at - Date.now()
+    if (ms > 0) await sleep(ms, undefined, { signal: this.#halt.signal })
+    else this.#halt.signal.throwIfAborted()
+  }
+
+  #draw (): Draw {
+    return this.#drawFrom(this.#random)
+  }
+
+  #drawFrom (random: Random): Draw {
+    const r = random.next()
+    let plan: Plan = 'none'
+    if (r < this.#options.sampleShare) {
+      const p = r / this.#options.sampleShare
+      plan = p < 0.2 ? 'early' : p < 0.5 ? 'once' : p < 0.7 ? 'twice' : 'expired'
+    }
+    return { plan, validAt: random.next(), lateBy: random.next() }
+  }
+
+  async #load (): Promise<void> {
+    const { rate, loadSeconds, maxInFlight, unknownPerSecond } = this.#options
+    const start = this.record.loadStartedAt
+    const end = start + loadSeconds * 1000
+    const interval = 1000 / rate
+    const unknownEvery = Math.max(1, Math.round(rate / unknownPerSecond))
+    for (let i = 0; !this.#stopped; i++) {
+      const due = start + i * interval
+      if (due >= end) break
+      try {
+        await this.#sleepUntil(due)
+      } catch {
+        break
+      }
+      const draw = this.#draw()
+      const unknown = i % unknownEvery === 0 ? this.#unknownCode() : undefined
+      if (this.#inFlight >= maxInFlight) this.record.skipped++
+      else this.#track(this.#issue(i, draw))
+      if (unknown !== undefined) this.#track(this.#signInUnknown(i, unknown))
+    }
+  }
+
+  async #injectFaults (): Promise<void> {
+    const start = this.record.loadStartedAt
+    for (const plan of this.#options.faults) {
+      const plannedAt = start + plan.atSeconds * 1000
+      try {
+        await this.#sleepUntil(plannedAt)
+      } catch {
+        return
+      }
+      this.#progress(`fault at +${((Date.now() - start) / 1000).toFixed(1)} s: ${plan.kind}${plan.downSeconds !== undefined ? ` (${plan.downSeconds} s)` : ''}`)
+      const record = await injectFault(plan, plannedAt, {
+        system: this.#need(this.#system),
+        queue: this.#need(this.#queues).queue,
+        random: this.#random,
+        burst: async (count) => { await this.#burst(count) },
+        activates: async (name, timeoutMs) => await this.#need(this.#logs).nextEvent((e) => e.process === name && e.event === 'code.activated', timeoutMs)
+      })
+      this.record.faults.push(record)
+      if (record.error !== undefined) this.#progress(`fault ${plan.kind} could not be injected: ${record.error}`)
+    }
+  }
+
+  async #burst (count: number): Promise<void> {
+    let answered = 0
+    let half: () => void = () => {}
+    const halfAnswered = new Promise<void>((resolve) => { half = resolve })
+    // Numbered apart from the load's ticks: burst b's codes are b·1,000,000 + k.
+    const base = 1_000_000 * ++this.#bursts
+    for (let k = 0; k < count; k++) {
+      const n = base + k
+      const draw = this.#drawFrom(this.#burstRandom)
+      this.#track(this.#issue(n, draw).finally(() => { if (++answered >= count / 2) half() }))
+    }
+    await halfAnswered
+  }
+
+  #need<T> (value: T | undefined): T {
+    if (value === undefined) throw new Error('the system is not running')
+    return value
+  }
+
+  async #issue (n: number, draw: Draw): Promise<void> {
+    const system = this.#need(this.#system)
+    const subject = `soak.${this.#runId}.${n}`
+    this.#inFlight++
+    let answer
+    try {
+      answer = await getCode(system.urls.getCode, subject)
+    } finally {
+      this.#inFlight--
+    }
+    this.record.getcodes.push(answer.call)
+    const issued = answer.issued
+    if (issued === undefined) return
+    const issuedAt = parseTimestamp(issued.timestamp)?.getTime()
+    const expiresAt = Date.parse(issued.expiresAt)
+    if (issuedAt === undefined || Number.isNaN(expiresAt)) {
+      answer.call.error = 'malformed 200 answer'
+      return
+    }
+    const code: IssuedCode = {
+      n,
+      code: issued.code,
+      subject,
+      sentAt: answer.call.sentAt,
+      answeredAt: answer.call.answeredAt,
+      issuedAt,
+      expiresAt,
+      plan: draw.plan,
+      absentReads: 0,
+      readErrors: 0
+    }
+    this.record.codes.push(code)
+    this.#issuedCodes.add(code.code)
+    this.#track(this.#watch(code))
+    if (draw.plan !== 'none') this.#track(this.#runPlan(code, draw))
+  }
+
+  /** Reads the code's row; a row seen before expiry is proof the code was valid. */
+  async #read (c: IssuedCode): Promise<{ state: RowState, at: number }> {
+    let state: RowState
+    try {
+      const row = await this.#need(this.#table).get(c.code)
+      if (row === undefined) state = 'absent'
+      else if (row.expiresAt.getTime() !== c.expiresAt) state = 'other'
+      else state = row.consumedAt !== undefined ? 'consumed' : 'present'
+    } catch {
+      state = 'error'
+    }
+    const at = Date.now()
+    if (state === 'error') c.readErrors++
+    if (state === 'other') c.collision = true
+    if ((state === 'present' || state === 'consumed') && at < c.expiresAt) this.#seen(c, at, 'table')
+    return { state, at }
+  }
+
+  #seen (c: IssuedCode, at: number, by: 'table' | 'signin'): void {
+    if (c.seenAt === undefined || at < c.seenAt) {
+      c.seenAt = at
+      c.seenBy = by
+    }
+  }
+
+  /** Activation: read soon after issue until the row shows up. Removal: read from expiry + bound until it is gone. */
+  async #watch (c: IssuedCode): Promise<void> {
+    const { activationMs, removalMs } = this.#options.bounds
+    await this.#sleepUntil(c.issuedAt + Math.min(FIRST_READ_MS, activationMs))
+    while (c.seenAt === undefined && Date.now() < c.expiresAt) {
+      const { state } = await this.#read(c)
+      if (state === 'present' || state === 'consumed') break
+      if (state === 'absent') c.absentReads++
+      await this.#sleepUntil(Math.min(Date.now() + ACTIVATION_POLL_MS, c.expiresAt))
+    }
+    await this.#sleepUntil(c.expiresAt + removalMs)
+    for (;;) {
+      const { state, at } = await this.#read(c)
+      if (state !== 'error') {
+        const gone = state === 'absent' || state === 'other'
+        if (c.removalCheckedAt === undefined) {
+          c.removalCheckedAt = at
+          c.presentAtRemovalCheck = !gone
+        }
+        if (gone) {
+          c.goneSeenAt = at
+          return
+        }
+      }
+      if (Date.now() >= this.#deadline) return
+      await this.#sleepUntil(Date.now() + REMOVAL_POLL_MS)
+    }
+  }
+
+  async #signIn (c: IssuedCode, kind: SignInKind, row?: { state: RowState, at: number }, pair?: number): Promise<SignInAttempt> {
+    const call: ApiCall = await signIn(this.#need(this.#system).urls.api, c.code, c.subject)
+    const attempt: SignInAttempt = { ...call, n: c.n, kind, ...(pair !== undefined ? { pair } : {}), ...(row !== undefined ? { row: row.state, rowAt: row.at } : {}) }
+    this.record.signIns.push(attempt)
+    if (call.status === 200 && call.sentAt < c.expiresAt) this.#seen(c, call.answeredAt, 'signin')
+    return attempt
+  }
+
+  async #runPlan (c: IssuedCode, draw: Draw): Promise<void> {
+    const { activationMs } = this.#options.bounds
+    const from = c.issuedAt + activationMs
+    const to = Math.max(from, c.expiresAt - VALID_BEFORE_EXPIRY_MS)
+    const validAt = from + draw.validAt * (to - from)
+    const lateAt = c.expiresAt + 50 + draw.lateBy * 1500
+    switch (c.plan) {
+      case 'early': {
+        // Sign in first, read after: a row absent after a refusal was absent during it (rows never vanish before expiry).
+        const attempt = await this.#signIn(c, 'early')
+        const row = await this.#read(c)
+        attempt.row = row.state
+        attempt.rowAt = row.at
+        return
+      }
+      case 'once': {
+        await this.#sleepUntil(validAt)
+        await this.#signIn(c, 'valid', await this.#read(c))
+        await this.#sleepUntil(lateAt)
+        await this.#signIn(c, 'after-expiry', await this.#read(c))
+        return
+      }
+      case 'twice': {
+        await this.#sleepUntil(validAt)
+        const row = await this.#read(c)
+        const pair = this.#pairs++
+        await Promise.all([this.#signIn(c, 'pair', row, pair), this.#signIn(c, 'pair', row, pair)])
+        await this.#signIn(c, 'again', await this.#read(c))
+        return
+      }
+      case 'expired': {
+        await this.#sleepUntil(lateAt)
+        await this.#signIn(c, 'after-expiry', await this.#read(c))
+        return
+      }
+      case 'none':
+        return
+    }
+  }
+
+  #unknownCode (): string {
+    const letters = (): string => Array.from({ length: 3 }, () => this.#random.pick([...LETTERS])).join('')
+    return `${letters()}-${1 + this.#random.int(1000)}-${letters()}`
+  }
+
+  async #signInUnknown (i: number, code: string): Promise<void> {
+    const call = await signIn(this.#need(this.#system).urls.api, code, `soak.${this.#runId}.u${i}`)
+    // A made-up code that happens to equal an issued one is not "unknown".
+    if (this.#issuedCodes.has(code)) return
+    this.record.signIns.push({ ...call, n: -1, kind: 'unknown' })
+  }
+
+  /** Waits until every code has been seen gone and the queue is empty, or the deadline passes. */
+  async #drain (): Promise<void> {
+    const { bounds, drainSeconds } = this.#options
+    const lastExpiry = Math.max(this.record.loadEndedAt, ...this.record.codes.map((c) => c.expiresAt))
+    this.#deadline = lastExpiry + bounds.removalMs + drainSeconds * 1000
+    this.#progress(`load done (${this.record.codes.length} codes); draining until every code is gone and the queue is empty ` +
+      `(at most ${((this.#deadline - Date.now()) / 1000).toFixed(0)} s)`)
+    const timer = setTimeout(() => { this.#halt.abort(new Error('drain deadline')) }, Math.max(0, this.#deadline - Date.now()))
+    try {
+      while (this.#tasks.size > 0 && !this.#stopped) {
+        await Promise.race([Promise.allSettled([...this.#tasks]), sleep(1000)])
+      }
+      while (!this.#stopped) {
+        const length = await this.#queueLength().catch(() => undefined)
+        if (length === 0) return
+        await sleep(500, undefined, { signal: this.#halt.signal }).catch(() => {})
+      }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async #queueLength (): Promise<number> {
+    const properties = await this.#need(this.#queues).queue.getProperties()
+    return properties.approximateMessagesCount ?? -1
+  }
+
+  async #finalState (): Promise<FinalState> {
+    const final: FinalState = { poison: [] }
+    try {
+      final.queueLength = await this.#queueLength()
+    } catch (err) {
+      final.queueError = err instanceof Error ? err.message : String(err)
+    }
+    try {
+      // Received (hidden for 10 minutes), never deleted: the poison queue dies with the run's Azurite.
+      for (;;) {
+        const { receivedMessageItems } = await this.#need(this.#queues).poison.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 600 })
+        if (receivedMessageItems.length === 0) break
+        for (const item of receivedMessageItems) final.poison.push(readPoison(item.messageText))
+      }
+    } catch (err) {
+      final.poisonError = err instanceof Error ? err.message : String(err)
+    }
+    try {
+      let rows = 0
+      for await (const _ of this.#need(this.#table).client.listEntities({ queryOptions: { select: ['RowKey'] } })) rows++
+      final.tableRows = rows
+    } catch (err) {
+      final.tableError = err instanceof Error ? err.message : String(err)
+    }
+    return final
+  }
+}
+
+/** A poison message: the worker's JSON (base64 or not) with the original's id and the reason. */
+export function readPoison (text: string): { messageId: string, reason: string } {
+  const trimmed = text.trim()
+  try {
+    const json = JSON.parse(trimmed.startsWith('{') ? trimmed : Buffer.from(trimmed, 'base64').toString('utf8')) as { messageId?: unknown, reason?: unknown }
+    return { messageId: typeof json.messageId === 'string' ? json.messageId : '', reason: typeof json.reason === 'string' ? json.reason : '' }
+  } catch {
+    return { messageId: '', reason: 'unreadable poison message' }
+  }
+}
+
+export async function runSoak (options: SoakOptions, hooks: RunHooks = {}): Promise<SoakRecord> {
+  return await new SoakRun(options, hooks).run()
+}

@@ -1,0 +1,179 @@
+/**
+ * The soak's judge on made-up records: each rule fails on the case it is
+ * there for and lets the legitimate look-alike pass.
+ */
+import t from 'tap'
+import { maskCode } from '@codegate/shared/logger'
+import { analyze, stats, windowsOf, type Analysis } from '../src/analyze.js'
+import type { FaultRecord, IssuedCode, SignInAttempt } from '../src/records.js'
+import { baseline, bounds, code, codes4, recordWith, T0 } from './fixtures/records.js'
+
+const failing = (a: Analysis): string[] => a.invariants.filter((i) => !i.pass).map((i) => i.id)
+
+t.test('a clean run passes every invariant', async (t) => {
+  const codes = codes4()
+  const a = analyze(recordWith(codes, { signIns: baseline(codes[0] as IssuedCode) }))
+  t.same(failing(a), [])
+  t.equal(a.codes.validWithinBound, 4)
+})
+
+t.test('a code never seen valid before its expiry fails, wherever it was issued', async (t) => {
+  const codes = codes4()
+  const { seenAt: _, seenBy: __, ...unseen } = code(4, 500)
+  const azurite: FaultRecord = { kind: 'azurite-restart', target: 'azurite', plannedAt: T0, startedAt: T0, downAt: T0 + 300, upAt: T0 + 3000, endedAt: T0 + 3000 }
+  const a = analyze(recordWith([...codes, unseen], { signIns: baseline(codes[1] as IssuedCode), faults: [azurite] }))
+  t.ok(failing(a).includes('never-valid'))
+  t.match(a.invariants.find((i) => i.id === 'never-valid')?.examples?.[0], maskCode(unseen.code))
+})
+
+t.test('a late activation fails outside fault windows and is allowed inside one', async (t) => {
+  const late = code(9, 20_000, {}, bounds.activationMs + 500)
+  const signIns = baseline(late)
+  t.ok(failing(analyze(recordWith([late], { signIns }))).includes('late-outside-window'))
+
+  const kill: FaultRecord = { kind: 'worker-kill', target: 'worker', plannedAt: late.issuedAt, startedAt: late.issuedAt + 200, downAt: late.issuedAt + 250, upAt: late.issuedAt + 3000, endedAt: late.issuedAt + 3000 }
+  const a = analyze(recordWith([late], { signIns, faults: [kill] }))
+  t.notOk(failing(a).includes('late-outside-window'), 'issued just before a worker kill')
+  t.equal(a.codes.validLateInWindow, 1)
+})
+
+t.test('the activation time is the earliest proof: a worker log line beats a later table read', async (t) => {
+  const c = code(0, 0, {}, bounds.activationMs + 2000)
+  const record = recordWith([c], {
+    signIns: baseline(c),
+    logs: {
+      ...recordWith([]).logs,
+      issued: [{ time: c.issuedAt, maskedCode: maskCode(c.code), expiresAt: new Date(c.expiresAt).toISOString(), messageId: 'm1' }],
+      workerEvents: [{ event: 'code.activated', process: 'worker', time: c.issuedAt + 80, messageId: 'm1', dequeueCount: 1 }]
+    }
+  })
+  const a = analyze(record)
+  t.same(failing(a), [])
+  t.equal(a.latency.activation.max, 80)
+})
+
+t.test('sign-ins: approved after expiry fails; refused within the margin of expiry is a boundary case', async (t) => {
+  const c = code(0, 0, { plan: 'once' })
+  const late: SignInAttempt = { n: 0, kind: 'after-expiry', sentAt: c.expiresAt + 1, answeredAt: c.expiresAt + 20, status: 200, row: 'present' }
+  t.ok(failing(analyze(recordWith([c], { signIns: [...baseline(c), late] }))).includes('accepted-after-expiry'))
+
+  const near: SignInAttempt = { n: 0, kind: 'valid', sentAt: c.expiresAt - 300, answeredAt: c.expiresAt - bounds.boundaryMarginMs + 10, status: 401, row: 'present' }
+  const [valid, after] = baseline(c) as [SignInAttempt, SignInAttempt]
+  const a = analyze(recordWith([c], { signIns: [near, { ...valid, n: 0 }, after] }))
+  t.notOk(failing(a).includes('valid-refused'))
+  t.equal(a.signIns.boundary, 1)
+})
+
+t.test('sign-ins: refusing a code the table showed valid and unused fails; refusing one not yet there does not', async (t) => {
+  const c = code(0, 0)
+  const [valid, after] = baseline(c) as [SignInAttempt, SignInAttempt]
+  t.ok(failing(analyze(recordWith([c], { signIns: [{ ...valid, status: 401 }, after] }))).includes('valid-refused'))
+
+  const early: SignInAttempt = { n: 0, kind: 'early', sentAt: c.answeredAt, answeredAt: c.answeredAt + 10, status: 401, row: 'absent' }
+  const notYet: SignInAttempt = { n: 0, kind: 'valid', sentAt: c.issuedAt + 50, answeredAt: c.issuedAt + 60, status: 401, row: 'absent' }
+  const a = analyze(recordWith([c], { signIns: [early, notYet, valid, after] }))
+  t.same(failing(a), [])
+  t.equal(a.signIns.earlyRefusedBeforeActivation, 1)
+  t.equal(a.signIns.notYetActive, 1)
+})
+
+t.test('sign-ins: a pair must have exactly one approval; a code approved twice fails', async (t) => {
+  const c = code(0, 0, { plan: 'twice' })
+  const at = c.issuedAt + 3000
+  const half = (status: number): SignInAttempt => ({ n: 0, kind: 'pair', pair: 0, sentAt: at, answeredAt: at + 10, status, row: 'present' })
+  const again: SignInAttempt = { n: 0, kind: 'again', sentAt: at + 20, answeredAt: at + 30, status: 401, row: 'consumed' }
+  const after = baseline(c)[1] as SignInAttempt
+  t.same(failing(analyze(recordWith([c], { signIns: [half(200), half(401), again, after] }))), [])
+  t.ok(failing(analyze(recordWith([c], { signIns: [half(200), half(200), again, after] }))).includes('accepted-twice'))
+  t.ok(failing(analyze(recordWith([c], { signIns: [half(401), half(401), again, after] }))).includes('valid-refused'))
+  t.ok(failing(analyze(recordWith([c], { signIns: [half(200), half(401), { ...again, status: 200 }, after] }))).includes('accepted-twice'))
+})
+
+t.test('a half of a pair that got 5xx makes the pair unclassifiable, not a failure', async (t) => {
+  const c = code(0, 0)
+  const other = code(1, 0)
+  const at = c.issuedAt + 3000
+  const azurite: FaultRecord = { kind: 'azurite-restart', target: 'azurite', plannedAt: at, startedAt: at - 10, downAt: at, upAt: at + 2000, endedAt: at + 2000 }
+  const signIns: SignInAttempt[] = [
+    { n: 0, kind: 'pair', pair: 0, sentAt: at, answeredAt: at + 10, status: 503, error: 'storage_unavailable', row: 'present' },
+    { n: 0, kind: 'pair', pair: 0, sentAt: at, answeredAt: at + 10, status: 401, row: 'present' },
+    ...baseline(other)
+  ]
+  const a = analyze(recordWith([c, other], { signIns, faults: [azurite], getcodes: [{ sentAt: at + 2500, answeredAt: at + 2510, status: 200 }] }))
+  t.notOk(failing(a).includes('valid-refused'))
+  t.equal(a.signIns.unclassified, 1)
+})
+
+t.test('messages: garbage must be poisoned, codes must not be, and nothing may be left', async (t) => {
+  const codes = codes4()
+  const garbage: FaultRecord = { kind: 'garbage', target: 'code-requests', plannedAt: T0, startedAt: T0, endedAt: T0 + 10, messageIds: ['g1', 'g2'] }
+  const signIns = baseline(codes[0] as IssuedCode)
+  const good = analyze(recordWith(codes, { signIns, faults: [garbage], final: { queueLength: 0, tableRows: 0, poison: [{ messageId: 'g1', reason: 'x' }, { messageId: 'g2', reason: 'y' }] } }))
+  t.same(failing(good), [])
+
+  const missing = analyze(recordWith(codes, { signIns, faults: [garbage], final: { queueLength: 0, tableRows: 0, poison: [{ messageId: 'g1', reason: 'x' }] } }))
+  t.same(failing(missing), ['garbage'])
+
+  const left = analyze(recordWith(codes, { signIns, faults: [garbage], final: { queueLength: 3, tableRows: 1, poison: [{ messageId: 'g1', reason: 'x' }, { messageId: 'g2', reason: 'y' }] } }))
+  t.same(failing(left).sort(), ['left-at-end', 'queue'])
+})
+
+t.test('a code activated but never removed is a lost message and a left row', async (t) => {
+  const c = code(0, 0)
+  const { goneSeenAt: _, ...kept } = { ...c, presentAtRemovalCheck: true }
+  const a = analyze(recordWith([kept], { signIns: baseline(c), final: { queueLength: 0, tableRows: 1, poison: [] } }))
+  t.same(failing(a).sort(), ['left-at-end', 'left-past-bound', 'lost'])
+})
+
+t.test('api: 5xx must carry a reason, and only during an outage', async (t) => {
+  const codes = codes4()
+  const signIns = baseline(codes[0] as IssuedCode)
+  const down: FaultRecord = { kind: 'number-api-down', target: 'number-api', plannedAt: T0 + 1000, startedAt: T0 + 1000, downAt: T0 + 1100, upAt: T0 + 2000, endedAt: T0 + 2000 }
+  const during = { sentAt: T0 + 1500, answeredAt: T0 + 1510, status: 502, error: 'third_party_failed' }
+  const after = { sentAt: T0 + 2100, answeredAt: T0 + 2110, status: 200 }
+  const ok = analyze(recordWith(codes, { signIns, faults: [down], getcodes: [during, after] }))
+  t.same(failing(ok), [])
+  t.equal(ok.faults[0]?.recoveryMs, 110)
+
+  const outside = analyze(recordWith(codes, { signIns, faults: [down], getcodes: [during, after, { sentAt: T0 + 6000, answeredAt: T0 + 6010, status: 503, error: 'queue_unavailable' }] }))
+  t.same(failing(outside), ['api-failure-outside-outage'])
+
+  const noReason = analyze(recordWith(codes, { signIns, faults: [down], getcodes: [{ ...during, error: undefined }, after] }))
+  t.same(failing(noReason), ['api-reason'])
+
+  const never = analyze(recordWith(codes, { signIns, faults: [down], getcodes: [during] }))
+  t.same(failing(never), ['not-recovered'])
+})
+
+t.test('processes and logs: a crash, a restarted api, a secret or a whole code in a log each fail', async (t) => {
+  const codes = codes4()
+  const signIns = baseline(codes[0] as IssuedCode)
+  const logs = recordWith([]).logs
+  t.same(failing(analyze(recordWith(codes, { signIns, crashes: [{ name: 'worker-2', code: 1, signal: null, at: T0 }] }))), ['crashes'])
+  t.same(failing(analyze(recordWith(codes, { signIns, apiPidAtEnd: 43 }))), ['api-restarted'])
+  t.same(failing(analyze(recordWith(codes, { signIns, soakErrors: ['TypeError: x is undefined\n    at …'] }))), ['soak-errors'])
+  t.same(failing(analyze(recordWith(codes, { signIns, logs: { ...logs, secretHits: [{ process: 'api', label: 'dev token', lines: 2 }] } }))), ['secrets'])
+  t.same(failing(analyze(recordWith(codes, { signIns, logs: { ...logs, codeHits: [{ process: 'worker', masked: 'ab*-*-**z', issued: true }] } }))), ['codes-in-logs'])
+})
+
+t.test('a run that did not do the work does not pass: too few codes, no checks, a fault not injected', async (t) => {
+  t.ok(failing(analyze(recordWith([]))).includes('load'))
+  t.ok(failing(analyze(recordWith(codes4()))).includes('valid-refused'), 'no valid sign-in was checked')
+  const codes = codes4()
+  const broken: FaultRecord = { kind: 'vault-down', target: 'vault', plannedAt: T0, startedAt: T0, endedAt: T0 + 1, error: 'could not stop' }
+  const a = analyze(recordWith(codes, { signIns: baseline(codes[0] as IssuedCode), faults: [broken], getcodes: [{ sentAt: T0 + 100, answeredAt: T0 + 110, status: 200 }] }))
+  t.same(failing(a), ['faults'])
+})
+
+t.test('fault windows come from when the part was really down', async (t) => {
+  const f: FaultRecord = { kind: 'azurite-restart', target: 'azurite', plannedAt: T0, startedAt: T0 + 100, downAt: T0 + 900, upAt: T0 + 4000, endedAt: T0 + 4000 }
+  const w = windowsOf(f, bounds)
+  t.same(w.activation, { from: T0 + 100 - bounds.activationMs, to: T0 + 4000 + bounds.errorBackoffMs + bounds.activationMs })
+  t.same(w.api, { from: T0 + 100, to: T0 + 4000 + bounds.apiGraceMs })
+  t.same(windowsOf({ ...f, kind: 'vault-down' }, bounds), {}, 'a vault outage excuses nothing: the key is cached')
+})
+
+t.test('stats are nearest-rank percentiles', async (t) => {
+  t.same(stats([]), { n: 0 })
+  t.same(stats([5, 1, 3, 2, 4]), { n: 5, p50: 3, p95: 5, p99: 5, max: 5 })
+})

@@ -1,0 +1,55 @@
+/** The log scan: secrets and whole codes are found wherever they are; masked codes and ids are not codes. */
+import t from 'tap'
+import { LogWatch } from '../src/logs.js'
+
+const KEY = 'soak-0123456789abcdef0123456789abcdef'
+
+t.test('a secret anywhere in a line is counted per process and secret, never echoed', async (t) => {
+  const logs = new LogWatch([{ label: 'third-party API key', value: KEY }, { label: 'short', value: 'abc' }])
+  logs.line('api', `{"level":50,"msg":"call failed","url":"http://x/api/RandomNumber?code=${KEY}"}`)
+  logs.line('api', `plain text ${KEY}`)
+  logs.line('number-api', 'abc appears here but is too short to scan for')
+  const summary = logs.summary(new Set())
+  t.same(summary.secretHits, [{ process: 'api', label: 'third-party API key', lines: 2 }])
+  t.notMatch(JSON.stringify(summary), KEY)
+})
+
+t.test('whole codes are found and masked in the summary; masked codes, UUIDs and subjects are not codes', async (t) => {
+  const logs = new LogWatch([])
+  logs.line('worker', '{"msg":"code.activated","maskedCode":"oj*-***-**v","messageId":"5f2c3a1e-8b7d-4123-9a1b-0c1d2e3f4a5b"}')
+  logs.line('api', '{"msg":"sign-in refused","subject":"soak.m1x2y3.17"}')
+  logs.line('api', '{"msg":"oops","detail":"row ojE-161-pTv not found"}')
+  logs.line('api', 'abcd-12-xyz and abc-12-wxyz are not codes, nor is abc-0-xyz or abc-1001-xyz')
+  const summary = logs.summary(new Set(['ojE-161-pTv']))
+  t.same(summary.codeHits, [{ process: 'api', masked: 'oj*-***-**v', issued: true }])
+  t.notMatch(JSON.stringify(summary), 'ojE-161-pTv')
+})
+
+t.test('the events the checks need are parsed from pino lines', async (t) => {
+  const logs = new LogWatch([])
+  logs.line('api', '{"level":30,"time":10,"event":"code.issued","maskedCode":"oj*-***-**v","expiresAt":"2026-01-01T00:00:20.000Z","messageId":"m1","msg":"code issued"}')
+  logs.line('api', '{"level":40,"time":11,"event":"request.failed","error":"queue_unavailable","msg":"Could not get you a code."}')
+  logs.line('api', '{"level":50,"time":12,"msg":"unexpected error"}')
+  logs.line('worker-2', '{"level":30,"time":13,"messageId":"m1","dequeueCount":2,"maskedCode":"oj*-***-**v","inserted":false,"lagMs":5000,"msg":"code.activated"}')
+  logs.line('worker', '{"level":50,"time":14,"messageId":"g1","dequeueCount":1,"reason":"unreadable message: empty message","msg":"message.poisoned"}')
+  logs.line('worker', 'not JSON {')
+  const s = logs.summary(new Set())
+  t.same(s.issued, [{ time: 10, maskedCode: 'oj*-***-**v', expiresAt: '2026-01-01T00:00:20.000Z', messageId: 'm1' }])
+  t.same(s.apiFailures, { queue_unavailable: 1 })
+  t.equal(s.apiUnexpected, 1)
+  t.same(s.workerEvents, [
+    { event: 'code.activated', process: 'worker-2', time: 13, messageId: 'm1', dequeueCount: 2, maskedCode: 'oj*-***-**v', inserted: false, lagMs: 5000 },
+    { event: 'message.poisoned', process: 'worker', time: 14, messageId: 'g1', dequeueCount: 1, reason: 'unreadable message: empty message' }
+  ])
+  t.same(s.lines, { api: 3, 'worker-2': 1, worker: 2 })
+  t.same(s.levels, { api: { warn: 1, error: 1, fatal: 0 }, worker: { warn: 0, error: 1, fatal: 0 } })
+})
+
+t.test('nextEvent resolves on a matching worker event, or false after the timeout', async (t) => {
+  const logs = new LogWatch([])
+  const busy = logs.nextEvent((e) => e.process === 'worker-2' && e.event === 'code.activated', 5000)
+  logs.line('worker', '{"time":1,"msg":"code.activated"}')
+  logs.line('worker-2', '{"time":2,"msg":"code.activated"}')
+  t.equal(await busy, true)
+  t.equal(await logs.nextEvent(() => true, 10), false)
+})

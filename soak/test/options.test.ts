@@ -1,0 +1,35 @@
+/** The profiles keep to the limits the soak depends on. */
+import t from 'tap'
+import { parseOptions, UsageError } from '../src/options.js'
+
+for (const args of [['--quick'], []]) {
+  const o = parseOptions(args)
+  t.test(`the ${o.profile} profile`, async (t) => {
+    t.ok(o.rate * o.ttlSeconds <= 500, 'rate × TTL (stored messages) stays well under Azurite\'s ~1,000 (emulators.md)')
+    t.ok(o.bounds.visibilityMs + o.bounds.errorBackoffMs < o.ttlSeconds * 1000, 'a message held by a killed worker comes back before its code expires')
+    for (const f of o.faults) t.ok(f.atSeconds + (f.downSeconds ?? 0) + o.bounds.recoveryMs / 1000 <= o.loadSeconds + 1, `${f.kind} ends in time to see the api recover`)
+    t.same(new Set(o.faults.map((f) => f.kind)), new Set(['worker-kill', 'azurite-restart', 'number-api-down', 'vault-down', 'garbage']), 'every kind of fault')
+    t.equal(o.env.RATE_LIMIT_MAX, '1000000', 'the per-client limit does not refuse the soak\'s single address')
+  })
+}
+
+t.test('the quick profile fits in 90 s with startup and drain', async (t) => {
+  const o = parseOptions(['--quick'])
+  const startup = 15
+  t.ok(startup + o.loadSeconds + o.ttlSeconds + o.bounds.removalMs / 1000 + 10 <= 90)
+})
+
+t.test('--set overrides a service setting; the bounds follow it', async (t) => {
+  const o = parseOptions(['--quick', '--set', 'WORKER_VISIBILITY_TIMEOUT_SECONDS=30', '--set', 'WORKER_MAX_BACKOFF_MS=2000'])
+  t.equal(o.env.WORKER_VISIBILITY_TIMEOUT_SECONDS, '30')
+  t.equal(o.bounds.visibilityMs, 30_000)
+  t.equal(o.bounds.activationMs, 2000 + o.bounds.slackMs)
+})
+
+t.test('bad arguments are usage errors', async (t) => {
+  t.throws(() => parseOptions(['--rate', 'fast']), UsageError)
+  t.throws(() => parseOptions(['--set', 'NOVALUE']), UsageError)
+  t.throws(() => parseOptions(['--bogus']), UsageError)
+  t.throws(() => parseOptions(['--duration', '10']), /does not end within/)
+  t.equal(parseOptions(['--duration', '10', '--no-faults']).faults.length, 0)
+})
