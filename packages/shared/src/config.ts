@@ -71,7 +71,7 @@ const api: Properties = {
 const worker: Properties = {
   WORKER_BATCH_SIZE: { type: 'integer', minimum: 1, maximum: 32, default: 32, description: 'Messages per receive (Azure allows 32)' },
   WORKER_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, default: 64, description: 'Messages handled at once' },
-  WORKER_VISIBILITY_TIMEOUT_SECONDS: { type: 'integer', minimum: 1, maximum: 3600, default: 30, description: 'How long a received message stays hidden while it is handled' },
+  WORKER_VISIBILITY_TIMEOUT_SECONDS: { type: 'integer', minimum: 1, maximum: 3600, description: 'How long a received message stays hidden while it is handled: what a crashed worker delays its codes by. Default 30, or a quarter of CODE_TTL_SECONDS if less; at most half of it' },
   WORKER_MAX_BACKOFF_MS: { type: 'integer', minimum: 10, default: 1000, description: 'Cap of the randomized back-off when the queue is empty: the worst-case activation delay of an idle system' },
   WORKER_MAX_DEQUEUE_COUNT: { type: 'integer', minimum: 1, default: 5, description: 'Failed attempts before a message goes to the poison queue' },
   WORKER_SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 0, default: 10000, description: 'How long shutdown waits for messages in flight' },
@@ -245,6 +245,22 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
   }
 }
 
+/**
+ * A message a crashed worker held comes back after the visibility timeout,
+ * and an activate that comes back after its code expired is dropped (a dead
+ * code must not become valid). So the timeout must be well inside the code's
+ * life, or short-lived codes would never become valid after a crash.
+ */
+function visibilityTimeout (raw: Raw): number {
+  const ttl = int(raw, 'CODE_TTL_SECONDS')
+  const set = raw.WORKER_VISIBILITY_TIMEOUT_SECONDS as number | undefined
+  if (set === undefined) return Math.min(30, Math.max(1, Math.floor(ttl / 4)))
+  if (set > Math.max(1, ttl / 2)) {
+    throw new ConfigError([{ variable: 'WORKER_VISIBILITY_TIMEOUT_SECONDS', problem: `must be at most half of CODE_TTL_SECONDS (${ttl}): a message held by a crashed worker comes back only after it, and an activate that comes back after its code expired is dropped` }])
+  }
+  return set
+}
+
 export function loadWorkerConfig (env: Env = process.env): WorkerConfig {
   const raw = readEnv(schemas.worker, env)
   return {
@@ -253,7 +269,7 @@ export function loadWorkerConfig (env: Env = process.env): WorkerConfig {
     credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
     batchSize: int(raw, 'WORKER_BATCH_SIZE'),
     maxInFlight: int(raw, 'WORKER_MAX_IN_FLIGHT'),
-    visibilityTimeoutSeconds: int(raw, 'WORKER_VISIBILITY_TIMEOUT_SECONDS'),
+    visibilityTimeoutSeconds: visibilityTimeout(raw),
     maxBackoffMs: int(raw, 'WORKER_MAX_BACKOFF_MS'),
     maxDequeueCount: int(raw, 'WORKER_MAX_DEQUEUE_COUNT'),
     shutdownTimeoutMs: int(raw, 'WORKER_SHUTDOWN_TIMEOUT_MS'),

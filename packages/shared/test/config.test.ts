@@ -71,3 +71,15 @@ t.test('number-api takes several keys for rotation; dev-vault seeds the key', as
   t.same(loadDevVaultConfig({}).seed, {})
   t.same(loadDevVaultConfig({ DEV_VAULT_HOSTNAMES: 'dev-vault, localhost' }).hostnames, ['dev-vault', 'localhost'])
 })
+
+t.test('a message held by a crashed worker comes back while its code can still be activated', async (t) => {
+  // A late activate is dropped (a dead code must not become valid), so the
+  // processing visibility timeout has to be well inside the code's life.
+  t.equal(loadWorkerConfig(local).visibilityTimeoutSeconds, 30, '30 s for the default 600 s codes')
+  t.equal(loadWorkerConfig({ ...local, CODE_TTL_SECONDS: '20' }).visibilityTimeoutSeconds, 5, 'a quarter of a short TTL')
+  t.equal(loadWorkerConfig({ ...local, CODE_TTL_SECONDS: '2' }).visibilityTimeoutSeconds, 1)
+  const err = configError(() => loadWorkerConfig({ ...local, CODE_TTL_SECONDS: '20', WORKER_VISIBILITY_TIMEOUT_SECONDS: '30' }))
+  t.same(err.variables, ['WORKER_VISIBILITY_TIMEOUT_SECONDS'])
+  t.match(err.message, /CODE_TTL_SECONDS/)
+  t.equal(loadWorkerConfig({ ...local, CODE_TTL_SECONDS: '20', WORKER_VISIBILITY_TIMEOUT_SECONDS: '10' }).visibilityTimeoutSeconds, 10, 'half the TTL is allowed')
+})

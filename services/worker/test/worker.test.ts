@@ -135,7 +135,7 @@ t.test('a message that keeps failing goes to the poison queue after maxDequeueCo
 })
 
 t.test('the original sample\'s Python dict payload activates and then expires', async (t) => {
-  const config = workerConfig(azurite.connectionString, freshNames(), { CODE_TTL_SECONDS: '3', QUEUE_MESSAGE_ENCODING: 'text' })
+  const config = workerConfig(azurite.connectionString, freshNames(), { CODE_TTL_SECONDS: '3', WORKER_VISIBILITY_TIMEOUT_SECONDS: '1', QUEUE_MESSAGE_ENCODING: 'text' })
   const { queues, table } = await storageFor(config)
   const { log, lines } = captureLogger()
   const worker = await startWorker(config, { logger: log })
