@@ -1,0 +1,44 @@
+/** What the figures were measured on, and how busy the machine was (it may be shared). */
+import { execFileSync } from 'node:child_process'
+import { createRequire } from 'node:module'
+import { cpus, loadavg, release, totalmem, type } from 'node:os'
+
+export interface Machine {
+  cpu: string
+  cores: number
+  memoryGb: number
+  os: string
+  node: string
+  azurite: string
+}
+
+export interface Load {
+  /** 1, 5 and 15 minute load averages. */
+  loadAverage: number[]
+  /** `uptime` as printed. */
+  uptime: string
+}
+
+export function machine (): Machine {
+  const require = createRequire(import.meta.url)
+  let azurite = 'unknown'
+  try {
+    azurite = (require('azurite/package.json') as { version: string }).version
+  } catch {}
+  return {
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    cores: cpus().length,
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    os: `${type()} ${release()}`,
+    node: process.version,
+    azurite
+  }
+}
+
+export function load (): Load {
+  let uptime = ''
+  try {
+    uptime = execFileSync('uptime', { encoding: 'utf8' }).trim()
+  } catch {}
+  return { loadAverage: loadavg().map((x) => Math.round(x * 100) / 100), uptime }
+}

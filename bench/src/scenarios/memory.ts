@@ -1,0 +1,44 @@
+/**
+ * Figure 5 (part): resident memory of the api and the worker after a mixed
+ * load (getcode as fast as it goes, the worker activating and expiring),
+ * once with the node flags the containers use today (none) and once with a
+ * heap cap. Node lets the heap grow well past what is live before a full
+ * collection (the api's live heap is ~30 MB; its heap reaches 130 MB before
+ * one), so RSS at any moment says more about the collector than about need.
+ */
+import { forkChild } from '../child.js'
+import type { Driver } from '../children/load.js'
+import type { LoadRequest, LoadResult } from '../http-load.js'
+import type { Mode } from '../modes.js'
+import { memoryOf, type Memory } from '../proc.js'
+import { startSystem } from '../system.js'
+
+/** Node flags recommended for the api and worker containers (NODE_OPTIONS). */
+export const RECOMMENDED_NODE_FLAGS = ['--max-old-space-size=96', '--max-semi-space-size=4']
+
+export interface MemoryRun {
+  nodeFlags: string[]
+  seconds: number
+  getcodePerSecond: number
+  api: Memory | undefined
+  worker: Memory | undefined
+}
+
+export async function runMemory (mode: Mode, options: { driver: Driver, flagSets: string[][], log: (line: string) => void }): Promise<MemoryRun[]> {
+  const runs: MemoryRun[] = []
+  for (const nodeFlags of options.flagSets) {
+    const bench = await startSystem({ workers: 1, ttlSeconds: 10, nodeFlags })
+    const loader = await forkChild<LoadRequest & { driver: Driver }, LoadResult>('load')
+    try {
+      const durationMs = mode.memory.seconds * 1000
+      const result = await loader.call({ url: `${bench.apiUrl}/api/v1/getcode`, connections: 16, durationMs, warmupMs: 0, driver: options.driver }, durationMs + 60_000)
+      const run: MemoryRun = { nodeFlags, seconds: mode.memory.seconds, getcodePerSecond: result.rps, api: memoryOf(bench.api.pid), worker: memoryOf(bench.workers[0]?.pid) }
+      runs.push(run)
+      options.log(`memory   flags ${nodeFlags.length > 0 ? nodeFlags.join(' ') : '(none)'}: api ${run.api?.rssMb ?? '–'} MB (peak ${run.api?.peakRssMb ?? '–'}), worker ${run.worker?.rssMb ?? '–'} MB (peak ${run.worker?.peakRssMb ?? '–'}), getcode ${run.getcodePerSecond}/s`)
+    } finally {
+      await loader.stop()
+      await bench.stop()
+    }
+  }
+  return runs
+}

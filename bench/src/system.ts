@@ -1,0 +1,189 @@
+/**
+ * The system under test, as separate processes. startLocalSystem provides
+ * Azurite, dev-vault and number-api; the api and the workers are then run the
+ * way the containers run them (`node services/<name>/dist/main.js`, no
+ * --enable-source-maps, which `npm start` adds and which costs memory), with
+ * the environment startLocalSystem wired for them. Worker log lines
+ * (code.activated, code.expired) are counted so a scenario can wait for
+ * codes without reading storage itself.
+ */
+import { join } from 'node:path'
+import type { StorageConfig } from '@codegate/shared/config'
+import { repositoryRoot, startLocalSystem, startProcess, freePort, type LocalSystem, type ManagedProcess } from '@codegate/stack'
+
+export interface SystemOptions {
+  workers: number
+  ttlSeconds: number
+  /** Fixed Azurite ports (to put a proxy in front of them before anything starts). */
+  ports?: { queue: number, table: number }
+  /** Connection string the api and workers use instead of Azurite's own (a counting proxy). */
+  storageConnectionString?: string
+  /** Node flags for api and workers, e.g. --cpu-prof. */
+  nodeFlags?: string[]
+  logLevel?: string
+  /** The api's LOG_LEVEL alone (the workers keep `logLevel`: their lines are how the bench sees codes). */
+  apiLogLevel?: string
+}
+
+export interface WorkerEvents {
+  activated: number
+  expired: number
+  /** Activates that arrived after their code's expiry (never made valid). */
+  dropped: number
+  /** Epoch ms of the last event (from the line's own `time`). */
+  lastAt: number
+  /** Epoch ms of the first worker.started line. */
+  startedAt: number
+}
+
+export interface BenchSystem {
+  system: LocalSystem
+  api: ManagedProcess
+  apiUrl: string
+  workers: ManagedProcess[]
+  events: WorkerEvents
+  /** Storage as Azurite itself serves it (never through a proxy): for the bench's own reads and clean-ups. */
+  connectionString: string
+  /** Resolves once `count()` reaches `target`; rejects after `timeoutMs`. */
+  waitFor: (count: () => number, target: number, timeoutMs: number) => Promise<void>
+  /** Starts one more worker process (same settings). */
+  addWorker: () => Promise<ManagedProcess>
+  /** Process ids by role, for CPU and memory readings. */
+  pids: () => Record<string, number | undefined>
+  stop: () => Promise<void>
+}
+
+/** Storage settings for the bench's own clients (fill, clear, read). */
+export function storageConfig (connectionString: string, queueName = 'code-requests', tableName = 'codes'): StorageConfig {
+  return { auth: { kind: 'connection-string', connectionString, queueName }, tableName, messageEncoding: 'base64', codeTtlSeconds: 600, storageTimeoutMs: 30_000 }
+}
+
+/** Rate limits and lockouts are per client address, and all bench load comes from one. */
+export const UNLIMITED = {
+  RATE_LIMIT_MAX: '1000000000',
+  SIGNIN_MAX_FAILURES: '1000000000'
+}
+
+const INHERITED = ['PATH', 'HOME', 'USER', 'LANG', 'TZ', 'TMPDIR']
+
+export function inheritedEnv (): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const name of INHERITED) {
+    const value = process.env[name]
+    if (value !== undefined) out[name] = value
+  }
+  return out
+}
+
+/** Watches a worker's JSON log lines for the lifecycle events. */
+export function eventCounter (events: WorkerEvents, onEvent: () => void): (line: string) => void {
+  return (line) => {
+    if (!line.includes('"msg":"')) return
+    let kind: 'activated' | 'expired' | 'dropped' | 'started'
+    if (line.includes('"msg":"code.activated"')) kind = 'activated'
+    else if (line.includes('"msg":"code.expired"')) kind = 'expired'
+    else if (line.includes('"msg":"code.dropped"')) kind = 'dropped'
+    else if (line.includes('"msg":"worker.started"')) kind = 'started'
+    else return
+    const time = Number(/"time":(\d+)/.exec(line)?.[1] ?? Date.now())
+    if (kind === 'started') {
+      if (events.startedAt === 0) events.startedAt = time
+    } else {
+      events[kind]++
+      events.lastAt = Math.max(events.lastAt, time)
+    }
+    onEvent()
+  }
+}
+
+export async function startWorkerProcess (name: string, env: Record<string, string>, nodeFlags: string[], onLine: (line: string) => void): Promise<ManagedProcess> {
+  const port = await freePort()
+  return await startProcess({
+    name,
+    command: process.execPath,
+    args: [...nodeFlags, join(repositoryRoot(), 'services/worker/dist/main.js')],
+    env: { ...inheritedEnv(), WORKER_HEALTH_HOST: '127.0.0.1', WORKER_HEALTH_PORT: String(port), WORKER_SUMMARY_INTERVAL_SECONDS: '3600', ...env },
+    ready: { url: `http://127.0.0.1:${port}/readyz` },
+    onLine
+  })
+}
+
+export async function startSystem (options: SystemOptions): Promise<BenchSystem> {
+  const events: WorkerEvents = { activated: 0, expired: 0, dropped: 0, lastAt: 0, startedAt: 0 }
+  const waiters = new Set<() => void>()
+  const wake = (): void => { for (const w of waiters) w() }
+  const nodeFlags = options.nodeFlags ?? []
+  const settings = { LOG_LEVEL: options.logLevel ?? 'info', CODE_TTL_SECONDS: String(options.ttlSeconds), ...UNLIMITED }
+  const system = await startLocalSystem({
+    workers: 0,
+    ...(options.ports !== undefined ? { ports: options.ports } : {}),
+    env: settings,
+    onCrash: (name, exit) => { if (name !== 'api') process.stderr.write(`bench: ${name} crashed (${exit.signal ?? String(exit.code)})\n`) }
+  })
+  const workers: ManagedProcess[] = []
+  let api: ManagedProcess | undefined
+  try {
+    // The launcher's api ran with --enable-source-maps; replace it with the container's command line.
+    await system.api.stop()
+    const storage = { STORAGE_CONNECTION_STRING: options.storageConnectionString ?? system.connectionString }
+    api = await startProcess({
+      name: 'api',
+      command: process.execPath,
+      args: [...nodeFlags, join(repositoryRoot(), 'services/api/dist/main.js')],
+      env: { ...inheritedEnv(), ...system.api.env, ...storage, ...(options.apiLogLevel !== undefined ? { LOG_LEVEL: options.apiLogLevel } : {}) },
+      ready: { url: `${system.api.url}/readyz` }
+    })
+    const workerEnv = { ...settings, ...storage }
+    const addWorker = async (): Promise<ManagedProcess> => {
+      const worker = await startWorkerProcess(`worker-${workers.length + 1}`, workerEnv, nodeFlags, eventCounter(events, wake))
+      workers.push(worker)
+      return worker
+    }
+    for (let i = 0; i < options.workers; i++) await addWorker()
+    const running = api
+    return {
+      system,
+      api: running,
+      apiUrl: system.api.url,
+      workers,
+      events,
+      connectionString: system.connectionString,
+      addWorker,
+      async waitFor (count, target, timeoutMs) {
+        if (count() >= target) return
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            waiters.delete(check)
+            reject(new Error(`waited ${timeoutMs} ms for ${target} worker events, saw ${count()}`))
+          }, timeoutMs)
+          const check = (): void => {
+            if (count() < target) return
+            clearTimeout(timer)
+            waiters.delete(check)
+            resolve()
+          }
+          waiters.add(check)
+        })
+      },
+      pids: () => {
+        const [azuriteQueue, azuriteTable] = system.azurite.pids
+        return {
+          api: running.running ? running.pid : undefined,
+          ...Object.fromEntries(workers.map((w, i) => [i === 0 ? 'worker' : `worker-${i + 1}`, w.running ? w.pid : undefined])),
+          'azurite-queue': azuriteQueue,
+          'azurite-table': azuriteTable,
+          'number-api': system.numberApi.pid,
+          bench: process.pid
+        }
+      },
+      stop: async () => {
+        await Promise.all([running, ...workers].map(async (p) => await p.stop()))
+        await system.stop()
+      }
+    }
+  } catch (err) {
+    await Promise.all([api, ...workers].map(async (p) => await p?.stop()))
+    await system.stop()
+    throw err
+  }
+}
