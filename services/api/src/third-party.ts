@@ -30,8 +30,19 @@ export class ThirdPartyNumbers {
 
   /** A number in 1..1000, or a ThirdPartyError / SecretUnavailableError. */
   async next (): Promise<number> {
-    // One deadline for connect, headers, body and any retry: the caller waits at most this long.
-    const signal = AbortSignal.timeout(this.options.timeoutMs)
+    // One deadline for connect, headers, body and any retry: the caller waits at
+    // at most this long. Cleared on return: AbortSignal.timeout would leave a
+    // timer per request to fire seconds later.
+    const deadline = new AbortController()
+    const timer = setTimeout(() => { deadline.abort(new DOMException('the number service did not answer in time', 'TimeoutError')) }, this.options.timeoutMs)
+    try {
+      return await this.#next(deadline.signal)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async #next (signal: AbortSignal): Promise<number> {
     const { keys } = this.options
     // A hung vault read (the SDK has no timeout of its own) must not hold the request either.
     const key = await beforeDeadline(keys.get(), signal, () => new SecretUnavailableError(keys.name))

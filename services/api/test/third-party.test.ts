@@ -1,4 +1,5 @@
 import t from 'tap'
+import { createHook } from 'node:async_hooks'
 import { SecretUnavailableError } from '@codegate/shared/secret-provider'
 import { ThirdPartyError } from '../src/errors.js'
 import { parseNumber, ThirdPartyNumbers, type KeySource } from '../src/third-party.js'
@@ -100,4 +101,26 @@ t.test('the timeout covers the retry too', async (t) => {
   t.ok(err instanceof ThirdPartyError)
   t.match(err, { reason: 'timeout' })
   t.ok(Date.now() - started < 900, 'gave up at the deadline, not one timeout per call')
+})
+
+t.test('no deadline timer outlives the call it guarded', async (t) => {
+  // A timer per request left to fire seconds later costs the api CPU on every
+  // code (measured in docs/benchmarks.md); the deadline must be cleared.
+  const upstream = await fakeThirdParty(t, (_req, res) => { res.writeHead(200).end('{"value":5}') })
+  const numbers = new ThirdPartyNumbers({ endpoint: upstream.url, timeoutMs: 60_000, keys: keys(['k']) })
+  await numbers.next()
+  const live = new Set<number>()
+  const hook = createHook({ init (id, type) { if (type === 'Timeout') live.add(id) }, destroy (id) { live.delete(id) } }).enable()
+  t.teardown(() => { hook.disable() })
+  const settle = async (): Promise<void> => {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  // The fake server's own keep-alive timers live in this process too: count growth, not the total.
+  for (let i = 0; i < 5; i++) await numbers.next()
+  await settle()
+  const warm = live.size
+  for (let i = 0; i < 20; i++) t.equal(await numbers.next(), 5)
+  await settle()
+  t.ok(live.size - warm <= 2, `${live.size - warm} more timers alive after 20 more calls`)
 })
