@@ -54,6 +54,8 @@ COPY --from=build /app/packages/shared/dist packages/shared/dist
 COPY --from=build /app/services/api/dist services/api/dist
 # Reachable from outside the container; Container Apps ingress targets 3000.
 ENV HOST=0.0.0.0 PORT=3000
+# Heap limits: packages/stack/src/local-system.ts SERVICE_NODE_FLAGS says why.
+ENV NODE_OPTIONS="--max-old-space-size=96 --max-semi-space-size=4"
 USER node
 EXPOSE 3000
 # Slim images have no curl: probe with node itself.
@@ -69,6 +71,7 @@ COPY --from=build /app/packages/shared/dist packages/shared/dist
 COPY --from=build /app/services/worker/dist services/worker/dist
 # The probe endpoint must answer the platform's probes, not only loopback.
 ENV WORKER_HEALTH_HOST=0.0.0.0 WORKER_HEALTH_PORT=3001
+ENV NODE_OPTIONS="--max-old-space-size=96 --max-semi-space-size=4"
 USER node
 EXPOSE 3001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \

@@ -12,9 +12,10 @@ import type { LoadRequest, LoadResult } from '../http-load.js'
 import type { Mode } from '../modes.js'
 import { memoryOf, type Memory } from '../proc.js'
 import { startSystem } from '../system.js'
+import { SERVICE_NODE_FLAGS } from '@codegate/stack'
 
-/** Node flags recommended for the api and worker containers (NODE_OPTIONS). */
-export const RECOMMENDED_NODE_FLAGS = ['--max-old-space-size=96', '--max-semi-space-size=4']
+/** The heap limits the api and worker containers run with (Dockerfile NODE_OPTIONS). */
+export const RECOMMENDED_NODE_FLAGS = [...(SERVICE_NODE_FLAGS.api ?? [])]
 
 export interface MemoryRun {
   nodeFlags: string[]

@@ -23,6 +23,17 @@ type Env = Record<string, string | undefined>
 /** The third-party key of the local system: seeded into dev-vault, accepted by number-api. Not a secret. */
 export const DEV_THIRD_PARTY_API_KEY = 'codegate-local-dev-key-not-a-secret'
 
+/**
+ * Heap limits of the api and the worker, as their containers run them
+ * (Dockerfile NODE_OPTIONS; compose.test.ts checks they agree). Left alone,
+ * V8 lets a ~30 MB live heap grow past 130 MB before it collects; these keep
+ * the api under 120 MB and the worker under 100 MB (docs/benchmarks.md).
+ */
+export const SERVICE_NODE_FLAGS: Partial<Record<ServiceKind, readonly string[]>> = {
+  api: ['--max-old-space-size=96', '--max-semi-space-size=4'],
+  worker: ['--max-old-space-size=96', '--max-semi-space-size=4']
+}
+
 /** Ports of `npm start`, as in the design (api 3000, number-api 7071 as `func start`, ...). */
 export const DEFAULT_PORTS: LocalSystemPorts = { api: 3000, worker: 3001, numberApi: 7071, vault: 8443, queue: 10001, table: 10002 }
 
@@ -337,7 +348,7 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
           current = await startProcess({
             name,
             command: process.execPath,
-            args: ['--enable-source-maps', join(root, ENTRIES[kind])],
+            args: ['--enable-source-maps', ...(SERVICE_NODE_FLAGS[kind] ?? []), join(root, ENTRIES[kind])],
             env: { ...baseEnv, ...env },
             cwd: root,
             ready,

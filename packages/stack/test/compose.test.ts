@@ -14,6 +14,7 @@ import { parse } from 'yaml'
 import {
   loadApiConfig, loadDevVaultConfig, loadNumberApiConfig, loadWorkerConfig, schemas, type ConfigSchema
 } from '@codegate/shared/config'
+import { SERVICE_NODE_FLAGS } from '../src/local-system.js'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 const read = (file: string): string => readFileSync(join(root, file), 'utf8')
@@ -294,6 +295,13 @@ t.test('the Dockerfile has a non-root, health-checked production stage per servi
     t.ok(instructions.some((i) => i.keyword === 'RUN' && /npm ci\b.*--omit=dev/.test(i.args) && i.args.includes(`services/${name}`)), `${name} installs its production dependencies only`)
     t.match(last('CMD') ?? '', `services/${name}/dist/main.js`, `${name} starts services/${name}/dist/main.js`)
     t.equal(baseImage(name), 'node:20-bookworm-slim', `${name} runs on node:20-bookworm-slim`)
+  }
+})
+
+t.test('the api and worker images run with the heap limits the local system and benchmarks use', async (t) => {
+  for (const name of ['api', 'worker'] as const) {
+    const env = effective(name).filter((i) => i.keyword === 'ENV').map((i) => i.args).join(' ')
+    t.match(env, `NODE_OPTIONS="${(SERVICE_NODE_FLAGS[name] ?? []).join(' ')}"`, `${name}: NODE_OPTIONS`)
   }
 })
 
