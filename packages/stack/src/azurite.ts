@@ -28,6 +28,8 @@ export interface AzuriteOptions {
   onLine?: (service: 'queue' | 'table', line: string) => void
   /** Wait this long for each service to listen. */
   startTimeoutMs?: number
+  /** More flags for both services, e.g. `--oauth basic --cert … --key …` to test Entra ID auth. */
+  args?: string[]
   /** Called when a service that was listening exits without stop/pause/restart asking it to (a crash). */
   onUnexpectedExit?: (service: 'queue' | 'table', exit: { code: number | null, signal: NodeJS.Signals | null }) => void
 }
@@ -69,7 +71,8 @@ async function startService (service: 'queue' | 'table', port: number, options: 
     `--${service}Host`, options.host,
     `--${service}Port`, String(port),
     '--location', options.location,
-    '--silent', '--skipApiVersionCheck', '--disableTelemetry', '--loose'
+    '--silent', '--skipApiVersionCheck', '--disableTelemetry', '--loose',
+    ...(options.args ?? [])
   ]
   // detached: a terminal's Ctrl-C reaches the launcher only, which stops Azurite last.
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
