@@ -28,6 +28,14 @@ export async function injectFault (plan: FaultPlan, plannedAt: number, deps: Fau
   const { system } = deps
   const downMs = (plan.downSeconds ?? 0) * 1000
   const record: FaultRecord = { kind: plan.kind, target: '', plannedAt, startedAt: Date.now(), endedAt: 0 }
+  /** Takes a part down with `stop`, keeps it down for the plan's time, brings it back with `start`. */
+  const outage = async (stop: () => Promise<unknown>, start: () => Promise<unknown>): Promise<void> => {
+    await stop()
+    record.downAt = Date.now()
+    await sleep(downMs)
+    await start()
+    record.upAt = Date.now()
+  }
   try {
     switch (plan.kind) {
       case 'worker-kill': {
@@ -41,34 +49,21 @@ export async function injectFault (plan: FaultPlan, plannedAt: number, deps: Fau
           void deps.burst(plan.burst)
           record.caughtBusy = await busy
         }
-        worker.kill('SIGKILL')
-        await exited
-        record.downAt = Date.now()
-        await sleep(downMs)
-        await worker.start()
-        record.upAt = Date.now()
+        await outage(async () => { worker.kill('SIGKILL'); await exited }, async () => { await worker.start() })
         break
       }
       case 'azurite-restart': {
         record.target = 'azurite'
         if (plan.burst !== undefined) await deps.burst(plan.burst)
         // SIGINT, as Azurite's own Ctrl-C: data stays on disk and is loaded again.
-        await system.azurite.pause()
-        record.downAt = Date.now()
-        await sleep(downMs)
-        await system.azurite.start()
-        record.upAt = Date.now()
+        await outage(async () => { await system.azurite.pause() }, async () => { await system.azurite.start() })
         break
       }
       case 'number-api-down':
       case 'vault-down': {
         const service = plan.kind === 'vault-down' ? system.vault : system.numberApi
         record.target = service.name
-        await service.stop()
-        record.downAt = Date.now()
-        await sleep(downMs)
-        await service.start()
-        record.upAt = Date.now()
+        await outage(async () => { await service.stop() }, async () => { await service.start() })
         break
       }
       case 'garbage': {
