@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import type { TokenCredential } from '@azure/core-auth'
-import { TableClient } from '@azure/data-tables'
+import { TableClient, type TableServiceClientOptions } from '@azure/data-tables'
 import { SecretClient } from '@azure/keyvault-secrets'
 import { QueueClient, QueueServiceClient, type StoragePipelineOptions } from '@azure/storage-queue'
 import type { StorageConfig, VaultConfig } from './config.js'
@@ -40,18 +40,42 @@ export function createQueues (config: StorageConfig, credential?: TokenCredentia
   return { queue: new QueueClient(url.toString(), credential, options), poison: new QueueClient(poisonUrl.toString(), credential, options) }
 }
 
-export function createTableClient (config: StorageConfig, credential?: TokenCredential): TableClient {
+type PipelinePolicy = NonNullable<TableServiceClientOptions['additionalPolicies']>[number]['policy']
+
+/**
+ * Bounds a whole table call, retries included, by `timeoutMs`: the table SDK
+ * has no per-try timeout of its own (unlike the queue's tryTimeoutInMs), so
+ * without this a table endpoint that accepts and never answers holds a
+ * sign-in, a start-up check or a worker's message for ever. The caller's own
+ * abort signal still applies.
+ */
+export function timeoutPolicy (timeoutMs: number): PipelinePolicy {
+  return {
+    name: 'codegateTimeout',
+    sendRequest: async (request, next) => {
+      const timeout = AbortSignal.timeout(timeoutMs)
+      // The SDK's AbortSignalLike is in practice Node's AbortSignal (it is what callers pass).
+      const own = request.abortSignal as AbortSignal | undefined
+      request.abortSignal = own !== undefined ? AbortSignal.any([own, timeout]) : timeout
+      return await next(request)
+    }
+  }
+}
+
+/** A client of `tableName` (default: the codes table) in the configured account, every call bounded by STORAGE_TIMEOUT_MS. */
+export function createTableClient (config: StorageConfig, credential?: TokenCredential, tableName: string = config.tableName): TableClient {
   const { auth } = config
   const options = {
     retryOptions: { maxRetries: 1, retryDelayInMs: 100, maxRetryDelayInMs: 500 },
+    additionalPolicies: [{ policy: timeoutPolicy(config.storageTimeoutMs), position: 'perCall' as const }],
     // Azurite speaks http; the SDK refuses shared-key requests over http without this.
     allowInsecureConnection: true
   }
   if (auth.kind === 'connection-string') {
-    return TableClient.fromConnectionString(auth.connectionString, config.tableName, options)
+    return TableClient.fromConnectionString(auth.connectionString, tableName, options)
   }
   if (credential === undefined) throw new Error('a credential is required for STORAGE_TABLE_URL')
-  return new TableClient(auth.tableUrl, config.tableName, credential, { retryOptions: options.retryOptions })
+  return new TableClient(auth.tableUrl, tableName, credential, { retryOptions: options.retryOptions, additionalPolicies: options.additionalPolicies })
 }
 
 export function createSecretClient (config: VaultConfig, credential: TokenCredential): SecretClient {

@@ -43,7 +43,7 @@ const storage: Properties = {
   CODES_TABLE_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9]{2,62}$', default: 'codes', description: 'Table of valid codes' },
   QUEUE_MESSAGE_ENCODING: { type: 'string', enum: ['base64', 'text'], default: 'base64', description: 'How message text is encoded; base64 is what Azure Functions queue triggers expect' },
   CODE_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 604800, default: 600, description: 'How long a code stays valid after it is issued' },
-  STORAGE_TIMEOUT_MS: { type: 'integer', minimum: 100, default: 5000, description: 'Timeout of one storage call' }
+  STORAGE_TIMEOUT_MS: { type: 'integer', minimum: 100, default: 5000, description: 'Timeout of one storage call (queue: per try; table: the whole call, its retry included). A sign-in answers within about this, 503 when the table does not' }
 }
 
 const credential: Properties = {
@@ -63,8 +63,11 @@ const api: Properties = {
   PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000, description: 'Port to listen on' },
   RATE_LIMIT_MAX: { type: 'integer', minimum: 1, default: 60, description: 'Requests per client and window on getcode and signin' },
   RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 1000, default: 60000, description: 'Rate-limit window' },
-  SIGNIN_MAX_FAILURES: { type: 'integer', minimum: 1, default: 5, description: 'Failed sign-ins for one subject before it is locked' },
-  SIGNIN_LOCKOUT_SECONDS: { type: 'integer', minimum: 1, default: 900, description: 'How long a subject stays locked' },
+  SIGNIN_MAX_FAILURES: { type: 'integer', minimum: 1, default: 5, description: 'Failed sign-ins from one client address (an IPv6 address counts as its /64), whatever subjects they name, before the address is locked (docs/security.md)' },
+  SIGNIN_SUBJECT_MAX_FAILURES: { type: 'integer', minimum: 1, default: 3, description: 'Failed sign-ins for one subject from one client address before that address is locked for that subject; other addresses are not (docs/security.md)' },
+  SIGNIN_LOCKOUT_SECONDS: { type: 'integer', minimum: 1, default: 900, description: 'How long a lock lasts; failures are forgotten this long after the last one' },
+  SIGNIN_LIMITS_STORE: { type: 'string', enum: ['table', 'memory'], default: 'table', description: 'Where failure counts and locks live: table (SIGNIN_LIMITS_TABLE_NAME, shared by every api replica and kept across restarts) or memory (one process only)' },
+  SIGNIN_LIMITS_TABLE_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9]{2,62}$', default: 'signinlimits', description: 'Table of failure counts and locks (with SIGNIN_LIMITS_STORE=table)' },
   TRUST_PROXY: { type: 'string', pattern: '^[0-9A-Za-z.:/, ]*$', default: '', description: 'Addresses or CIDRs of the proxies in front of the api (e.g. uniquelocal behind Container Apps ingress); the client address is then the last X-Forwarded-For entry not from one of them. Empty: X-Forwarded-For is ignored' }
 }
 
@@ -155,8 +158,13 @@ export interface ApiConfig extends LogConfig, StorageConfig, CredentialConfig, V
   port: number
   rateLimitMax: number
   rateLimitWindowMs: number
+  /** Failed sign-ins per client address before it is locked. */
   signinMaxFailures: number
+  /** Failed sign-ins per subject and client address before that address is locked for that subject. */
+  signinSubjectMaxFailures: number
   signinLockoutSeconds: number
+  signinLimitsStore: 'table' | 'memory'
+  signinLimitsTableName: string
   /** Proxies whose X-Forwarded-For entries are believed; empty: none. */
   trustProxy: string[]
 }
@@ -240,7 +248,10 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
     rateLimitMax: int(raw, 'RATE_LIMIT_MAX'),
     rateLimitWindowMs: int(raw, 'RATE_LIMIT_WINDOW_MS'),
     signinMaxFailures: int(raw, 'SIGNIN_MAX_FAILURES'),
+    signinSubjectMaxFailures: int(raw, 'SIGNIN_SUBJECT_MAX_FAILURES'),
     signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS'),
+    signinLimitsStore: str(raw, 'SIGNIN_LIMITS_STORE') as 'table' | 'memory',
+    signinLimitsTableName: str(raw, 'SIGNIN_LIMITS_TABLE_NAME'),
     trustProxy: list(str(raw, 'TRUST_PROXY'))
   }
 }

@@ -37,7 +37,7 @@ const azurite = await startAzurite()
 t.teardown(async () => { await azurite.stop() })
 
 const TTL_MS = 600_000
-const RULES: LifecycleRules = { encoding: 'base64', legacyTtlSeconds: 600, maxDequeueCount: 5, maxRetryDelaySeconds: 30 }
+const RULES: LifecycleRules = { encoding: 'base64', codeTtlSeconds: 600, maxDequeueCount: 5, maxRetryDelaySeconds: 30 }
 
 /** Each test its own table. */
 async function freshTable (create = true): Promise<CodesTable> {
@@ -438,7 +438,7 @@ t.test('the original sample\'s payloads activate and come back as envelope expir
     t.match(h.lines.find((l) => l.msg === 'code.activated'), { source: 'legacy', lagMs: 2000 })
     const next = decodeMessage(onlyMessage(h.queue).text, 1)
     t.match(next, { source: 'envelope', message: { phase: 'expire', code } })
-    t.equal(next.message.expiresAt.getTime() - next.message.issuedAt.getTime(), RULES.legacyTtlSeconds * 1000)
+    t.equal(next.message.expiresAt.getTime() - next.message.issuedAt.getTime(), RULES.codeTtlSeconds * 1000)
     await deliverNext(h)
     t.equal(await (h.table as CodesTable).get(code), undefined, `${shape}: expired`)
   }

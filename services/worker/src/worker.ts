@@ -118,7 +118,7 @@ export class Worker {
     this.now = options.now ?? (() => new Date())
     this.rules = {
       encoding: config.messageEncoding,
-      legacyTtlSeconds: config.codeTtlSeconds,
+      codeTtlSeconds: config.codeTtlSeconds,
       maxDequeueCount: config.maxDequeueCount,
       maxRetryDelaySeconds: config.visibilityTimeoutSeconds
     }

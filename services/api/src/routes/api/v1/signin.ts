@@ -23,7 +23,9 @@ const signin: FastifyPluginAsync = async (fastify) => {
       tags: ['codes'],
       summary: 'Sign in with a code (single use)',
       description: '401 invalid_code for a code that is unknown, expired, already used or issued for another subject. ' +
-        '429 locked after too many failed sign-ins for one subject (or, without subject, one client address).',
+        '429 locked after too many failed sign-ins from this client address, or for this subject from this address; ' +
+        'also while the address has as many sign-ins in flight as it has failures left. Retry-After says when to try again. ' +
+        '503 when the table does not answer within the storage timeout.',
       body: {
         type: 'object',
         required: ['code'],
@@ -49,7 +51,7 @@ const signin: FastifyPluginAsync = async (fastify) => {
         request.log.info({ event: 'signin.refused', reason: outcome.reason, ...log }, 'sign-in refused')
         return await reply.code(401).send({ error: 'invalid_code', message: 'The code is not valid. Get a new one and try again.' })
       case 'locked':
-        request.log.warn({ event: 'signin.locked', retryAfterSeconds: outcome.retryAfterSeconds, ...log }, 'sign-in refused: locked')
+        request.log.warn({ event: 'signin.locked', reason: outcome.reason, retryAfterSeconds: outcome.retryAfterSeconds, ...log }, 'sign-in refused: locked')
         return await reply.code(429).header('retry-after', String(outcome.retryAfterSeconds)).send({
           error: 'locked',
           message: `Too many failed sign-ins; try again in ${outcome.retryAfterSeconds} seconds.`
