@@ -152,7 +152,7 @@ export function implausibility (message: CodeMessage, now: Date, codeTtlSeconds:
   if (message.phase !== 'activate') return undefined
   const lifeSeconds = (message.expiresAt.getTime() - message.issuedAt.getTime()) / 1000
   if (lifeSeconds > codeTtlSeconds + CLOCK_SKEW_SECONDS) {
-    return `expiresAt - issuedAt is ${lifeSeconds} s, more than CODE_TTL_SECONDS (${codeTtlSeconds}) + ${CLOCK_SKEW_SECONDS} s of clock skew`
+    return `expiresAt - issuedAt is ${Math.round(lifeSeconds)} s, more than CODE_TTL_SECONDS (${codeTtlSeconds}) + ${CLOCK_SKEW_SECONDS} s of clock skew`
   }
   const aheadSeconds = (message.issuedAt.getTime() - now.getTime()) / 1000
   if (aheadSeconds > CLOCK_SKEW_SECONDS) {

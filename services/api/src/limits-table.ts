@@ -40,7 +40,12 @@ export interface TableLimitStoreOptions {
 }
 
 const statusOf = (err: unknown): number | undefined => err instanceof RestError ? err.statusCode : undefined
-const tableMissing = (err: unknown): boolean => statusOf(err) === 404 && (err as RestError).code === 'TableNotFound'
+/** A 404 for the table itself, not for a row: RestError.code, or the service's errorCode in details (Azurite). */
+const tableMissing = (err: unknown): boolean => {
+  if (statusOf(err) !== 404) return false
+  const { code, details } = err as RestError & { details?: { errorCode?: string } }
+  return code === 'TableNotFound' || details?.errorCode === 'TableNotFound'
+}
 const MAX_TRIES = 8
 const BATCH = 100
 const NO_IDS: ReadonlySet<string> = new Set()
