@@ -13,7 +13,19 @@ const mb = (x: number | undefined): string => x === undefined || !Number.isFinit
 
 export function rowsOf (result: Pick<BenchResult, 'figures'>): Row[] {
   const rows: Row[] = []
-  const { getcode, worker, transactions, latency, memory } = result.figures
+  const { getcode, worker, transactions, latency, memory, signin } = result.figures
+  if (signin !== undefined) {
+    for (const c of signin.costs) {
+      rows.push({
+        figure: `6. table transactions per sign-in, ${c.kind}`,
+        measured: `${num(c.perSignIn, 2)} (limits table ${num(c.limitsTable, 2)})`,
+        baseline: `codes table alone ${num(c.codesTable, 2)}`,
+        ratio: ratio(c.perSignIn, c.codesTable, 2),
+        target: c.kind.startsWith('approved') ? `limits ≤ ${signin.target}` : '',
+        met: c.kind.startsWith('approved') ? c.limitsTable <= signin.target && c.unexpected === 0 : null
+      })
+    }
+  }
   if (getcode !== undefined) {
     const g = getcode.best.getcode
     const b = getcode.best['bare-loop']
@@ -166,7 +178,12 @@ export function resultMarkdown (result: BenchResult): string {
   if (result.nodeFlags.length > 0) out.push(`Node flags for api, worker and bare loops: \`${result.nodeFlags.join(' ')}\``)
   out.push('')
   out.push(summaryTable(result.rows))
-  const { getcode, worker, transactions, latency, memory } = result.figures
+  const { getcode, worker, transactions, latency, memory, signin } = result.figures
+  if (signin !== undefined) {
+    out.push('', `#### 6. table transactions per sign-in (${signin.signIns} of each kind, one at a time, counted at a proxy)`, '')
+    out.push('| sign-in | per sign-in | codes table | limits table | by operation |', '|---|---|---|---|---|')
+    for (const c of signin.costs) out.push(`| ${c.kind} | ${num(c.perSignIn, 2)} | ${num(c.codesTable, 2)} | ${num(c.limitsTable, 2)} | ${Object.entries(c.byOperation).map(([op, v]) => `${op} ${num(v, 2)}`).join(', ')} |`)
+  }
   if (getcode !== undefined) {
     out.push('', `#### 1. getcode (${getcode.durationMs / 1000} s per run, load generator: ${getcode.driver})`, '')
     out.push('| target | concurrency | req/s | p50 ms | p99 ms | errors | cores busy (by process) |', '|---|---|---|---|---|---|---|')

@@ -58,10 +58,16 @@ export function storageConfig (connectionString: string, queueName = 'code-reque
   return { auth: { kind: 'connection-string', connectionString, queueName }, tableName, messageEncoding: 'base64', codeTtlSeconds: 600, storageTimeoutMs: 30_000 }
 }
 
-/** Rate limits and lockouts are per client address, and all bench load comes from one. */
+/**
+ * Rate limits and lockouts are per client address, and all bench load comes
+ * from one. TRUST_PROXY lets a scenario name other addresses in
+ * X-Forwarded-For (the sign-in cost scenario, which needs fresh ones).
+ */
 export const UNLIMITED = {
   RATE_LIMIT_MAX: '1000000000',
-  SIGNIN_MAX_FAILURES: '1000000000'
+  SIGNIN_MAX_FAILURES: '1000000000',
+  SIGNIN_SUBJECT_MAX_FAILURES: '1000000000',
+  TRUST_PROXY: '127.0.0.1'
 }
 
 const INHERITED = ['PATH', 'HOME', 'USER', 'LANG', 'TZ', 'TMPDIR']
