@@ -46,7 +46,8 @@ const tableMissing = (err: unknown): boolean => {
   const { code, details } = err as RestError & { details?: { errorCode?: string } }
   return code === 'TableNotFound' || details?.errorCode === 'TableNotFound'
 }
-const MAX_TRIES = 8
+/** Tries of one change under contention; the caller's deadline usually ends it first. */
+const MAX_TRIES = 25
 const BATCH = 100
 const NO_IDS: ReadonlySet<string> = new Set()
 

@@ -3,8 +3,9 @@
  * subject's, see limits.ts) before anything looks at the code, then the
  * single-use check in the codes table, then count a failure before the
  * refusal is answered. Every refusal looks the same to the caller; the
- * reason goes to the log. The whole sign-in runs under one deadline
- * (STORAGE_TIMEOUT_MS): a table that does not answer is a 503, never a hang.
+ * reason goes to the log. Every table call is bounded by STORAGE_TIMEOUT_MS
+ * and the whole sign-in by one deadline: a table that does not answer is a
+ * 503, never a hang.
  */
 import type { CodesTable, SignInRefusal } from '@codegate/shared/codes-table'
 import { clientAddress } from './client-address.js'

@@ -31,8 +31,8 @@ export default fp<SignInPluginOptions>(async (fastify, opts) => {
     maxFailures: config.signinMaxFailures,
     subjectMaxFailures: config.signinSubjectMaxFailures,
     lockoutSeconds: config.signinLockoutSeconds,
-    // Longer than a sign-in can take (its deadline is STORAGE_TIMEOUT_MS).
-    holdMs: config.storageTimeoutMs + 1000
+    // Longer than a sign-in can take (its deadline, below).
+    holdMs: 2 * config.storageTimeoutMs + 1000
   }
   let store: LimitStore
   if (config.signinLimitsStore === 'memory') {
@@ -64,5 +64,7 @@ export default fp<SignInPluginOptions>(async (fastify, opts) => {
   }
   const limits = new SignInLimits(store, rules, now)
   fastify.decorate('signInLimits', limits)
-  fastify.decorate('signIn', new SignInService({ table: fastify.codesTable, limits, now, timeoutMs: config.storageTimeoutMs }))
+  // Each table call is bounded by STORAGE_TIMEOUT_MS (so a hung table is a 503
+  // after about that long); the whole sign-in, up to five calls, by twice it.
+  fastify.decorate('signIn', new SignInService({ table: fastify.codesTable, limits, now, timeoutMs: 2 * config.storageTimeoutMs }))
 }, { name: 'sign-in', fastify: '5.x', dependencies: ['config', 'storage'] })
