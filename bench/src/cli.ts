@@ -20,7 +20,6 @@ import { problemsOf, SCENARIOS, type BenchResult, type Scenario } from './result
 import { runGetcode } from './scenarios/getcode.js'
 import { runLatency } from './scenarios/latency.js'
 import { RECOMMENDED_NODE_FLAGS, runMemory } from './scenarios/memory.js'
-import { runSignInCost } from './scenarios/signin-cost.js'
 import { runTransactions } from './scenarios/transactions.js'
 import { runWorker } from './scenarios/worker.js'
 
@@ -77,7 +76,6 @@ async function main (): Promise<number> {
   }
   if (scenarios.includes('worker')) figures.worker = await runWorker(mode, { nodeFlags, log })
   if (scenarios.includes('transactions')) figures.transactions = await runTransactions(mode, { nodeFlags, log })
-  if (scenarios.includes('signin')) figures.signin = await runSignInCost(mode, { nodeFlags, log })
   if (scenarios.includes('latency')) figures.latency = await runLatency(mode, { nodeFlags, log })
   if (scenarios.includes('memory')) {
     const flagSets = mode.memory.flagSets.map((set) => set === 'default' ? nodeFlags : [...nodeFlags, ...RECOMMENDED_NODE_FLAGS])

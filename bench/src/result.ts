@@ -4,11 +4,10 @@ import type { ModeName } from './modes.js'
 import type { GetcodeFigures } from './scenarios/getcode.js'
 import type { LatencyFigures } from './scenarios/latency.js'
 import type { MemoryRun } from './scenarios/memory.js'
-import type { SignInCostFigures } from './scenarios/signin-cost.js'
 import type { TransactionFigures } from './scenarios/transactions.js'
 import type { WorkerFigures } from './scenarios/worker.js'
 
-export const SCENARIOS = ['getcode', 'worker', 'transactions', 'latency', 'memory', 'signin'] as const
+export const SCENARIOS = ['getcode', 'worker', 'transactions', 'latency', 'memory'] as const
 export type Scenario = typeof SCENARIOS[number]
 
 /** One line of the summary table. */
@@ -42,7 +41,6 @@ export interface BenchResult {
     worker?: WorkerFigures
     transactions?: TransactionFigures
     latency?: LatencyFigures
-    signin?: SignInCostFigures
     memory?: { runs: MemoryRun[], endOfLoad: Record<string, number | undefined>, targets: { apiMb: number, workerMb: number }, met: boolean, metWithRecommendedFlags: boolean | null, recommendedFlags: string[] }
   }
   rows: Row[]
@@ -78,7 +76,7 @@ export function problemsOf (value: unknown, expected: readonly Scenario[] = SCEN
   if (l !== undefined && (!(l.idle.issueToValid.count > 0) || !(l.steady.issueToValid.count > 0))) problems.push('latency: no samples')
   const m = r.figures?.memory
   if (m !== undefined && m.runs.some((run) => !(Number(run.api?.rssMb) > 0) || !(Number(run.worker?.rssMb) > 0))) problems.push('memory: a reading is missing')
-  const s = r.figures?.signin
+  const s = r.figures?.transactions?.signIn
   if (s !== undefined && (s.costs.length !== 4 || s.costs.some((c) => c.unexpected > 0 || !(c.codesTable >= 1)))) problems.push('signin: a sign-in got an unexpected answer or reached no table')
   if (!Array.isArray(r.rows) || r.rows.length === 0) problems.push('rows are missing')
   else if (r.rows.some((row) => typeof row.figure !== 'string' || typeof row.measured !== 'string')) problems.push('a row is malformed')

@@ -1,5 +1,5 @@
 /**
- * Figure 6: storage transactions per sign-in, approved and refused, counted
+ * Figure 3b: storage transactions per sign-in, approved and refused, counted
  * at the proxy in front of Azurite and split by table: the codes table's
  * share is what a sign-in costs without limits (read, and merge when it
  * passes); the limits table's share is what the shared failure limits add.
@@ -9,12 +9,10 @@
  * wrote a row for moments before (its cached ETag); addresses are named in
  * X-Forwarded-For, which the bench's api trusts from loopback.
  */
-import { connectionStringFor, freePort } from '@codegate/stack'
 import { getCode, withConcurrency } from '../client.js'
-import { diff, startCountingProxy, type Counts } from '../counting-proxy.js'
-import type { Mode } from '../modes.js'
+import { diff, type CountingProxy, type Counts } from '../counting-proxy.js'
 import { round } from '../stats.js'
-import { startSystem } from '../system.js'
+import type { BenchSystem } from '../system.js'
 
 export type SignInKind = 'approved, new address' | 'approved, known address' | 'refused, new address' | 'refused, known address'
 
@@ -73,46 +71,38 @@ function costOf (kind: SignInKind, signIns: number, unexpected: number, counts: 
   }
 }
 
-export async function runSignInCost (mode: Mode, options: { nodeFlags: string[], log: (line: string) => void }): Promise<SignInCostFigures> {
-  const n = mode.signInCost.signIns
-  const azuritePorts = { queue: await freePort(), table: await freePort() }
-  const proxy = await startCountingProxy({ queuePort: azuritePorts.queue, tablePort: azuritePorts.table })
-  let bench: Awaited<ReturnType<typeof startSystem>> | undefined
-  try {
-    bench = await startSystem({
-      workers: 1,
-      ttlSeconds: 120,
-      ports: azuritePorts,
-      storageConnectionString: connectionStringFor('127.0.0.1', proxy.queuePort, proxy.tablePort),
-      nodeFlags: options.nodeFlags
-    })
-    const { apiUrl, events } = bench
-    const issued = await withConcurrency(2 * n, 8, async () => await getCode(apiUrl))
-    await bench.waitFor(() => events.activated, 2 * n, 60_000 + n * 100)
-    const address = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
-    const unknown = (i: number): string => `zzz-${1 + (i % 1000)}-ZZZ`
-
-    const measure = async (kind: SignInKind, expected: number, call: (i: number) => Promise<number>): Promise<SignInCost> => {
-      const before = proxy.snapshot()
-      let unexpected = 0
-      // One at a time: the figure is a cost, not a speed.
-      for (let i = 0; i < n; i++) if (await call(i) !== expected) unexpected++
-      const cost = costOf(kind, n, unexpected, diff(proxy.snapshot(), before))
-      options.log(`storage  sign-in, ${kind}: ${cost.perSignIn} table transactions (codes ${cost.codesTable}, limits ${cost.limitsTable})${unexpected > 0 ? `, ${unexpected} unexpected answers` : ''}`)
-      return cost
-    }
-    const code = (i: number): string => (issued[i] as { code: string }).code
-    const costs = [
-      await measure('approved, new address', 200, async (i) => await signInFrom(apiUrl, address(i), code(i))),
-      await measure('approved, known address', 200, async (i) => await signInFrom(apiUrl, address(i), code(n + i))),
-      await measure('refused, new address', 401, async (i) => await signInFrom(apiUrl, address(n + i), unknown(i))),
-      await measure('refused, known address', 401, async (i) => await signInFrom(apiUrl, address(i), unknown(i)))
-    ]
-    const target = 1
-    const approved = costs.filter((c) => c.kind.startsWith('approved'))
-    return { signIns: n, costs, target, met: approved.every((c) => c.limitsTable <= target && c.unexpected === 0) }
-  } finally {
-    await bench?.stop()
-    await proxy.close()
+/**
+ * Measured inside the transactions scenario, on its system and proxy (a
+ * worker running): issues codes, waits until they are valid, then signs in.
+ */
+export async function measureSignInCost (bench: BenchSystem, proxy: CountingProxy, n: number, log: (line: string) => void): Promise<SignInCostFigures> {
+  const { apiUrl, events } = bench
+  const address = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
+  const unknown = (i: number): string => `zzz-${1 + (i % 1000)}-ZZZ`
+  const validCodes = async (): Promise<string[]> => {
+    const before = events.activated
+    const issued = await withConcurrency(n, 8, async () => await getCode(apiUrl))
+    await bench.waitFor(() => events.activated - before, n, 60_000 + n * 100)
+    return issued.map((c) => c.code)
   }
+  const measure = async (kind: SignInKind, expected: number, call: (i: number) => Promise<number>): Promise<SignInCost> => {
+    const before = proxy.snapshot()
+    let unexpected = 0
+    await withConcurrency(n, 8, async (i) => { if (await call(i) !== expected) unexpected++ })
+    const cost = costOf(kind, n, unexpected, diff(proxy.snapshot(), before))
+    log(`storage  sign-in, ${kind}: ${cost.perSignIn} table transactions (codes ${cost.codesTable}, limits ${cost.limitsTable})${unexpected > 0 ? `, ${unexpected} unexpected answers` : ''}`)
+    return cost
+  }
+  const first = await validCodes()
+  const approvedNew = await measure('approved, new address', 200, async (i) => await signInFrom(apiUrl, address(i), first[i] as string))
+  const second = await validCodes()
+  const approvedKnown = await measure('approved, known address', 200, async (i) => await signInFrom(apiUrl, address(i), second[i] as string))
+  const costs = [
+    approvedNew,
+    approvedKnown,
+    await measure('refused, new address', 401, async (i) => await signInFrom(apiUrl, address(n + i), unknown(i))),
+    await measure('refused, known address', 401, async (i) => await signInFrom(apiUrl, address(i), unknown(i)))
+  ]
+  const target = 1
+  return { signIns: n, costs, target, met: [approvedNew, approvedKnown].every((c) => c.limitsTable <= target && c.unexpected === 0) }
 }
