@@ -38,7 +38,7 @@ export function rowsOf (result: Pick<BenchResult, 'figures'>): Row[] {
     if (s !== undefined) {
       const withFlags = getcode.best['getcode-shipped']
       rows.push({
-        figure: `1. getcode with the shipped heap flags \`${s.nodeFlags.join(' ')}\``,
+        figure: `1. getcode with the heap flags \`${s.nodeFlags.join(' ')}\`${s.asShipped ? ' (as shipped)' : ' (tried, not shipped)'}`,
         measured: `${num(withFlags?.rps, 0)}/s (c=${num(withFlags?.concurrency, 0)}); by concurrency ${s.byConcurrency.map((c) => `c=${c.concurrency} ${num(c.ratio, 2)}`).join(', ')}`,
         baseline: `the same api without them ${num(g?.rps, 0)}/s (c=${num(g?.concurrency, 0)})`,
         ratio: s.ratio,

@@ -22,6 +22,8 @@ export type GetcodeTarget = 'bare-loop' | 'getcode' | 'getcode-shipped' | 'api-h
 /** The cost of the shipped heap flags: getcode with them ÷ without, best of the alternated runs at each concurrency. */
 export interface ShippedFlagsFigures {
   nodeFlags: string[]
+  /** The flags are those the containers and npm start use (not a --compare-flags trial). */
+  asShipped: boolean
   byConcurrency: { concurrency: number, withFlags: number, without: number, ratio: number }[]
   /** Best getcode-shipped ÷ best getcode, over all concurrencies. */
   ratio: number
@@ -75,6 +77,8 @@ export interface GetcodeOptions {
   profileDir?: string
   /** Node flags for the api process (the memory settings under test). */
   nodeFlags: string[]
+  /** Flags of the compared api (default: SERVICE_NODE_FLAGS.api, as shipped), to try others. */
+  compareFlags?: string[]
   /** The api's LOG_LEVEL, to measure what logging costs (default: info, as deployed). */
   apiLogLevel?: string
   log: (line: string) => void
@@ -101,7 +105,7 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
     const constant = await forkChild<never, never, { url: string }>('constant-server')
     children.push(constant)
     const { queue } = createQueues(storageConfig(bench.connectionString))
-    const shippedFlags = [...options.nodeFlags, ...(SERVICE_NODE_FLAGS.api ?? [])]
+    const shippedFlags = [...options.nodeFlags, ...(options.compareFlags ?? SERVICE_NODE_FLAGS.api ?? [])]
     const shipped = await bench.addApi('api-shipped', [...profile, ...shippedFlags])
 
     const pidsFor = (target: GetcodeTarget): Record<string, number | undefined> => {
@@ -175,6 +179,7 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
       bareLoopMemory,
       shippedFlags: {
         nodeFlags: shippedFlags,
+        asShipped: options.compareFlags === undefined || options.compareFlags.join(' ') === (SERVICE_NODE_FLAGS.api ?? []).join(' '),
         byConcurrency: concurrencies.map((concurrency) => {
           const withFlags = bestAt('getcode-shipped', concurrency)
           const without = bestAt('getcode', concurrency)
