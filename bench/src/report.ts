@@ -47,6 +47,26 @@ export function rowsOf (result: Pick<BenchResult, 'figures'>): Row[] {
       target: '(noise check)',
       met: null
     })
+    const s = getcode.shippedFlags
+    if (s !== undefined) {
+      const withFlags = getcode.best['getcode-shipped']
+      rows.push({
+        figure: `1. getcode with the heap flags \`${s.nodeFlags.join(' ')}\`${s.asShipped ? ' (as shipped)' : ' (tried, not shipped)'}`,
+        measured: `${num(withFlags?.rps, 0)}/s (c=${num(withFlags?.concurrency, 0)}); by concurrency ${s.byConcurrency.map((c) => `c=${c.concurrency} ${num(c.ratio, 2)}`).join(', ')}`,
+        baseline: `the same api without them ${num(g?.rps, 0)}/s (c=${num(g?.concurrency, 0)})`,
+        ratio: s.ratio,
+        target: `≥ ${s.target} × without`,
+        met: s.met
+      })
+      rows.push({
+        figure: '1. getcode codes per CPU-second, with ÷ without those flags',
+        measured: `${num(withFlags?.perCoreSecond, 0)}`,
+        baseline: `without ${num(g?.perCoreSecond, 0)}`,
+        ratio: s.perCoreSecondRatio,
+        target: '(noise check)',
+        met: null
+      })
+    }
     rows.push({
       figure: '1. getcode vs framework ceiling',
       measured: `${num(g?.rps, 0)}/s`,
@@ -221,6 +241,7 @@ export function resultMarkdown (result: BenchResult): string {
       if (mem !== undefined) out.push(`| ${when} | ${proc} | ${num(mem.rssMb, 0)} | ${num(mem.peakRssMb, 0)} |`)
     }
     line('after the getcode runs (fig. 1)', 'api', g?.apiMemory)
+    line('after the getcode runs (fig. 1)', `api with \`${g?.shippedFlags?.nodeFlags.join(' ') ?? ''}\``, g?.shippedFlags?.apiMemory)
     line('after the getcode runs (fig. 1)', 'bare getcode loop', g?.bareLoopMemory)
     line('after the largest backlog (fig. 2)', 'worker', w?.workerMemory)
     line('after the largest backlog (fig. 2)', 'bare worker loop', w?.bareLoopMemory)

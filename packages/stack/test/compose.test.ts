@@ -294,8 +294,15 @@ t.test('the Dockerfile has a non-root, health-checked production stage per servi
     t.ok(instructions.some((i) => i.keyword === 'ENV' && /\bNODE_ENV=production\b/.test(i.args)), `${name} sets NODE_ENV=production`)
     t.ok(instructions.some((i) => i.keyword === 'RUN' && /npm ci\b.*--omit=dev/.test(i.args) && i.args.includes(`services/${name}`)), `${name} installs its production dependencies only`)
     t.match(last('CMD') ?? '', `services/${name}/dist/main.js`, `${name} starts services/${name}/dist/main.js`)
-    t.equal(baseImage(name), 'node:20-bookworm-slim', `${name} runs on node:20-bookworm-slim`)
+    t.equal(baseImage(name), 'node:24-bookworm-slim', `${name} runs on node:24-bookworm-slim, the active LTS`)
   }
+})
+
+t.test('one build argument, NODE_IMAGE, names the base image of every stage', async (t) => {
+  const roots = [...dockerfile.stages.values()].filter((stage) => !dockerfile.stages.has(stage.from))
+  t.ok(roots.length >= 2, 'the build stage and the runtime base')
+  for (const stage of roots) t.equal(stage.from, '${NODE_IMAGE}', `${stage.name} starts FROM \${NODE_IMAGE}`)
+  t.equal(dockerfile.args.NODE_IMAGE, 'node:24-bookworm-slim', 'the default is Node 24, the active LTS')
 })
 
 t.test('the api and worker images run with the heap limits the local system and benchmarks use', async (t) => {
