@@ -145,6 +145,8 @@ export const USAGE = `usage: npm run soak -- [--quick] [options]
   --ttl S               code life in seconds (full 20, quick 15)
   --duration S          seconds of load (full 180, quick 35)
   --seed N              seed of every random choice (default 1)
+  --workers N           worker processes (default 2; the faults kill workers 1 and 2)
+  --shards N            queue shards, QUEUE_SHARDS for api and workers (default 1: the single queue)
   --no-faults           the same load without faults (a baseline)
   --set NAME=VALUE      a service setting, e.g. --set WORKER_VISIBILITY_TIMEOUT_SECONDS=30 (repeatable)
   --out FILE            write the figures as JSON
@@ -170,6 +172,8 @@ export function parseOptions (argv: string[]): SoakOptions {
         ttl: { type: 'string' },
         duration: { type: 'string' },
         seed: { type: 'string' },
+        workers: { type: 'string' },
+        shards: { type: 'string' },
         'no-faults': { type: 'boolean', default: false },
         set: { type: 'string', multiple: true, default: [] },
         out: { type: 'string' },
@@ -191,7 +195,10 @@ export function parseOptions (argv: string[]): SoakOptions {
   const ttlSeconds = Math.round(positive('ttl', values.ttl, quick ? 15 : 20))
   const loadSeconds = positive('duration', values.duration, quick ? 35 : 180)
   const seed = Math.round(positive('seed', values.seed, 1))
+  const workers = Math.round(positive('workers', values.workers, 2))
+  const shards = Math.round(positive('shards', values.shards, 1))
   const env = soakEnv(ttlSeconds)
+  if (shards > 1) env.QUEUE_SHARDS = String(shards)
   for (const setting of values.set ?? []) {
     const eq = setting.indexOf('=')
     if (eq <= 0) throw new UsageError(`--set takes NAME=VALUE, got ${setting}`)
@@ -201,12 +208,14 @@ export function parseOptions (argv: string[]): SoakOptions {
   const faults = values['no-faults'] === true ? [] : (quick ? QUICK_FAULTS : FULL_FAULTS)
   const late = faults.find((f) => f.atSeconds + (f.downSeconds ?? 0) >= loadSeconds)
   if (late !== undefined) throw new UsageError(`the ${late.kind} fault at ${late.atSeconds} s does not end within --duration ${loadSeconds}; use --no-faults for short runs`)
+  const missing = faults.find((f) => f.worker !== undefined && f.worker >= workers)
+  if (missing !== undefined) throw new UsageError(`the ${missing.kind} fault at ${missing.atSeconds} s kills worker ${(missing.worker ?? 0) + 1}, but --workers is ${workers}`)
   return {
     profile: quick ? 'quick' : 'full',
     rate,
     ttlSeconds,
     loadSeconds,
-    workers: 2,
+    workers,
     sampleShare: quick ? 0.5 : 0.3,
     unknownPerSecond: 1,
     seed,

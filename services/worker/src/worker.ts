@@ -5,11 +5,15 @@
  *
  * - receive batches of up to `batchSize` (Azure allows 32), each message
  *   hidden for `visibilityTimeoutSeconds` while it is handled;
+ * - with several queue shards (QUEUE_SHARDS), one receive from each shard in
+ *   turn, so every shard gets the same share of receives whatever its
+ *   backlog, and any one worker drains them all (docs/scale.md);
  * - at most `maxInFlight` messages in flight; the next batch is fetched once
  *   there is room for `min(batchSize, maxInFlight / 2)` more (the Functions
  *   listener's newBatchThreshold);
- * - an empty queue backs off, randomized and exponential, up to
- *   `maxBackoffMs`: the worst-case wait before an issued code is valid;
+ * - an empty queue (every shard empty in one round) backs off, randomized
+ *   and exponential, up to `maxBackoffMs`: the worst-case wait before an
+ *   issued code is valid;
  * - storage errors back off too (longer) and never end the process;
  * - close() is idempotent: stop fetching, wait (bounded) for messages in
  *   flight, then stop. What did not finish comes back (at-least-once).
@@ -93,6 +97,8 @@ export class Worker {
   /** A successful poll at most this long ago means ready. */
   readonly readyWindowMs: number
   private readonly queues: Queues
+  /** Every queue shard, the base queue first. */
+  private readonly shards: QueueClient[]
   private readonly table: CodesTable
   private readonly now: () => Date
   private readonly rules: LifecycleRules
@@ -114,6 +120,7 @@ export class Worker {
     this.log = options.logger ?? pino(loggerOptions('worker', config.logLevel))
     const credential = options.credential ?? (config.auth.kind === 'url' ? createCredential(config) : undefined)
     this.queues = options.queues ?? createQueues(config, credential)
+    this.shards = this.queues.shards.length > 0 ? this.queues.shards : [this.queues.queue]
     this.table = options.table ?? new CodesTable(createTableClient(config, credential))
     this.now = options.now ?? (() => new Date())
     this.rules = {
@@ -178,12 +185,13 @@ export class Worker {
     while (!this.closing) {
       try {
         await Promise.all([
-          this.queues.queue.createIfNotExists({ abortSignal: this.abort.signal }),
+          ...this.shards.map(async (shard) => await shard.createIfNotExists({ abortSignal: this.abort.signal })),
           this.queues.poison.createIfNotExists({ abortSignal: this.abort.signal }),
           this.table.ensureTable()
         ])
         this.log.info({
           queue: this.queues.queue.name,
+          ...(this.shards.length > 1 ? { shards: this.shards.map((q) => q.name) } : {}),
           poisonQueue: this.queues.poison.name,
           table: this.table.client.tableName,
           batchSize: this.config.batchSize,
@@ -204,15 +212,21 @@ export class Worker {
   private async poll (): Promise<void> {
     const { batchSize, maxInFlight, visibilityTimeoutSeconds } = this.config
     const threshold = Math.min(batchSize, Math.ceil(maxInFlight / 2))
+    const shards = this.shards
+    let turn = 0
+    /** Empty receives in a row: a whole round of them means idle. */
+    let empties = 0
     while (!this.closing) {
       const room = maxInFlight - this.inFlight.size
       if (room < threshold) {
         await this.waitForRoom()
         continue
       }
+      const shard = shards[turn] as QueueClient
+      turn = (turn + 1) % shards.length
       let items: ReceivedItem[]
       try {
-        const response = await this.queues.queue.receiveMessages({
+        const response = await shard.receiveMessages({
           numberOfMessages: Math.min(batchSize, room),
           visibilityTimeout: visibilityTimeoutSeconds,
           abortSignal: this.abort.signal
@@ -228,13 +242,18 @@ export class Worker {
       }
       this.stats.lastPollAt = new Date()
       this.failing.reset()
-      for (const item of items) this.dispatch(item)
-      if (items.length > 0) this.idle.reset()
-      else await this.sleep(this.idle.next())
+      for (const item of items) this.dispatch(item, shard)
+      if (items.length > 0) {
+        this.idle.reset()
+        empties = 0
+      } else if (++empties >= shards.length) {
+        empties = 0
+        await this.sleep(this.idle.next())
+      }
     }
   }
 
-  private dispatch (item: ReceivedItem): void {
+  private dispatch (item: ReceivedItem, queue: QueueClient): void {
     this.stats.received++
     this.log.debug({ messageId: item.messageId, dequeueCount: item.dequeueCount }, 'message.received')
     const received: ReceivedMessage = {
@@ -243,7 +262,7 @@ export class Worker {
       insertedOn: item.insertedOn,
       messageText: item.messageText
     }
-    const task: Promise<void> = handleMessage(received, this.depsFor(item))
+    const task: Promise<void> = handleMessage(received, this.depsFor(item, queue))
       .then((outcome) => { this.count(outcome) }, (err: unknown) => {
         // handleMessage does not throw; if a bug makes it, the message still comes back.
         this.stats.errors++
@@ -258,8 +277,9 @@ export class Worker {
     this.stats.inFlight = this.inFlight.size
   }
 
-  private depsFor (item: ReceivedItem): LifecycleDeps {
-    const { queue, poison } = this.queues
+  /** What handling `item` may do: rewrite or delete it in the shard it came from, or poison it. */
+  private depsFor (item: ReceivedItem, queue: QueueClient): LifecycleDeps {
+    const { poison } = this.queues
     // updateMessage hands out a new pop receipt; later calls must use it.
     let popReceipt = item.popReceipt
     return {

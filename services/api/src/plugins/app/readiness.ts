@@ -1,5 +1,5 @@
 /**
- * What /readyz checks: queue and table answer, and the third-party key is
+ * What /readyz checks: every queue shard and the table answer, and the third-party key is
  * loaded. Once the key is cached the vault is not probed: codes can be issued
  * without it, and probes every few seconds would only add vault traffic.
  */
@@ -51,7 +51,7 @@ export default fp(async (fastify) => {
     const [queue, table] = await Promise.all([
       check(async () => {
         await ensureStorage()
-        await queues.queue.getProperties()
+        await Promise.all(queues.shards.map(async (q) => await q.getProperties()))
       }),
       check(async () => {
         try {
