@@ -5,15 +5,16 @@
  *
  * - receive batches of up to `batchSize` (Azure allows 32), each message
  *   hidden for `visibilityTimeoutSeconds` while it is handled;
- * - with several queue shards (QUEUE_SHARDS), one receive from each shard in
- *   turn, so every shard gets the same share of receives whatever its
- *   backlog, and any one worker drains them all (docs/scale.md);
+ * - with several queue shards (QUEUE_SHARDS), every worker reads every
+ *   shard: each shard is polled as a lone queue would be (again at once
+ *   when it returned messages, after its own back-off when it was empty),
+ *   and shards that are due take turns, so a deep shard does not starve
+ *   the others (docs/scale.md);
  * - at most `maxInFlight` messages in flight; the next batch is fetched once
  *   there is room for `min(batchSize, maxInFlight / 2)` more (the Functions
  *   listener's newBatchThreshold);
- * - an empty queue (every shard empty in one round) backs off, randomized
- *   and exponential, up to `maxBackoffMs`: the worst-case wait before an
- *   issued code is valid;
+ * - an empty queue backs off, randomized and exponential, up to
+ *   `maxBackoffMs`: the worst-case wait before an issued code is valid;
  * - storage errors back off too (longer) and never end the process;
  * - close() is idempotent: stop fetching, wait (bounded) for messages in
  *   flight, then stop. What did not finish comes back (at-least-once).
@@ -102,7 +103,8 @@ export class Worker {
   private readonly table: CodesTable
   private readonly now: () => Date
   private readonly rules: LifecycleRules
-  private readonly idle: Backoff
+  /** The idle back-off of each shard. */
+  private readonly idle: Backoff[]
   private readonly failing: Backoff
   private readonly abort = new AbortController()
   private readonly inFlight = new Set<Promise<void>>()
@@ -129,7 +131,7 @@ export class Worker {
       maxDequeueCount: config.maxDequeueCount,
       maxRetryDelaySeconds: config.visibilityTimeoutSeconds
     }
-    this.idle = new Backoff(Math.min(IDLE_MIN_MS, config.maxBackoffMs), config.maxBackoffMs)
+    this.idle = this.shards.map(() => new Backoff(Math.min(IDLE_MIN_MS, config.maxBackoffMs), config.maxBackoffMs))
     const errorMaxMs = Math.max(ERROR_MAX_MS, config.maxBackoffMs)
     this.failing = new Backoff(Math.min(250, errorMaxMs), errorMaxMs)
     this.readyWindowMs = Math.max(5000, 5 * config.maxBackoffMs)
@@ -213,17 +215,29 @@ export class Worker {
     const { batchSize, maxInFlight, visibilityTimeoutSeconds } = this.config
     const threshold = Math.min(batchSize, Math.ceil(maxInFlight / 2))
     const shards = this.shards
+    // Each shard has its own idle back-off and is received from again once it is due:
+    // at once after it returned messages, after its back-off when it was empty. So
+    // each shard is polled as a lone queue would be, and the due ones take turns.
+    const dueAt = shards.map(() => 0)
     let turn = 0
-    /** Empty receives in a row: a whole round of them means idle. */
-    let empties = 0
     while (!this.closing) {
       const room = maxInFlight - this.inFlight.size
       if (room < threshold) {
         await this.waitForRoom()
         continue
       }
-      const shard = shards[turn] as QueueClient
-      turn = (turn + 1) % shards.length
+      const now = Date.now()
+      let index = -1
+      for (let k = 0; k < shards.length && index < 0; k++) {
+        const i = (turn + k) % shards.length
+        if ((dueAt[i] as number) <= now) index = i
+      }
+      if (index < 0) {
+        await this.sleep(Math.min(...dueAt) - now)
+        continue
+      }
+      turn = (index + 1) % shards.length
+      const shard = shards[index] as QueueClient
       let items: ReceivedItem[]
       try {
         const response = await shard.receiveMessages({
@@ -243,12 +257,12 @@ export class Worker {
       this.stats.lastPollAt = new Date()
       this.failing.reset()
       for (const item of items) this.dispatch(item, shard)
+      const idle = this.idle[index] as Backoff
       if (items.length > 0) {
-        this.idle.reset()
-        empties = 0
-      } else if (++empties >= shards.length) {
-        empties = 0
-        await this.sleep(this.idle.next())
+        idle.reset()
+        dueAt[index] = 0
+      } else {
+        dueAt[index] = Date.now() + idle.next()
       }
     }
   }
