@@ -163,6 +163,8 @@ export const USAGE = `usage: npm run soak -- [--quick] [options]
   --ttl S               code life in seconds (full 20, quick 15)
   --duration S          seconds of load (full 180, quick 35)
   --seed N              seed of every random choice (default 1)
+  --workers N           worker processes (default 2; the faults kill workers 1 and 2)
+  --shards N            queue shards, QUEUE_SHARDS for api and workers (default 1: the single queue)
   --no-faults           the same load without faults (a baseline)
   --attack-rate N       attacker guesses per second over both apis (full 20, quick 10; 0: no attacker)
   --set NAME=VALUE      a service setting, e.g. --set WORKER_VISIBILITY_TIMEOUT_SECONDS=30 (repeatable)
@@ -189,6 +191,8 @@ export function parseOptions (argv: string[]): SoakOptions {
         ttl: { type: 'string' },
         duration: { type: 'string' },
         seed: { type: 'string' },
+        workers: { type: 'string' },
+        shards: { type: 'string' },
         'no-faults': { type: 'boolean', default: false },
         'attack-rate': { type: 'string' },
         set: { type: 'string', multiple: true, default: [] },
@@ -212,7 +216,10 @@ export function parseOptions (argv: string[]): SoakOptions {
   const loadSeconds = positive('duration', values.duration, quick ? 35 : 180)
   const seed = Math.round(positive('seed', values.seed, 1))
   const attackRate = values['attack-rate'] === '0' ? 0 : positive('attack-rate', values['attack-rate'], quick ? 10 : 20)
+  const workers = Math.round(positive('workers', values.workers, 2))
+  const shards = Math.round(positive('shards', values.shards, 1))
   const env = soakEnv(ttlSeconds)
+  if (shards > 1) env.QUEUE_SHARDS = String(shards)
   for (const setting of values.set ?? []) {
     const eq = setting.indexOf('=')
     if (eq <= 0) throw new UsageError(`--set takes NAME=VALUE, got ${setting}`)
@@ -222,12 +229,14 @@ export function parseOptions (argv: string[]): SoakOptions {
   const faults = values['no-faults'] === true ? [] : (quick ? QUICK_FAULTS : FULL_FAULTS)
   const late = faults.find((f) => f.atSeconds + (f.downSeconds ?? 0) >= loadSeconds)
   if (late !== undefined) throw new UsageError(`the ${late.kind} fault at ${late.atSeconds} s does not end within --duration ${loadSeconds}; use --no-faults for short runs`)
+  const missing = faults.find((f) => f.worker !== undefined && f.worker >= workers)
+  if (missing !== undefined) throw new UsageError(`the ${missing.kind} fault at ${missing.atSeconds} s kills worker ${(missing.worker ?? 0) + 1}, but --workers is ${workers}`)
   return {
     profile: quick ? 'quick' : 'full',
     rate,
     ttlSeconds,
     loadSeconds,
-    workers: 2,
+    workers,
     apis: 2,
     attack: {
       addresses: quick ? 20 : 100,

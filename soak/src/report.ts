@@ -20,7 +20,7 @@ const tally = (t: Record<string, number>): string => {
 
 export function describeProfile (o: SoakOptions): string {
   return `${o.profile}: ${o.rate} codes/s, TTL ${o.ttlSeconds} s (${Math.round(o.rate * o.ttlSeconds)} live codes), ${o.loadSeconds} s of load, ` +
-    `${o.workers} workers, seed ${o.seed}; bounds: activation ${o.bounds.activationMs} ms, removal ${o.bounds.removalMs} ms, ` +
+    `${o.workers} workers, ${o.env.QUEUE_SHARDS ?? 1} queue shard${(o.env.QUEUE_SHARDS ?? '1') === '1' ? '' : 's'}, seed ${o.seed}; bounds: activation ${o.bounds.activationMs} ms, removal ${o.bounds.removalMs} ms, ` +
     `recovery ${o.bounds.recoveryMs} ms; worker visibility timeout ${o.bounds.visibilityMs / 1000} s`
 }
 

@@ -147,7 +147,8 @@ export class SoakRun {
         tableName: options.env.CODES_TABLE_NAME ?? 'codes',
         messageEncoding: 'base64',
         codeTtlSeconds: options.ttlSeconds,
-        storageTimeoutMs: 5000
+        storageTimeoutMs: 5000,
+        queueShards: Number(options.env.QUEUE_SHARDS ?? 1)
       }
       this.#queues = createQueues(storage)
       this.#table = new CodesTable(createTableClient(storage))
@@ -241,7 +242,7 @@ export class SoakRun {
       this.#progress(`fault at +${((Date.now() - start) / 1000).toFixed(1)} s: ${plan.kind}${plan.downSeconds !== undefined ? ` (${plan.downSeconds} s)` : ''}`)
       const record = await injectFault(plan, plannedAt, {
         system: this.#need(this.#system),
-        queue: this.#need(this.#queues).queue,
+        queue: this.#garbageQueue(),
         random: this.#random,
         burst: async (count) => { await this.#burst(count) },
         activates: async (name, timeoutMs) => await this.#need(this.#logs).nextEvent((e) => e.process === name && e.event === 'code.activated', timeoutMs)
@@ -491,9 +492,17 @@ export class SoakRun {
     }
   }
 
+  /** Messages left in every queue shard together. */
   async #queueLength (): Promise<number> {
-    const properties = await this.#need(this.#queues).queue.getProperties()
-    return properties.approximateMessagesCount ?? -1
+    const lengths = await Promise.all(this.#need(this.#queues).shards.map(async (q) => (await q.getProperties()).approximateMessagesCount ?? -1))
+    return lengths.some((n) => n < 0) ? -1 : lengths.reduce((a, b) => a + b, 0)
+  }
+
+  /** Garbage goes to each shard in turn: every shard must poison what it cannot read. */
+  #garbageQueue (): Pick<Queues['queue'], 'sendMessage'> {
+    const { shards } = this.#need(this.#queues)
+    let next = 0
+    return { sendMessage: async (...args) => await (shards[next++ % shards.length] as Queues['queue']).sendMessage(...args) }
   }
 
   async #finalState (): Promise<FinalState> {

@@ -9,6 +9,7 @@
  */
 import envSchema from 'env-schema'
 import { ConfigError } from './errors.js'
+import { MAX_QUEUE_SHARDS, poisonQueueName, queueNameProblem, shardQueueNames } from './shards.js'
 
 type Env = Record<string, string | undefined>
 
@@ -40,6 +41,7 @@ const storage: Properties = {
   STORAGE_QUEUE_URL: { type: 'string', pattern: '^https?://', description: 'Queue URL in Azure, e.g. https://<account>.queue.core.windows.net/code-requests; accessed with Entra ID (managed identity).' },
   STORAGE_TABLE_URL: { type: 'string', pattern: '^https?://', description: 'Table service URL; defaults to STORAGE_QUEUE_URL\'s account with .table. in place of .queue.' },
   STORAGE_QUEUE_NAME: { type: 'string', pattern: '^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$', default: 'code-requests', description: 'Queue name used with STORAGE_CONNECTION_STRING (with STORAGE_QUEUE_URL the name is in the URL)' },
+  QUEUE_SHARDS: { type: 'integer', minimum: 1, maximum: MAX_QUEUE_SHARDS, default: 1, description: 'Queues the codes are spread over by hash: the base queue, then <base>-1 … <base>-(N-1); 1 is the single base queue. Workers read every shard; api and worker must agree (docs/scale.md)' },
   CODES_TABLE_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9]{2,62}$', default: 'codes', description: 'Table of valid codes' },
   QUEUE_MESSAGE_ENCODING: { type: 'string', enum: ['base64', 'text'], default: 'base64', description: 'How message text is encoded; base64 is what Azure Functions queue triggers expect' },
   CODE_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 604800, default: 600, description: 'How long a code stays valid after it is issued' },
@@ -135,6 +137,8 @@ export type StorageAuth =
 
 export interface StorageConfig {
   auth: StorageAuth
+  /** Queue shards (QUEUE_SHARDS); 1 when omitted: the single base queue. */
+  queueShards?: number
   tableName: string
   messageEncoding: 'base64' | 'text'
   codeTtlSeconds: number
@@ -215,12 +219,37 @@ function storageConfig (raw: Raw): StorageConfig {
   } else {
     throw new ConfigError([{ variable: 'STORAGE_QUEUE_URL', problem: 'is required (or STORAGE_CONNECTION_STRING for Azurite)' }])
   }
+  const queueShards = int(raw, 'QUEUE_SHARDS')
+  checkQueueNames(auth, queueShards)
   return {
     auth,
+    queueShards,
     tableName: str(raw, 'CODES_TABLE_NAME'),
     messageEncoding: str(raw, 'QUEUE_MESSAGE_ENCODING') as 'base64' | 'text',
     codeTtlSeconds: int(raw, 'CODE_TTL_SECONDS'),
     storageTimeoutMs: int(raw, 'STORAGE_TIMEOUT_MS')
+  }
+}
+
+/** The base queue's name: STORAGE_QUEUE_NAME, or the last path segment of STORAGE_QUEUE_URL. */
+export function baseQueueName (auth: StorageAuth): string {
+  if (auth.kind === 'connection-string') return auth.queueName
+  return new URL(auth.queueUrl).pathname.replace(/\/+$/, '').split('/').pop() ?? ''
+}
+
+/**
+ * Every queue name derived from the base (the shards and the poison queue)
+ * must itself be a valid Azure queue name; checked here so a bad one stops
+ * the process at start instead of failing its first send.
+ */
+function checkQueueNames (auth: StorageAuth, shards: number): void {
+  const base = baseQueueName(auth)
+  const variable = auth.kind === 'connection-string' ? 'STORAGE_QUEUE_NAME' : 'STORAGE_QUEUE_URL'
+  for (const name of [...shardQueueNames(base, shards), poisonQueueName(base)]) {
+    const problem = queueNameProblem(name)
+    if (problem === undefined) continue
+    const derived = name === base ? `the queue name "${name}"` : `the derived queue name "${name}" (QUEUE_SHARDS=${shards})`
+    throw new ConfigError([{ variable, problem: `gives ${derived}, which ${problem}` }])
   }
 }
 

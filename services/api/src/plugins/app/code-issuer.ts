@@ -18,7 +18,7 @@ export default fp(async (fastify) => {
   })
   fastify.decorate('codeIssuer', new CodeIssuer({
     numbers,
-    queue: fastify.queues.queue,
+    shards: fastify.queues.shards,
     ensureQueue: fastify.ensureStorage,
     ttlSeconds: config.codeTtlSeconds,
     encoding: config.messageEncoding,

@@ -1,6 +1,7 @@
 /**
- * What /readyz checks: queue and table answer, and the third-party key is
- * loaded. The answer is reused for a second. Once the key is cached the vault is not probed: codes can be issued
+ * What /readyz checks: every queue shard and the table answer, and the
+ * third-party key is loaded. The answer is reused for a second. Once the key
+ * is cached the vault is not probed: codes can be issued
  * without it, and probes every few seconds would only add vault traffic.
  */
 import fp from 'fastify-plugin'
@@ -64,7 +65,7 @@ export default fp(async (fastify) => {
     const [queue, table] = await Promise.all([
       check(async () => {
         await ensureStorage()
-        await queues.queue.getProperties()
+        await Promise.all(queues.shards.map(async (q) => await q.getProperties()))
       }),
       check(async () => {
         try {
