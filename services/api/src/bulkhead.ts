@@ -1,0 +1,51 @@
+/**
+ * At most `maxInFlight` calls of a kind at once, and at most `maxWaiting`
+ * waiting for a turn; one more is refused at once with OverloadedError. So a
+ * slow dependency holds at most maxInFlight + maxWaiting requests (and their
+ * sockets and memory), and everyone past that is told so without waiting.
+ */
+import { CodegateError } from '@codegate/shared/errors'
+
+/** Refused without being tried: too much is already in flight. */
+export class OverloadedError extends CodegateError {
+  constructor (readonly what: string, readonly retryAfterSeconds: number) {
+    super('OVERLOADED', `too many ${what} in flight`)
+  }
+}
+
+export class Bulkhead {
+  #active = 0
+  /** Waiters in arrival order; each is handed a slot by the call that ends. */
+  readonly #waiting: (() => void)[] = []
+
+  /** `retryAfterSeconds`: what a refused caller is told to wait. */
+  constructor (readonly what: string, readonly maxInFlight: number, readonly maxWaiting: number, readonly retryAfterSeconds = 1) {
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, not ${maxInFlight}`)
+    if (!Number.isInteger(maxWaiting) || maxWaiting < 0) throw new RangeError(`maxWaiting must be a non-negative integer, not ${maxWaiting}`)
+  }
+
+  get inFlight (): number { return this.#active }
+  get waiting (): number { return this.#waiting.length }
+
+  /** Runs `task` when there is room; rejects with OverloadedError at once when the waiting line is full too. */
+  async run<T> (task: () => Promise<T>): Promise<T> {
+    if (this.#active < this.maxInFlight) {
+      this.#active++
+    } else {
+      if (this.#waiting.length >= this.maxWaiting) throw new OverloadedError(this.what, this.retryAfterSeconds)
+      // The slot is handed over by #release without #active changing.
+      await new Promise<void>((resolve) => { this.#waiting.push(resolve) })
+    }
+    try {
+      return await task()
+    } finally {
+      this.#release()
+    }
+  }
+
+  #release (): void {
+    const next = this.#waiting.shift()
+    if (next !== undefined) next()
+    else this.#active--
+  }
+}
