@@ -74,7 +74,7 @@ const api: Properties = {
 /** Load shedding (docs/benchmarks.md, "Overload", has the measurements behind the defaults). */
 const overload: Properties = {
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', minimum: 0, default: 200, description: 'Mean event-loop delay over one sample above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
-  PRESSURE_MAX_HEAP_USED_MB: { type: 'integer', minimum: 0, default: 0, description: 'V8 heap in use above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
+  PRESSURE_MAX_HEAP_USED_PERCENT: { type: 'number', minimum: 0, maximum: 100, default: 90, description: 'V8 heap in use, in percent of the heap limit (--max-old-space-size), above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
   PRESSURE_MAX_EVENT_LOOP_UTILIZATION: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'Share of one sample the event loop was busy (0..1) above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
   PRESSURE_SAMPLE_INTERVAL_MS: { type: 'integer', minimum: 10, default: 500, description: 'How often event-loop delay, utilization and heap are sampled: how quickly shedding starts and stops' },
   OVERLOAD_RETRY_AFTER_SECONDS: { type: 'integer', minimum: 1, default: 2, description: 'Retry-After of every 503 overloaded answer' },
@@ -184,7 +184,8 @@ export interface ApiConfig extends LogConfig, StorageConfig, CredentialConfig, V
 /** When the api sheds load; a limit of 0 is not checked. */
 export interface OverloadConfig {
   maxEventLoopDelayMs: number
-  maxHeapUsedBytes: number
+  /** Percent of V8's heap limit (heap_size_limit); the api turns it into bytes at start. */
+  maxHeapUsedPercent: number
   maxEventLoopUtilization: number
   sampleIntervalMs: number
   retryAfterSeconds: number
@@ -280,7 +281,7 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
     trustProxy: list(str(raw, 'TRUST_PROXY')),
     overload: {
       maxEventLoopDelayMs: int(raw, 'PRESSURE_MAX_EVENT_LOOP_DELAY_MS'),
-      maxHeapUsedBytes: int(raw, 'PRESSURE_MAX_HEAP_USED_MB') * 1024 * 1024,
+      maxHeapUsedPercent: raw.PRESSURE_MAX_HEAP_USED_PERCENT as number,
       maxEventLoopUtilization: raw.PRESSURE_MAX_EVENT_LOOP_UTILIZATION as number,
       sampleIntervalMs: int(raw, 'PRESSURE_SAMPLE_INTERVAL_MS'),
       retryAfterSeconds: int(raw, 'OVERLOAD_RETRY_AFTER_SECONDS'),

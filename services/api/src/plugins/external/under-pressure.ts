@@ -7,6 +7,7 @@
  * a restart would not help) and /readyz reports the pressure as a failed
  * check, so the platform stops sending traffic until it passes.
  */
+import { getHeapStatistics } from 'node:v8'
 import underPressure from '@fastify/under-pressure'
 import fp from 'fastify-plugin'
 import { overloadedMessage } from '../../errors.js'
@@ -28,10 +29,12 @@ export default fp<UnderPressureOptions>(async (fastify, opts) => {
   const shed = new Set(opts.routes)
   const retryAfter = String(limits.retryAfterSeconds)
   const answer = { error: 'overloaded', message: overloadedMessage(limits.retryAfterSeconds) }
+  // Relative to the heap limit, so the same setting fits the containers' --max-old-space-size and Node's default.
+  const maxHeapUsedBytes = Math.ceil(getHeapStatistics().heap_size_limit * limits.maxHeapUsedPercent / 100)
 
   await fastify.register(underPressure, {
     maxEventLoopDelay: limits.maxEventLoopDelayMs,
-    maxHeapUsedBytes: limits.maxHeapUsedBytes,
+    maxHeapUsedBytes,
     maxEventLoopUtilization: limits.maxEventLoopUtilization,
     // The plugin's default, 'cumulative', is the utilization since start, which a long-lived process never leaves.
     eventLoopUtilizationMode: 'interval',
@@ -51,8 +54,8 @@ export default fp<UnderPressureOptions>(async (fastify, opts) => {
     if (limits.maxEventLoopDelayMs > 0 && eventLoopDelay > limits.maxEventLoopDelayMs) {
       return `event loop delay ${Number.isFinite(eventLoopDelay) ? Math.round(eventLoopDelay) : 'over'} ms, limit ${limits.maxEventLoopDelayMs} ms`
     }
-    if (limits.maxHeapUsedBytes > 0 && heapUsed > limits.maxHeapUsedBytes) {
-      return `heap used ${mb(heapUsed)} MB, limit ${mb(limits.maxHeapUsedBytes)} MB`
+    if (maxHeapUsedBytes > 0 && heapUsed > maxHeapUsedBytes) {
+      return `heap used ${mb(heapUsed)} MB, limit ${mb(maxHeapUsedBytes)} MB (${limits.maxHeapUsedPercent} % of ${mb(getHeapStatistics().heap_size_limit)} MB)`
     }
     if (limits.maxEventLoopUtilization > 0 && eventLoopUtilized > limits.maxEventLoopUtilization) {
       return `event loop utilization ${eventLoopUtilized.toFixed(2)}, limit ${limits.maxEventLoopUtilization}`
