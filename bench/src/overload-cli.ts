@@ -43,6 +43,7 @@ async function main (): Promise<number> {
   const figures = await runOverload({
     peakConcurrencies: values.peak !== undefined ? values.peak.split(',').map(Number) : quick ? [32, 64] : [16, 32, 64, 128],
     multiples: [4, 16],
+    clients: ['impatient', 'polite'],
     durationMs: quick ? 3000 : 8000,
     warmupMs: quick ? 1000 : 2000,
     configs,

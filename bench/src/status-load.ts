@@ -2,7 +2,9 @@
  * The closed-loop load of http-load.ts, told apart by answer: latency of the
  * 200s and of the 503s separately, and whether every 503 carried Retry-After.
  * Each connection sends its next request as soon as the answer is in, a 503
- * included: the worst case for shedding, a client that ignores Retry-After.
+ * included (`clients: 'impatient'`: the worst case for shedding, a load test
+ * or a client that ignores Retry-After), or, after a 503, only once its
+ * Retry-After has passed (`'polite'`: what HTTP asks of a client).
  */
 import { connect, type Socket } from 'node:net'
 import { parseResponse } from './http-load.js'
@@ -13,9 +15,11 @@ export interface StatusLoadRequest {
   connections: number
   durationMs: number
   warmupMs: number
+  clients: 'impatient' | 'polite'
 }
 
 export interface StatusLoadResult {
+  clients: StatusLoadRequest['clients']
   connections: number
   durationMs: number
   statuses: Record<string, number>
@@ -30,7 +34,7 @@ export interface StatusLoadResult {
   socketErrors: number
 }
 
-const RETRY_AFTER = /\r\nretry-after:\s*\d+/i
+const RETRY_AFTER = /\r\nretry-after:\s*(\d+)/i
 
 export async function runStatusLoad (request: StatusLoadRequest): Promise<StatusLoadResult> {
   const url = new URL(request.url)
@@ -63,16 +67,18 @@ export async function runStatusLoad (request: StatusLoadRequest): Promise<Status
             const parsed = parseResponse(buf)
             if (parsed === undefined) return
             const now = performance.now()
+            const retryAfter = parsed.status === 503 ? RETRY_AFTER.exec(buf.toString('latin1', 0, Math.min(parsed.length, 2048)))?.[1] : undefined
             if (now >= measureFrom && now <= measureTo) {
               statuses[parsed.status] = (statuses[parsed.status] ?? 0) + 1
               if (parsed.status === 200) ok.push(now - sentAt)
               if (parsed.status === 503) {
                 shed.push(now - sentAt)
-                if (RETRY_AFTER.test(buf.toString('latin1', 0, Math.min(parsed.length, 2048)))) shedWithRetryAfter++
+                if (retryAfter !== undefined) shedWithRetryAfter++
               }
             }
             buf = buf.subarray(parsed.length)
-            next()
+            if (request.clients === 'polite' && retryAfter !== undefined) setTimeout(next, Number(retryAfter) * 1000)
+            else next()
             if (buf.length === 0) return
           }
         })
@@ -91,6 +97,7 @@ export async function runStatusLoad (request: StatusLoadRequest): Promise<Status
   await Promise.all(Array.from({ length: request.connections }, runConnection))
   clearTimeout(timer)
   return {
+    clients: request.clients,
     connections: request.connections,
     durationMs: request.durationMs,
     statuses,

@@ -2,7 +2,8 @@
  * Overload: getcode far past the concurrency where its throughput peaks.
  * First the peak is found (the api with no limits, as before load shedding);
  * then each api configuration under test gets a fresh system and is loaded
- * at 4× and 16× that concurrency by clients that retry at once, 503 or not.
+ * at 4× and 16× that concurrency, by clients that send again at once, 503
+ * or not ("impatient"), and by clients that wait out Retry-After ("polite").
  * Figures: 200s per second against the peak, p99 of the 200s, how fast and
  * how complete the 503s are, the api's peak RSS, and whether it survived.
  */
@@ -33,6 +34,7 @@ export interface OverloadOptions {
   peakConcurrencies: number[]
   /** Multiples of the peak concurrency to load at. */
   multiples: number[]
+  clients: StatusLoadRequest['clients'][]
   durationMs: number
   warmupMs: number
   configs: OverloadConfig[]
@@ -43,6 +45,7 @@ export interface OverloadOptions {
 export interface OverloadRun {
   config: string
   multiple: number
+  clients: StatusLoadRequest['clients']
   result: StatusLoadResult
   /** 200s per second ÷ the peak. */
   okRatio: number
@@ -98,7 +101,7 @@ export async function runOverload (options: OverloadOptions): Promise<OverloadFi
   const tried: OverloadFigures['peak']['tried'] = []
   await withSystem(UNBOUNDED_ENV, options.nodeFlags, async (run, api) => {
     for (const connections of options.peakConcurrencies) {
-      const result = await run({ url: api.url, connections, durationMs, warmupMs })
+      const result = await run({ url: api.url, connections, durationMs, warmupMs, clients: 'impatient' })
       tried.push({ concurrency: connections, okPerSecond: result.okPerSecond, p99: result.ok.p99 })
       log(`overload peak     c=${String(connections).padStart(4)}  ${result.okPerSecond}/s  p99 ${result.ok.p99} ms  ${JSON.stringify(result.statuses)}`)
     }
@@ -112,9 +115,9 @@ export async function runOverload (options: OverloadOptions): Promise<OverloadFi
     let apiPeakRssMb: number | undefined
     let apiRestarted = false
     await withSystem(config.env, options.nodeFlags, async (run, api) => {
-      for (const multiple of options.multiples) {
+      for (const clients of options.clients) for (const multiple of options.multiples) {
         const connections = multiple * peak.concurrency
-        const result = await run({ url: api.url, connections, durationMs, warmupMs })
+        const result = await run({ url: api.url, connections, durationMs, warmupMs, clients })
         const shed = result.statuses['503'] ?? 0
         const answers = Object.values(result.statuses).reduce((a, b) => a + b, 0)
         const otherAnswers = answers - (result.statuses['200'] ?? 0) - result.shedWithRetryAfter + result.socketErrors
@@ -122,6 +125,7 @@ export async function runOverload (options: OverloadOptions): Promise<OverloadFi
         runs.push({
           config: config.name,
           multiple,
+          clients,
           result,
           okRatio,
           otherAnswers,
@@ -132,7 +136,7 @@ export async function runOverload (options: OverloadOptions): Promise<OverloadFi
             onlyShed: otherAnswers === 0
           }
         })
-        log(`overload ${config.name.padEnd(9)} c=${String(connections).padStart(4)} (${multiple}×)  200s ${result.okPerSecond}/s (${okRatio} × peak)  p99 ${result.ok.p99} ms  503 p99 ${result.shed.p99} ms  ${JSON.stringify(result.statuses)}  socket errors ${result.socketErrors}  rss ${memoryOf(api.pid)?.rssMb ?? '–'} MB`)
+        log(`overload ${config.name.padEnd(9)} ${clients.padEnd(9)} c=${String(connections).padStart(4)} (${multiple}×)  200s ${result.okPerSecond}/s (${okRatio} × peak)  p99 ${result.ok.p99} ms  503 p99 ${result.shed.p99} ms  ${JSON.stringify(result.statuses)}  socket errors ${result.socketErrors}  rss ${memoryOf(api.pid)?.rssMb ?? '–'} MB`)
       }
       apiPeakRssMb = memoryOf(api.pid)?.peakRssMb
       apiRestarted = !api.running()
