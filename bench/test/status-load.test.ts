@@ -1,11 +1,11 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { runStatusLoad } from '../src/status-load.js'
 import { BEGIN, END, replaceOverloadSection } from '../src/overload-report.js'
 
 /** Every third answer a 503, half of those without Retry-After. */
-async function server (t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<{ url: string, requests: () => number }> {
+async function server (t: Test): Promise<{ url: string, requests: () => number }> {
   let n = 0
   const s = createServer((_req, res) => {
     n++

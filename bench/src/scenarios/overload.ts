@@ -20,7 +20,8 @@ export const UNBOUNDED_ENV: Record<string, string> = {
   PRESSURE_MAX_HEAP_USED_MB: '0',
   PRESSURE_MAX_EVENT_LOOP_UTILIZATION: '0',
   OUTGOING_MAX_IN_FLIGHT: '1000000000',
-  OUTGOING_MAX_WAITING: '0'
+  OUTGOING_MAX_WAITING: '0',
+  OUTGOING_MAX_WAIT_MS: '0'
 }
 
 export interface OverloadConfig {

@@ -79,7 +79,8 @@ const overload: Properties = {
   PRESSURE_SAMPLE_INTERVAL_MS: { type: 'integer', minimum: 10, default: 500, description: 'How often event-loop delay, utilization and heap are sampled: how quickly shedding starts and stops' },
   OVERLOAD_RETRY_AFTER_SECONDS: { type: 'integer', minimum: 1, default: 2, description: 'Retry-After of every 503 overloaded answer' },
   OUTGOING_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, default: 64, description: 'Codes being issued at once, i.e. third-party calls and queue sends in flight' },
-  OUTGOING_MAX_WAITING: { type: 'integer', minimum: 0, default: 64, description: 'getcode requests waiting for one of OUTGOING_MAX_IN_FLIGHT; one more answers 503 overloaded at once' }
+  OUTGOING_MAX_WAITING: { type: 'integer', minimum: 0, default: 64, description: 'getcode requests waiting for one of OUTGOING_MAX_IN_FLIGHT; one more answers 503 overloaded at once' },
+  OUTGOING_MAX_WAIT_MS: { type: 'integer', minimum: 0, default: 250, description: 'How long a getcode waits for one of OUTGOING_MAX_IN_FLIGHT before it answers 503 overloaded; 0: no limit' }
 }
 
 const worker: Properties = {
@@ -191,8 +192,9 @@ export interface OverloadConfig {
   retryAfterSeconds: number
   /** Codes being issued at once (third-party call, then queue send). */
   maxInFlight: number
-  /** getcode requests waiting for a slot. */
+  /** getcode requests waiting for a slot, and how long each may wait (0: no limit). */
   maxWaiting: number
+  maxWaitMs: number
 }
 
 export interface WorkerConfig extends LogConfig, StorageConfig, CredentialConfig {
@@ -286,7 +288,8 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
       sampleIntervalMs: int(raw, 'PRESSURE_SAMPLE_INTERVAL_MS'),
       retryAfterSeconds: int(raw, 'OVERLOAD_RETRY_AFTER_SECONDS'),
       maxInFlight: int(raw, 'OUTGOING_MAX_IN_FLIGHT'),
-      maxWaiting: int(raw, 'OUTGOING_MAX_WAITING')
+      maxWaiting: int(raw, 'OUTGOING_MAX_WAITING'),
+      maxWaitMs: int(raw, 'OUTGOING_MAX_WAIT_MS')
     }
   }
 }

@@ -92,7 +92,8 @@ t.test('load shedding: defaults, typed values, and a bad limit named', async (t)
     sampleIntervalMs: 500,
     retryAfterSeconds: 2,
     maxInFlight: 64,
-    maxWaiting: 64
+    maxWaiting: 64,
+    maxWaitMs: 250
   })
   const set = loadApiConfig({ ...local, PRESSURE_MAX_EVENT_LOOP_UTILIZATION: '0.95', PRESSURE_MAX_HEAP_USED_PERCENT: '0', OUTGOING_MAX_WAITING: '0' }).overload
   t.equal(set.maxEventLoopUtilization, 0.95)

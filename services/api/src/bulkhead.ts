@@ -1,8 +1,10 @@
 /**
  * At most `maxInFlight` calls of a kind at once, and at most `maxWaiting`
- * waiting for a turn; one more is refused at once with OverloadedError. So a
- * slow dependency holds at most maxInFlight + maxWaiting requests (and their
- * sockets and memory), and everyone past that is told so without waiting.
+ * waiting for a turn, each for at most `maxWaitMs`; one more is refused at
+ * once, and a waiter whose turn does not come in time is refused then, with
+ * OverloadedError. So a slow dependency holds at most maxInFlight +
+ * maxWaiting requests (and their sockets and memory), and no request waits
+ * longer than maxWaitMs for a turn however slow the calls ahead of it are.
  */
 import { CodegateError } from '@codegate/shared/errors'
 
@@ -18,8 +20,8 @@ export class Bulkhead {
   /** Waiters in arrival order; each is handed a slot by the call that ends. */
   readonly #waiting: (() => void)[] = []
 
-  /** `retryAfterSeconds`: what a refused caller is told to wait. */
-  constructor (readonly what: string, readonly maxInFlight: number, readonly maxWaiting: number, readonly retryAfterSeconds = 1) {
+  /** `retryAfterSeconds`: what a refused caller is told to wait; `maxWaitMs`: how long a waiter waits at most (0: no limit). */
+  constructor (readonly what: string, readonly maxInFlight: number, readonly maxWaiting: number, readonly retryAfterSeconds = 1, readonly maxWaitMs = 0) {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, not ${maxInFlight}`)
     if (!Number.isInteger(maxWaiting) || maxWaiting < 0) throw new RangeError(`maxWaiting must be a non-negative integer, not ${maxWaiting}`)
   }
@@ -33,14 +35,29 @@ export class Bulkhead {
       this.#active++
     } else {
       if (this.#waiting.length >= this.maxWaiting) throw new OverloadedError(this.what, this.retryAfterSeconds)
-      // The slot is handed over by #release without #active changing.
-      await new Promise<void>((resolve) => { this.#waiting.push(resolve) })
+      await this.#turn()
     }
     try {
       return await task()
     } finally {
       this.#release()
     }
+  }
+
+  /** Resolves when a finishing call hands over its slot (#active unchanged); rejects when maxWaitMs passes first. */
+  async #turn (): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined
+      const handOver = (): void => { clearTimeout(timer); resolve() }
+      this.#waiting.push(handOver)
+      if (this.maxWaitMs > 0) {
+        timer = setTimeout(() => {
+          const at = this.#waiting.indexOf(handOver)
+          if (at >= 0) this.#waiting.splice(at, 1)
+          reject(new OverloadedError(this.what, this.retryAfterSeconds))
+        }, this.maxWaitMs)
+      }
+    })
   }
 
   #release (): void {

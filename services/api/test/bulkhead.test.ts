@@ -54,6 +54,19 @@ t.test('waiters are served in arrival order', async (t) => {
   t.same(order, [1, 2, 3])
 })
 
+t.test('a waiter whose turn does not come within maxWaitMs is refused, and leaves the line', async (t) => {
+  const bulkhead = new Bulkhead('calls', 1, 2, 3, 20)
+  const first = gate()
+  const running = bulkhead.run(first.task)
+  const waiter = bulkhead.run(async () => 'never')
+  await t.rejects(waiter, { code: 'OVERLOADED', retryAfterSeconds: 3 }, 'refused once the wait is over')
+  t.equal(bulkhead.waiting, 0, 'no longer in line')
+  first.open('done')
+  t.equal(await running, 'done')
+  t.equal(bulkhead.inFlight, 0, 'the slot was not handed to the refused waiter')
+  t.equal(await bulkhead.run(async () => 'next'), 'next')
+})
+
 t.test('limits must be whole numbers', async (t) => {
   t.throws(() => new Bulkhead('calls', 0, 0), RangeError)
   t.throws(() => new Bulkhead('calls', 1, -1), RangeError)

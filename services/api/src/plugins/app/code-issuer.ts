@@ -14,8 +14,8 @@ declare module 'fastify' {
 
 export default fp(async (fastify) => {
   const { config } = fastify
-  const { maxInFlight, maxWaiting, retryAfterSeconds } = config.overload
-  const outgoing = new Bulkhead('codes being issued', maxInFlight, maxWaiting, retryAfterSeconds)
+  const { maxInFlight, maxWaiting, maxWaitMs, retryAfterSeconds } = config.overload
+  const outgoing = new Bulkhead('codes being issued', maxInFlight, maxWaiting, retryAfterSeconds, maxWaitMs)
   fastify.decorate('outgoing', outgoing)
   const numbers = new ThirdPartyNumbers({
     endpoint: config.thirdPartyEndpoint,
