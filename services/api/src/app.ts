@@ -2,7 +2,8 @@
  * The api as a plugin (`codegateApi`) and a builder (`buildApp`) that wraps it
  * in a Fastify instance with codegate's logger, limits and validation rules.
  *
- * Load order: plugins/external (config, storage, vault, security, docs), then
+ * Load order: plugins/external (config, storage, vault, security, caller
+ * authentication, docs), then
  * plugins/app (domain services), then routes.
  */
 import type { TokenCredential } from '@azure/core-auth'
@@ -16,6 +17,7 @@ import { maskCodesIn } from './log-safety.js'
 import codeIssuer from './plugins/app/code-issuer.js'
 import readiness from './plugins/app/readiness.js'
 import signIn from './plugins/app/sign-in.js'
+import callerAuth, { type CallerAuthPluginOptions } from './plugins/external/caller-auth.js'
 import configPlugin from './plugins/external/config.js'
 import security from './plugins/external/security.js'
 import storage from './plugins/external/storage.js'
@@ -36,6 +38,8 @@ export interface AppOptions {
   keyRetryMaxMs?: number
   /** How long start waits for the first vault read before going on without the key. */
   keyStartWaitMs?: number
+  /** Key-set caching and start wait of caller authentication (AUTH_MODE=entra). */
+  callerAuth?: CallerAuthPluginOptions
 }
 
 /** Largest request body anywhere; signin allows less. */
@@ -72,6 +76,7 @@ export const codegateApi: FastifyPluginAsync<{ config: ApiConfig } & AppOptions>
     ...(opts.keyStartWaitMs !== undefined ? { keyStartWaitMs: opts.keyStartWaitMs } : {})
   })
   await fastify.register(security)
+  await fastify.register(callerAuth, opts.callerAuth ?? {})
   await fastify.register(swagger)
 
   await fastify.register(codeIssuer)

@@ -8,6 +8,7 @@ t.test('each service refuses to start on bad config, naming every bad variable',
   const cases: [string, Record<string, string>, RegExp][] = [
     ['api', {}, /^api: Invalid configuration: KEY_VAULT_URL is required; THIRD_PARTY_API_ENDPOINT is required/],
     ['api', { KEY_VAULT_URL: 'https://v', THIRD_PARTY_API_ENDPOINT: 'http://n', STORAGE_CONNECTION_STRING: 'x', PORT: 'http' }, /PORT must be integer/],
+    ['api', { KEY_VAULT_URL: 'https://v', THIRD_PARTY_API_ENDPOINT: 'http://n', STORAGE_CONNECTION_STRING: 'x' }, /^api: Invalid configuration: AUTH_ISSUER is required with AUTH_MODE=entra.*; AUTH_AUDIENCE is required/],
     ['number-api', {}, /^number-api: Invalid configuration: THIRD_PARTY_API_KEYS is required/],
     ['dev-vault', { PORT: '99999' }, /^dev-vault: Invalid configuration: PORT must be <= 65535/]
   ]
