@@ -242,7 +242,7 @@ t.test('tokens never reach the log; the caller\'s app id does', async (t) => {
   await api.call(getcode, { token: withPayload(token, { ...payloadOf(token), aud: 'x' }) })
   const signature = token.split('.')[2] ?? ''
   t.notOk(api.logs.some((l) => l.includes(signature) || l.includes(token.split('.')[1] ?? '')), 'no part of a token is logged')
-  t.ok(api.logs.some((l) => l.includes('"code.issued"') && l.includes('"appId":"codegate-dev-client"')), 'the issued code is logged with its caller')
+  t.ok(api.logs.some((l) => l.includes('"code.issued"') && l.includes('"callerAppId":"codegate-dev-client"')), 'the issued code is logged with its caller')
 })
 
 t.test('AUTH_MODE=none: the original sample\'s open getcode, and a warning at start', async (t) => {

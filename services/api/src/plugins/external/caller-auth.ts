@@ -94,7 +94,8 @@ export default fp<CallerAuthPluginOptions>(async (fastify, opts) => {
       throw err
     }
     request.caller = caller
-    request.log = request.log.child({ caller: { appId: caller.appId, objectId: caller.objectId } })
+    // Flat names: pino-pretty shows a `caller` field as a call site.
+    request.log = request.log.child({ callerAppId: caller.appId, callerObjectId: caller.objectId })
     const role = roles[permission]
     if (!caller.roles.includes(role)) {
       request.log.info({ event: 'auth.forbidden', role }, 'caller lacks the role')
