@@ -38,6 +38,9 @@ export class IssuerUnavailableError extends CodegateError {
   }
 }
 
+/** Verified tokens remembered at once; the oldest is dropped beyond this. Only valid tokens get in. */
+const MAX_REMEMBERED = 1024
+
 export interface VerifierOptions {
   /** Least time between two key-set fetches caused by unknown kids (jose's cooldown); default 30 s. */
   jwksCooldownMs?: number
@@ -104,6 +107,15 @@ export class TokenVerifier {
   readonly #options: Required<VerifierOptions>
   readonly #fetch: FetchLike
   #keys: Promise<JWTVerifyGetKey> | undefined
+  /**
+   * Tokens already verified, by their exact text, until they expire. A caller
+   * sends the same token for its whole life (an hour from Entra ID), and an
+   * RS256 check per request is most of what authentication costs
+   * (docs/benchmarks.md). Nothing a check depends on can change for the same
+   * bytes before `exp`, except the issuer withdrawing its key, which the key
+   * set's own caching already delays.
+   */
+  readonly #verified = new Map<string, { caller: Caller, exp: number }>()
 
   constructor (config: EntraAuthConfig, ca: string | Buffer | undefined, options: VerifierOptions = {}) {
     this.#config = config
@@ -161,6 +173,16 @@ export class TokenVerifier {
 
   /** The caller a token stands for; throws TokenRejectedError or IssuerUnavailableError. */
   async verify (token: string): Promise<Caller> {
+    const remembered = this.#verified.get(token)
+    if (remembered !== undefined) {
+      if (Date.now() / 1000 < remembered.exp + this.#config.clockSkewSeconds) return remembered.caller
+      // Expired: checked again in full, which refuses it with the reason.
+      this.#verified.delete(token)
+    }
+    return await this.#verify(token)
+  }
+
+  async #verify (token: string): Promise<Caller> {
     const keys = await this.#keySet()
     // Failures to fetch keys surface from inside jwtVerify; mark them so they are not blamed on the caller.
     const getKey: JWTVerifyGetKey = async (header, input) => {
@@ -185,10 +207,17 @@ export class TokenVerifier {
       throw new TokenRejectedError(reasonOf(err), { cause: err })
     }
     const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : []
-    return {
+    const caller: Caller = {
       appId: stringClaim(payload, 'azp') ?? stringClaim(payload, 'appid'),
       objectId: stringClaim(payload, 'oid'),
       roles
     }
+    if (this.#verified.size >= MAX_REMEMBERED) {
+      const oldest = this.#verified.keys().next().value
+      if (oldest !== undefined) this.#verified.delete(oldest)
+    }
+    // requiredClaims made exp a number.
+    this.#verified.set(token, { caller, exp: payload.exp as number })
+    return caller
   }
 }

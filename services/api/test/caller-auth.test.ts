@@ -127,6 +127,15 @@ t.test('an expired token is refused; one inside the clock skew is not', async (t
   t.ok(api.logs.some((l) => l.includes('"auth.rejected"') && l.includes('"reason":"expired"')), 'the log says why')
 })
 
+t.test('a token accepted once (and remembered) is refused as soon as it expires', async (t) => {
+  const api = await apiFor(t, entra(vault, { clockSkewSeconds: 0 }))
+  const { token } = await vault.issuer.issue({ clientId: 'app', audience: AUDIENCE, roles: [ISSUE] }, { lifetimeSeconds: 2 })
+  t.equal((await api.call(getcode, { token })).status, 200)
+  const exp = payloadOf(token).exp! * 1000
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, exp - Date.now()) + 1100))
+  await assertInvalid(t, await api.call(getcode, { token }), 'the same token after its exp')
+})
+
 t.test('a token not yet valid is refused', async (t) => {
   const api = await apiFor(t)
   const later = await vault.issuer.issue({ clientId: 'app', audience: AUDIENCE, roles: [ISSUE] }, { now: new Date(Date.now() + 600_000) })
