@@ -12,6 +12,9 @@ import { problemsOf } from '../src/result.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 
+// Every scenario's system, one more api process for figure 1 (AUTH_MODE=none), and a loaded CI machine.
+t.setTimeout(300_000)
+
 async function run (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''

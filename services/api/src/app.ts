@@ -3,7 +3,7 @@
  * in a Fastify instance with codegate's logger, limits and validation rules.
  *
  * Load order: plugins/external (config, storage, vault, security, load
- * shedding, docs), then
+ * shedding, caller authentication, docs), then
  * plugins/app (domain services), then routes.
  */
 import type { TokenCredential } from '@azure/core-auth'
@@ -17,6 +17,7 @@ import { maskCodesIn } from './log-safety.js'
 import codeIssuer from './plugins/app/code-issuer.js'
 import readiness from './plugins/app/readiness.js'
 import signIn from './plugins/app/sign-in.js'
+import callerAuth, { type CallerAuthPluginOptions } from './plugins/external/caller-auth.js'
 import configPlugin from './plugins/external/config.js'
 import security from './plugins/external/security.js'
 import storage from './plugins/external/storage.js'
@@ -38,6 +39,8 @@ export interface AppOptions {
   keyRetryMaxMs?: number
   /** How long start waits for the first vault read before going on without the key. */
   keyStartWaitMs?: number
+  /** Key-set caching and start wait of caller authentication (AUTH_MODE=entra). */
+  callerAuth?: CallerAuthPluginOptions
 }
 
 /** Largest request body anywhere; signin allows less. */
@@ -76,6 +79,8 @@ export const codegateApi: FastifyPluginAsync<{ config: ApiConfig } & AppOptions>
   await fastify.register(security)
   // After helmet (its headers go on the 503s too), before the rate limiter's route hooks and the routes.
   await fastify.register(underPressure, { routes: ['/api/v1/getcode', '/api/v1/signin'] })
+  // After load shedding: a request that is shed costs no token check.
+  await fastify.register(callerAuth, opts.callerAuth ?? {})
   await fastify.register(swagger)
 
   await fastify.register(codeIssuer)

@@ -36,7 +36,7 @@ const getcode: FastifyPluginAsync = async (fastify) => {
       querystring: { type: 'object', properties: { subject: subjectSchema } },
       response: { 200: issued, ...errors(400, 429, 502, 503, 504) }
     },
-    config: { rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
+    config: { auth: 'issue', rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
   }, async (request, reply) => {
     const { subject } = request.query
     const code = await fastify.codeIssuer.issue(subject)

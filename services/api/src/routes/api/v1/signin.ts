@@ -37,7 +37,7 @@ const signin: FastifyPluginAsync = async (fastify) => {
         ...errors(400, 401, 413, 415, 429, 503)
       }
     },
-    config: { rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
+    config: { auth: 'verify', rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
   }, async (request, reply) => {
     const { code, subject } = request.body
     const outcome = await fastify.signIn.signIn({ code, subject, ip: request.ip })
