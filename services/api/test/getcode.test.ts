@@ -4,7 +4,7 @@ import { createQueues } from '@codegate/shared/clients'
 import { CODE_PATTERN } from '@codegate/shared/code'
 import { DevTokenCredential } from '@codegate/shared/credentials'
 import { parseTimestamp } from '@codegate/shared/time'
-import { appFor, azuriteFor, configFor, drainQueue, fakeThirdParty, KEY, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
+import { appFor, azuriteFor, configFor, drainQueue, fakeThirdParty, KEY, numberApiFor, secretReads, vaultFor, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
@@ -198,9 +198,11 @@ t.test('concurrent getcodes after a rotation re-read the vault once', async (t) 
   })
   const config = configFor(parts, { thirdPartyEndpoint: upstream.url })
   const { app } = await appFor(t, config)
+  t.equal(secretReads(vault, config.secretName), 1, 'the key was read at start')
   vault.store.set(config.secretName, { value: 'second-key-0123456789' })
   const answers = await Promise.all(Array.from({ length: 10 }, async () => await app.inject('/api/v1/getcode')))
   t.same(answers.map((r) => r.statusCode), Array(10).fill(200))
+  t.equal(secretReads(vault, config.secretName), 2, 'ten 401s from the third party, one more vault read')
   t.ok(answers.every((r) => /^[A-Za-z]{3}-42-[A-Za-z]{3}$/.test(r.json().code)))
   t.equal((await drainQueue(config)).length, 10)
 })
