@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
@@ -58,4 +59,26 @@ t.test('Azurite does not outlive a process killed while holding it (tap ends a t
   const deadline = Date.now() + 30_000
   while (Date.now() < deadline && !pids.every(gone)) await sleep(100)
   t.same(pids.filter((pid) => !gone(pid)), [], 'both Azurite processes are gone after their holder was killed')
+})
+
+t.test('a restart waits for its port while another process holds it for a moment', async (t) => {
+  let blocker: Server | undefined
+  let refusals = 0
+  const azurite = await startAzurite({
+    // Frees the port on Azurite's first "address in use": from then on only a retry can succeed.
+    onLine: (_service, line) => { if (/EADDRINUSE/.test(line) && blocker !== undefined) { refusals++; blocker.close(); blocker = undefined } }
+  })
+  t.teardown(() => azurite.stop())
+  await azurite.pause()
+  const held = createServer()
+  await new Promise<void>((resolve) => { held.listen(azurite.queuePort, '127.0.0.1', resolve) })
+  blocker = held
+  t.teardown(() => { held.close() })
+
+  await azurite.start()
+  t.equal(refusals, 1, 'the first try found the port taken')
+  t.equal(azurite.pids.length, 2, 'and a later one started both services on their old ports')
+  const queue = QueueServiceClient.fromConnectionString(azurite.connectionString).getQueueClient('back')
+  await queue.create()
+  t.ok(await queue.exists())
 })
