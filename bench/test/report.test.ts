@@ -40,7 +40,7 @@ t.test('the cost of the shipped heap flags is a row with a 5 % target', async (t
 })
 
 t.test('a memory figure without a single run is a problem, not a vacuous pass', async (t) => {
-  const base = { version: 1, mode: 'smoke', command: 'x', startedAt: 'a', finishedAt: 'b', wallSeconds: 1, machine: { cores: 2 }, loadBefore: { loadAverage: [] }, loadAfter: { loadAverage: [] }, rows: [{ figure: 'f', measured: 'm' }] }
+  const base = { version: 1, mode: 'smoke', command: 'x', startedAt: 'a', finishedAt: 'b', wallSeconds: 1, machine: { cores: 2, node: 'v20.19.0' }, loadBefore: { loadAverage: [] }, loadAfter: { loadAverage: [] }, rows: [{ figure: 'f', measured: 'm' }] }
   t.same(problemsOf({ ...base, figures: { memory: { runs: [] } } }, ['memory']), ['memory: no run was made'])
   t.same(problemsOf({ ...base, figures: { memory: { runs: [{ api: { rssMb: 50 }, worker: { rssMb: 0 } }] } } }, ['memory']), ['memory: a reading is missing'])
   t.same(problemsOf({ ...base, figures: { memory: { runs: [{ api: { rssMb: 50 }, worker: { rssMb: 40 } }] } } }, ['memory']), [])
