@@ -223,6 +223,7 @@ t.test('an overload: 503 overloaded is the one failure allowed during it, and it
   const w = windowsOf(flood, bounds)
   t.same(w.activation, { from: T0 + 1000 - bounds.activationMs, to: T0 + 9000 + bounds.activationMs })
   t.same(w.removal, { from: T0 + 1000 + TTL - bounds.removalMs, to: T0 + 9000 + TTL + bounds.removalMs })
+})
 
 t.test('no approval out of no attempts proves nothing: accepted-twice and unknown-accepted need attempts', async (t) => {
   const c = code(0, 0)
