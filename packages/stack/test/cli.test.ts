@@ -92,11 +92,20 @@ t.test('npm start brings the system up, prints where the API is, and SIGTERM sto
   const res = await fetch(`${api}/api/v1/getcode`, { headers: { authorization: `Bearer ${token.stdout.trim()}` } })
   t.equal(res.status, 200, 'getcode answers through the launched api with the printed token')
 
-  const children = childrenOf(launcher.pid)
+  // The launcher's reaper (managed-process.ts) is a /bin/sh child of its own; it ends once the launcher has.
+  const isReaper = (pid: number): boolean => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/bin/sh')
+  const all = childrenOf(launcher.pid)
+  const children = all.filter((pid) => !isReaper(pid))
+  const reapers = all.filter(isReaper)
   t.equal(children.length, 6, 'two Azurite services and four service processes')
+  t.equal(reapers.length, 1, 'and one reaper')
   process.kill(launcher.pid, 'SIGTERM')
   t.equal(await launcher.exited, 0, 'exit code 0')
   t.same(children.filter(isAlive), [], 'no child is left')
+  const gone = (pid: number): boolean => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true } catch { return true } }
+  const deadline = Date.now() + 30_000
+  while (!reapers.every(gone) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+  t.ok(reapers.every(gone), 'the reaper ends after the launcher')
   t.match(launcher.output(), /\[stack\]\s+stopped/)
   t.ok(existsSync(join(dataDir, 'azurite')) && existsSync(join(dataDir, 'dev-vault', 'cert.pem')), 'data is kept in CODEGATE_DATA_DIR')
 })

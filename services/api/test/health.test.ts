@@ -1,6 +1,7 @@
 import { URL } from 'node:url'
 import t from 'tap'
-import { appFor, azuriteFor, configFor, drainQueue, insertCode, json, numberApiFor, tableFor, tempDir, vaultFor, type Parts } from './fixtures/parts.js'
+import { connectionStringFor, startHungEndpoint } from '@codegate/stack'
+import { appFor, azuriteFor, configFor, drainQueue, insertCode, json, numberApiFor, queuedCount, tableFor, tempDir, vaultFor, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
@@ -47,7 +48,7 @@ t.test('vault down at start: the api starts, readyz and getcode answer 503, and 
   t.equal(getcode.statusCode, 503)
   t.equal(getcode.json().error, 'vault_unavailable')
   t.notOk('code' in getcode.json())
-  t.same(await drainQueue(config), [], 'nothing queued')
+  t.equal(await queuedCount(config), 0, 'nothing queued, visible or hidden')
   t.ok(logs.some((l) => l.includes('"event":"key.unavailable"')), 'the failure is logged')
 
   // Same address, certificate and secrets: the vault is back.
@@ -116,4 +117,29 @@ t.test('storage down at start: the api starts and creates its queues once storag
   t.equal((await drainQueue(config)).length, 1)
   // Its answer is reused for a second, so it may say 503 a little longer.
   await until('readyz to turn 200', async () => (await app.inject('/readyz')).statusCode === 200)
+})
+
+t.test('a queue that accepts connections and never answers: getcode and readyz answer 503 once the storage timeout has run out', async (t) => {
+  const hung = await startHungEndpoint()
+  t.teardown(() => hung.close())
+  const base = configFor(parts, { storageTimeoutMs: 300 })
+  const queueName = base.auth.kind === 'connection-string' ? base.auth.queueName : 'unused'
+  const config = { ...base, auth: { kind: 'connection-string' as const, connectionString: connectionStringFor('127.0.0.1', hung.port, azurite.tablePort), queueName } }
+  const { app } = await appFor(t, config)
+  // Without a client-side deadline each call waits for ever: turn that into a failure, not a file timeout.
+  const orHang = async <T>(answer: Promise<T>): Promise<T | 'no answer'> => await Promise.race([answer, new Promise<'no answer'>((resolve) => { setTimeout(() => { resolve('no answer') }, 60_000).unref() })])
+
+  const getcode = await orHang(app.inject('/api/v1/getcode'))
+  t.not(getcode, 'no answer', 'getcode answers')
+  if (getcode === 'no answer') return
+  t.equal(getcode.statusCode, 503)
+  t.same(getcode.json(), { error: 'queue_unavailable', message: 'Could not get you a code. Storage is unavailable; try again shortly.' })
+  t.notOk('code' in getcode.json())
+  t.ok(hung.connections > 0, 'the calls reached the hung endpoint')
+
+  const ready = await orHang(app.inject('/readyz'))
+  t.not(ready, 'no answer', 'readyz answers')
+  if (ready === 'no answer') return
+  t.equal(ready.statusCode, 503)
+  t.match(ready.json(), { status: 'not_ready', checks: { queue: { ok: false }, table: { ok: true } } })
 })
