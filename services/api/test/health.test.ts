@@ -117,3 +117,21 @@ t.test('storage down at start: the api starts and creates its queues once storag
   // Its answer is reused for a second, so it may say 503 a little longer.
   await until('readyz to turn 200', async () => (await app.inject('/readyz')).statusCode === 200)
 })
+
+t.test('probes are never logged; with logRequests off a getcode and a sign-in write one line each', async (t) => {
+  const lines = async (logRequests: boolean): Promise<{ msg: string, url?: string }[]> => {
+    const { app, logs } = await appFor(t, configFor(parts, { logRequests }))
+    const before = logs.length
+    await app.inject('/healthz')
+    await app.inject('/readyz')
+    const probes = logs.slice(before)
+    t.same(probes, [], `logRequests ${String(logRequests)}: no line for a probe`)
+    const { code } = (await app.inject('/api/v1/getcode')).json() as { code: string }
+    await app.inject({ method: 'POST', url: '/api/v1/signin', payload: { code } })
+    return logs.slice(before).map((l) => JSON.parse(l) as { msg: string, req?: { url: string } }).map((l) => ({ msg: l.msg, ...(l.req !== undefined ? { url: l.req.url } : {}) }))
+  }
+  const quiet = await lines(false)
+  t.same(quiet.map((l) => l.msg), ['code issued', 'sign-in refused'], 'one line per code event')
+  const chatty = await lines(true)
+  t.ok(chatty.filter((l) => l.msg === 'incoming request').length === 2, 'request lines when asked for, for the two api calls only')
+})
