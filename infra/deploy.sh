@@ -40,7 +40,7 @@ Environment (defaults in brackets):
   API_CPU / API_MEMORY, WORKER_CPU / WORKER_MEMORY   per replica [0.25 / 0.5Gi]
   WORKER_QUEUE_LENGTH        queue messages per worker replica [20000]; README
   LIMITS_TABLE_NAME          table of the api's sign-in limits [signinlimits]
-  LOG_DAILY_CAP_GB           Log Analytics daily ingestion cap, GB [1]; -1: none
+  LOG_DAILY_CAP_GB           Log Analytics daily ingestion cap, GB [3]; -1: none
   LOG_RETENTION_DAYS         Log Analytics retention [30]
   TRUST_PROXY                addresses/CIDRs of the ingress proxies whose
                              X-Forwarded-For the api believes
@@ -136,9 +136,9 @@ worker_env() {
 
 # Startup, liveness and readiness probes on one port. The startup window is
 # 5 + 10 x 5 = 55 s: the api listens only after its storage check (2 tries x
-# STORAGE_TIMEOUT_MS 5 s + back-off 0.5 s) and its vault wait (3 s), started
-# on a quarter of a vCPU (about 3 s of process start): 17 s at worst, so the
-# window is three times that (README, "Probes").
+# STORAGE_TIMEOUT_MS 5 s + back-off 0.5 s) and its vault wait (3 s), and its
+# modules take 1.5 s of CPU to load, 6 s on a quarter of a vCPU: 20 s at
+# worst, so the window is almost three times that (README, "Sizes and probes").
 probes_json() {
   local port=$1
   cat <<EOF
@@ -273,7 +273,9 @@ read_parameters() {
   # 0.25-vCPU worker handles (README, "Scaling").
   WORKER_QUEUE_LENGTH="${WORKER_QUEUE_LENGTH:-20000}"
   LIMITS_TABLE_NAME="${LIMITS_TABLE_NAME:-signinlimits}"
-  LOG_DAILY_CAP_GB="${LOG_DAILY_CAP_GB:-1}"
+  # About 2 GB a day at 10 codes/s (README, "Cost"); beyond the cap,
+  # ingestion stops until the next day.
+  LOG_DAILY_CAP_GB="${LOG_DAILY_CAP_GB:-3}"
   LOG_RETENTION_DAYS="${LOG_RETENTION_DAYS:-30}"
   ROLE_WAIT_SECONDS="${ROLE_WAIT_SECONDS:-900}"
   REVISION_WAIT_SECONDS="${REVISION_WAIT_SECONDS:-600}"

@@ -73,7 +73,7 @@ t.test('a fresh deployment creates everything, each app with an identity and rol
   }
   t.notMatch(run.stderr + run.stdout, new RegExp(`${KEY}|${SHARED_KEY}`), 'and in no output')
   const workspace = Object.values(az.state.resources).find((r) => r.type === 'workspace')
-  t.match(workspace, { quota: '1', retention: '30' }, 'Log Analytics has a daily cap')
+  t.match(workspace, { quota: '3', retention: '30' }, 'Log Analytics has a daily cap')
 
   // The apps: sizes, identities, the revision waited on.
   for (const name of ['api', 'worker']) {
