@@ -510,11 +510,10 @@ create_registry() {
 grant_identities() {
   local api=$api_identity_principal_id worker=$worker_identity_principal_id
   # api: puts activates on the queue; reads and consumes codes; keeps the
-  # sign-in limits; reads the third-party key.
+  # sign-in limits (its reading of the third-party key: grant_secret_reader).
   assign_role "$api" ServicePrincipal "Storage Queue Data Message Sender" "$queue_scope" >/dev/null
   assign_role "$api" ServicePrincipal "Storage Table Data Contributor" "$table_scope" >/dev/null
   assign_role "$api" ServicePrincipal "Storage Table Data Contributor" "$limits_scope" >/dev/null
-  assign_role "$api" ServicePrincipal "Key Vault Secrets User" "$secret_scope" >/dev/null
   assign_role "$api" ServicePrincipal "AcrPull" "$registry_id" >/dev/null
   # worker: receives, updates and deletes messages; Reader lets the scale
   # rule (same identity) read the queue's length; sends to the poison queue;
@@ -524,6 +523,12 @@ grant_identities() {
   assign_role "$worker" ServicePrincipal "Storage Queue Data Message Sender" "$poison_scope" >/dev/null
   assign_role "$worker" ServicePrincipal "Storage Table Data Contributor" "$table_scope" >/dev/null
   assign_role "$worker" ServicePrincipal "AcrPull" "$registry_id" >/dev/null
+}
+
+# The api may read the one secret; a role at a secret's scope needs the
+# secret to exist, so this comes after store_secret.
+grant_secret_reader() {
+  assign_role "$api_identity_principal_id" ServicePrincipal "Key Vault Secrets User" "$secret_scope" >/dev/null
 }
 
 build_images() {
@@ -644,6 +649,7 @@ main() {
   # Role assignments before the image builds: they propagate while images build.
   grant_identities
   store_secret
+  grant_secret_reader
   build_images
   create_environment
   deploy_app api "$API_MIN_REPLICAS"
