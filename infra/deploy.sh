@@ -118,7 +118,8 @@ api_env() {
     "THIRD_PARTY_API_SECRET_NAME=${SECRET_NAME}" \
     "THIRD_PARTY_API_ENDPOINT=${THIRD_PARTY_API_ENDPOINT}" \
     "STORAGE_QUEUE_URL=${queue_url}" \
-    "STORAGE_TABLE_URL=${table_url}"
+    "STORAGE_TABLE_URL=${table_url}" \
+    "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}"
 }
 
 # Environment of the worker container (schemas.worker). At info it writes one

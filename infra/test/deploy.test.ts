@@ -94,6 +94,7 @@ t.test('a fresh deployment creates everything, each app with an identity and rol
   }, 'the worker scales on its queue as its own identity, 20000 messages a replica')
   const api_ = Object.values(az.state.resources).find((r) => r.type === 'app' && r.name === 'api') as unknown as { body: AppBody }
   t.equal(api_.body.properties.template.containers[0]?.env.find((e) => e.name === 'LOG_REQUESTS')?.value, 'false', 'the api logs code events, not requests')
+  t.equal(api_.body.properties.template.containers[0]?.env.find((e) => e.name === 'SIGNIN_LIMITS_TABLE_NAME')?.value, 'signinlimits', 'the api uses the limits table it may write')
 })
 
 t.test('running it again changes nothing it does not have to, and needs no key', async (t) => {

@@ -363,6 +363,7 @@ t.test('infra/deploy.sh gives the apps URLs and a managed identity each, never k
     WORKER_CPU: '0.25',
     WORKER_MEMORY: '0.5Gi',
     REVISION_SUFFIX: 'r1',
+    LIMITS_TABLE_NAME: 'signinlimits',
     STORAGE_ACCOUNT: 'codegatest',
     api_identity_id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/codegate-api-identity',
     api_identity_client_id: '00000000-0000-0000-0000-00000000000a',
