@@ -5,14 +5,14 @@
 #   THIRD_PARTY_API_KEY=... ./infra/deploy.sh
 #
 # Creates (or updates: every step can be re-run) one resource group holding a
-# storage account (queues code-requests and code-requests-poison, tables
-# codes and signinlimits; Entra ID only, no shared keys), a Key Vault (RBAC)
-# with the secret third-party-api-key, one user-assigned managed identity per
-# app with data-plane roles scoped to the queues, tables and secret that app
-# uses, a container registry, Log Analytics (with a daily cap), a Container
-# Apps environment, and two apps: api (public HTTPS) and worker (no ingress,
-# scaled on the queue). The apps get URLs and their identity's client id,
-# never a key or connection string.
+# storage account (queues code-requests, its shards and code-requests-poison,
+# tables codes and signinlimits; Entra ID only, no shared keys), a Key Vault
+# (RBAC) with the secret third-party-api-key, one user-assigned managed
+# identity per app with data-plane roles scoped to the queues, tables and
+# secret that app uses, a container registry, Log Analytics (with a daily
+# cap), a Container Apps environment, and two apps: api (public HTTPS) and
+# worker (no ingress, scaled on the queues' backlog). The apps get URLs and
+# their identity's client id, never a key or connection string.
 #
 # Parameters come from the environment; see usage() or --help.
 set -euo pipefail
@@ -38,7 +38,10 @@ Environment (defaults in brackets):
   API_MIN_REPLICAS / API_MAX_REPLICAS          [1 / 10]
   WORKER_MIN_REPLICAS / WORKER_MAX_REPLICAS    [1 / 10]
   API_CPU / API_MEMORY, WORKER_CPU / WORKER_MEMORY   per replica [0.25 / 0.5Gi]
-  WORKER_QUEUE_LENGTH        queue messages per worker replica [20000]; README
+  QUEUE_SHARDS               queues the codes are spread over, 1-64 [1];
+                             docs/scale.md gives the number for a rate
+  WORKER_BACKLOG_PER_REPLICA visible messages in a shard per worker replica [32];
+                             the worker scales on backlog (README, "Scaling")
   LIMITS_TABLE_NAME          table of the api's sign-in limits [signinlimits]
   LOG_DAILY_CAP_GB           Log Analytics daily ingestion cap, GB [3]; -1: none
   LOG_RETENTION_DAYS         Log Analytics retention [30]
@@ -72,8 +75,10 @@ readonly WORKER_HEALTH_PORT=3001
 # Container Apps' ingress reaches the app from private (or shared address
 # space) addresses; a client-supplied X-Forwarded-For entry is never believed.
 : "${TRUST_PROXY:=uniquelocal,100.64.0.0/10}"
+: "${QUEUE_SHARDS:=1}"
+: "${WORKER_BACKLOG_PER_REPLICA:=32}"
 # ARM API versions used with az rest (Container Apps 2025-01-01 has the
-# azureQueue scale rule's identity; Storage 2023-05-01 has queue/table PUT).
+# identity on scale rules, custom ones included; Storage 2023-05-01 has queue/table PUT).
 readonly APPS_API_VERSION=2025-01-01
 readonly STORAGE_API_VERSION=2023-05-01
 readonly KEYVAULT_API_VERSION=2023-07-01
@@ -119,7 +124,8 @@ api_env() {
     "THIRD_PARTY_API_ENDPOINT=${THIRD_PARTY_API_ENDPOINT}" \
     "STORAGE_QUEUE_URL=${queue_url}" \
     "STORAGE_TABLE_URL=${table_url}" \
-    "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}"
+    "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}" \
+    "QUEUE_SHARDS=${QUEUE_SHARDS}"
 }
 
 # Environment of the worker container (schemas.worker). At info it writes one
@@ -132,7 +138,28 @@ worker_env() {
     "AZURE_CREDENTIAL=default" \
     "AZURE_CLIENT_ID=${worker_identity_client_id}" \
     "STORAGE_QUEUE_URL=${queue_url}" \
-    "STORAGE_TABLE_URL=${table_url}"
+    "STORAGE_TABLE_URL=${table_url}" \
+    "QUEUE_SHARDS=${QUEUE_SHARDS}"
+}
+
+# The queue shards: the base queue, then <base>-1 ... (packages/shared/src/shards.ts).
+shard_names() {
+  local i
+  printf '%s\n' "$QUEUE_NAME"
+  for ((i = 1; i < QUEUE_SHARDS; i++)); do printf '%s\n' "${QUEUE_NAME}-${i}"; done
+}
+
+# The worker's scale rules: one per shard, on its visible messages only.
+# KEDA's azure-queue scaler (>= 2.15) as a custom rule, read as the app's
+# identity; the built-in azureQueue rule counts hidden messages, i.e. every
+# live code (docs/scale.md). Not verified on Azure.
+worker_scale_rules() {
+  local name i=0 rules=''
+  while read -r name; do
+    rules+="${rules:+, }{\"name\": \"backlog-${i}\", \"custom\": {\"type\": \"azure-queue\", \"metadata\": {\"accountName\": $(json_str "$STORAGE_ACCOUNT"), \"queueName\": \"${name}\", \"queueLength\": \"${WORKER_BACKLOG_PER_REPLICA}\", \"queueLengthStrategy\": \"visibleonly\"}, \"identity\": $(json_str "$worker_identity_id")}}"
+    i=$((i + 1))
+  done < <(shard_names)
+  printf '[%s]' "$rules"
 }
 
 # Startup, liveness and readiness probes on one port. The startup window is
@@ -171,8 +198,7 @@ app_json() {
       ingress=''
       env=$(worker_env | env_json)
       probes=$(probes_json "$WORKER_HEALTH_PORT")
-      # KEDA azure-queue, authenticated as the worker's identity (no connection string).
-      scale="{\"minReplicas\": ${WORKER_MIN_REPLICAS}, \"maxReplicas\": ${WORKER_MAX_REPLICAS}, \"rules\": [{\"name\": \"queue-length\", \"azureQueue\": {\"accountName\": $(json_str "$STORAGE_ACCOUNT"), \"queueName\": \"${QUEUE_NAME}\", \"queueLength\": ${WORKER_QUEUE_LENGTH}, \"identity\": $(json_str "$identity")}}]}"
+      scale="{\"minReplicas\": ${WORKER_MIN_REPLICAS}, \"maxReplicas\": ${WORKER_MAX_REPLICAS}, \"rules\": $(worker_scale_rules)}"
       ;;
     *) die "unknown app: $app" ;;
   esac
@@ -268,11 +294,6 @@ read_parameters() {
   API_MEMORY="${API_MEMORY:-0.5Gi}"
   WORKER_CPU="${WORKER_CPU:-0.25}"
   WORKER_MEMORY="${WORKER_MEMORY:-0.5Gi}"
-  # KEDA counts hidden messages too, and every live code's expire message
-  # waits hidden for its TTL (600 s): the queue holds codes/s x 600 in steady
-  # state. 20000 per replica = one replica per 33 codes/s, a third of what a
-  # 0.25-vCPU worker handles (README, "Scaling").
-  WORKER_QUEUE_LENGTH="${WORKER_QUEUE_LENGTH:-20000}"
   LIMITS_TABLE_NAME="${LIMITS_TABLE_NAME:-signinlimits}"
   # About 2 GB a day at 10 codes/s (README, "Cost"); beyond the cap,
   # ingestion stops until the next day.
@@ -282,6 +303,9 @@ read_parameters() {
   REVISION_WAIT_SECONDS="${REVISION_WAIT_SECONDS:-600}"
   CRASH_RESTARTS="${CRASH_RESTARTS:-3}"
   POLL_SECONDS="${POLL_SECONDS:-10}"
+  # The rule on hidden messages this replaced scaled on codes/s x 600, not backlog.
+  [[ -z "${WORKER_QUEUE_LENGTH:-}" ]] ||
+    die "WORKER_QUEUE_LENGTH is no longer used: the worker scales on each shard's visible backlog (WORKER_BACKLOG_PER_REPLICA); size WORKER_MIN_REPLICAS for the steady load (docs/scale.md)"
   if [[ -z "${IMAGE_TAG:-}" ]]; then
     [[ "$BUILD_WITH" != none ]] || die "BUILD_WITH=none needs IMAGE_TAG (the tag of images already in the registry)"
     # Unique per run: an unchanged image reference would not start a new revision.
@@ -298,10 +322,12 @@ read_parameters() {
   [[ "$BUILD_WITH" =~ ^(acr|docker|none)$ ]] || die "BUILD_WITH must be acr, docker or none"
   [[ "$LIMITS_TABLE_NAME" =~ ^[A-Za-z][A-Za-z0-9]{2,62}$ ]] || die "LIMITS_TABLE_NAME must be 3-63 letters and digits, starting with a letter"
   local n
-  for n in API_MIN_REPLICAS API_MAX_REPLICAS WORKER_MIN_REPLICAS WORKER_MAX_REPLICAS WORKER_QUEUE_LENGTH \
+  for n in API_MIN_REPLICAS API_MAX_REPLICAS WORKER_MIN_REPLICAS WORKER_MAX_REPLICAS WORKER_BACKLOG_PER_REPLICA QUEUE_SHARDS \
     LOG_RETENTION_DAYS ROLE_WAIT_SECONDS REVISION_WAIT_SECONDS CRASH_RESTARTS POLL_SECONDS; do
     [[ "${!n}" =~ ^[0-9]+$ ]] || die "${n} must be a whole number"
   done
+  (( QUEUE_SHARDS >= 1 && QUEUE_SHARDS <= 64 )) || die "QUEUE_SHARDS must be 1 to 64"
+  (( WORKER_BACKLOG_PER_REPLICA >= 1 )) || die "WORKER_BACKLOG_PER_REPLICA must be at least 1"
   for n in API_CPU WORKER_CPU; do [[ "${!n}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "${n} must be a number of vCPUs, e.g. 0.25"; done
   for n in API_MEMORY WORKER_MEMORY; do [[ "${!n}" =~ ^[0-9]+(\.[0-9]+)?Gi$ ]] || die "${n} must be like 0.5Gi"; done
   [[ "$LOG_DAILY_CAP_GB" =~ ^(-1|[0-9]+(\.[0-9]+)?)$ ]] || die "LOG_DAILY_CAP_GB must be a number of GB, or -1 for no cap"
@@ -405,12 +431,13 @@ create_storage() {
   table_url="${endpoint%/}"
   # Through Resource Manager: data-plane creation would need shared keys or a
   # data role for the deployer. The apps' roles are scoped to these.
-  queue_scope="${storage_id}/queueServices/default/queues/${QUEUE_NAME}"
+  queue_scopes=()
+  local name scope
+  while read -r name; do queue_scopes+=("${storage_id}/queueServices/default/queues/${name}"); done < <(shard_names)
   poison_scope="${storage_id}/queueServices/default/queues/${POISON_QUEUE_NAME}"
   table_scope="${storage_id}/tableServices/default/tables/${TABLE_NAME}"
   limits_scope="${storage_id}/tableServices/default/tables/${LIMITS_TABLE_NAME}"
-  local scope
-  for scope in "$queue_scope" "$poison_scope" "$table_scope" "$limits_scope"; do
+  for scope in "${queue_scopes[@]}" "$poison_scope" "$table_scope" "$limits_scope"; do
     log "${scope#"${storage_id}"/}"
     az rest --method put --only-show-errors --output none \
       --url "${scope}?api-version=${STORAGE_API_VERSION}" --body '{"properties": {}}'
@@ -512,15 +539,20 @@ grant_identities() {
   local api=$api_identity_principal_id worker=$worker_identity_principal_id
   # api: puts activates on the queue; reads and consumes codes; keeps the
   # sign-in limits (its reading of the third-party key: grant_secret_reader).
-  assign_role "$api" ServicePrincipal "Storage Queue Data Message Sender" "$queue_scope" >/dev/null
+  local scope
+  for scope in "${queue_scopes[@]}"; do
+    assign_role "$api" ServicePrincipal "Storage Queue Data Message Sender" "$scope" >/dev/null
+  done
   assign_role "$api" ServicePrincipal "Storage Table Data Contributor" "$table_scope" >/dev/null
   assign_role "$api" ServicePrincipal "Storage Table Data Contributor" "$limits_scope" >/dev/null
   assign_role "$api" ServicePrincipal "AcrPull" "$registry_id" >/dev/null
-  # worker: receives, updates and deletes messages; Reader lets the scale
-  # rule (same identity) read the queue's length; sends to the poison queue;
-  # writes and deletes code rows. No vault access.
-  assign_role "$worker" ServicePrincipal "Storage Queue Data Message Processor" "$queue_scope" >/dev/null
-  assign_role "$worker" ServicePrincipal "Storage Queue Data Reader" "$queue_scope" >/dev/null
+  # worker: receives, updates and deletes messages on every shard; Reader
+  # lets the scale rules (same identity) read each shard's length; sends to
+  # the poison queue; writes and deletes code rows. No vault access.
+  for scope in "${queue_scopes[@]}"; do
+    assign_role "$worker" ServicePrincipal "Storage Queue Data Message Processor" "$scope" >/dev/null
+    assign_role "$worker" ServicePrincipal "Storage Queue Data Reader" "$scope" >/dev/null
+  done
   assign_role "$worker" ServicePrincipal "Storage Queue Data Message Sender" "$poison_scope" >/dev/null
   assign_role "$worker" ServicePrincipal "Storage Table Data Contributor" "$table_scope" >/dev/null
   assign_role "$worker" ServicePrincipal "AcrPull" "$registry_id" >/dev/null

@@ -89,9 +89,14 @@ t.test('a fresh deployment creates everything, each app with an identity and rol
     t.ok(healthPolls.length > 0 && healthPolls.every((c) => c.args.some((a) => a.includes(`/revisions/${name}--rtest1`))), `${name}: the health wait reads the new revision only`)
   }
   const worker_ = Object.values(az.state.resources).find((r) => r.type === 'app' && r.name === 'worker') as unknown as { body: AppBody }
-  t.same(worker_.body.properties.template.scale.rules[0]?.azureQueue, {
-    accountName: 'codegate140b30a1', queueName: 'code-requests', queueLength: 20000, identity: worker.id
-  }, 'the worker scales on its queue as its own identity, 20000 messages a replica')
+  t.same(worker_.body.properties.template.scale.rules, [{
+    name: 'backlog-0',
+    custom: {
+      type: 'azure-queue',
+      metadata: { accountName: 'codegate140b30a1', queueName: 'code-requests', queueLength: '32', queueLengthStrategy: 'visibleonly' },
+      identity: worker.id
+    }
+  }], 'the worker scales on its queue\'s visible backlog as its own identity, 32 messages a replica')
   const api_ = Object.values(az.state.resources).find((r) => r.type === 'app' && r.name === 'api') as unknown as { body: AppBody }
   t.equal(api_.body.properties.template.containers[0]?.env.find((e) => e.name === 'LOG_REQUESTS')?.value, 'false', 'the api logs code events, not requests')
   t.equal(api_.body.properties.template.containers[0]?.env.find((e) => e.name === 'SIGNIN_LIMITS_TABLE_NAME')?.value, 'signinlimits', 'the api uses the limits table it may write')
@@ -121,7 +126,7 @@ interface AppBody {
     template: {
       revisionSuffix: string
       containers: { resources: object, env: { name: string, value: string }[] }[]
-      scale: { rules: { azureQueue?: object }[] }
+      scale: { rules: object[] }
     }
   }
 }

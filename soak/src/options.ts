@@ -6,13 +6,13 @@
 import { parseArgs } from 'node:util'
 import { CodegateError } from '@codegate/shared/errors'
 
-export type FaultKind = 'worker-kill' | 'azurite-restart' | 'number-api-down' | 'vault-down' | 'garbage'
+export type FaultKind = 'worker-kill' | 'azurite-restart' | 'number-api-down' | 'vault-down' | 'garbage' | 'overload'
 
 export interface FaultPlan {
   kind: FaultKind
   /** Seconds after the load started. */
   atSeconds: number
-  /** How long the part stays down (worker-kill: before the restart). */
+  /** How long the part stays down (worker-kill: before the restart; overload: how long the flood lasts). */
   downSeconds?: number
   /** worker-kill: which worker (0 = "worker", 1 = "worker-2"). */
   worker?: number
@@ -24,6 +24,12 @@ export interface FaultPlan {
    * 10–20 codes/s they are idle most of the time and a kill would catch nothing).
    */
   burst?: number
+  /**
+   * overload: getcode requests kept in flight for downSeconds, each sent again
+   * as soon as it is answered: far past what the api takes at once
+   * (OUTGOING_MAX_IN_FLIGHT + OUTGOING_MAX_WAITING, 128 by default).
+   */
+  connections?: number
 }
 
 /**
@@ -98,7 +104,8 @@ const FULL_FAULTS: FaultPlan[] = [
   { kind: 'azurite-restart', atSeconds: 65, downSeconds: 5, burst: 40 },
   { kind: 'vault-down', atSeconds: 95, downSeconds: 5 },
   { kind: 'garbage', atSeconds: 115, count: 60 },
-  { kind: 'worker-kill', atSeconds: 140, downSeconds: 5, worker: 1, burst: 40 }
+  { kind: 'worker-kill', atSeconds: 140, downSeconds: 5, worker: 1, burst: 40 },
+  { kind: 'overload', atSeconds: 160, downSeconds: 5, connections: 400 }
 ]
 
 // Compressed, most disruptive first: codes issued just before the Azurite
@@ -108,7 +115,8 @@ const QUICK_FAULTS: FaultPlan[] = [
   { kind: 'worker-kill', atSeconds: 13, downSeconds: 2, worker: 1, burst: 20 },
   { kind: 'garbage', atSeconds: 17, count: 24 },
   { kind: 'number-api-down', atSeconds: 19, downSeconds: 2 },
-  { kind: 'vault-down', atSeconds: 22, downSeconds: 2 }
+  { kind: 'vault-down', atSeconds: 22, downSeconds: 2 },
+  { kind: 'overload', atSeconds: 24, downSeconds: 2, connections: 200 }
 ]
 
 export const WORKER_ERROR_BACKOFF_MS = 5000
@@ -163,6 +171,8 @@ export const USAGE = `usage: npm run soak -- [--quick] [options]
   --ttl S               code life in seconds (full 20, quick 15)
   --duration S          seconds of load (full 180, quick 35)
   --seed N              seed of every random choice (default 1)
+  --workers N           worker processes (default 2; the faults kill workers 1 and 2)
+  --shards N            queue shards, QUEUE_SHARDS for api and workers (default 1: the single queue)
   --no-faults           the same load without faults (a baseline)
   --attack-rate N       attacker guesses per second over both apis (full 20, quick 10; 0: no attacker)
   --set NAME=VALUE      a service setting, e.g. --set WORKER_VISIBILITY_TIMEOUT_SECONDS=30 (repeatable)
@@ -189,6 +199,8 @@ export function parseOptions (argv: string[]): SoakOptions {
         ttl: { type: 'string' },
         duration: { type: 'string' },
         seed: { type: 'string' },
+        workers: { type: 'string' },
+        shards: { type: 'string' },
         'no-faults': { type: 'boolean', default: false },
         'attack-rate': { type: 'string' },
         set: { type: 'string', multiple: true, default: [] },
@@ -212,7 +224,10 @@ export function parseOptions (argv: string[]): SoakOptions {
   const loadSeconds = positive('duration', values.duration, quick ? 35 : 180)
   const seed = Math.round(positive('seed', values.seed, 1))
   const attackRate = values['attack-rate'] === '0' ? 0 : positive('attack-rate', values['attack-rate'], quick ? 10 : 20)
+  const workers = Math.round(positive('workers', values.workers, 2))
+  const shards = Math.round(positive('shards', values.shards, 1))
   const env = soakEnv(ttlSeconds)
+  if (shards > 1) env.QUEUE_SHARDS = String(shards)
   for (const setting of values.set ?? []) {
     const eq = setting.indexOf('=')
     if (eq <= 0) throw new UsageError(`--set takes NAME=VALUE, got ${setting}`)
@@ -222,12 +237,14 @@ export function parseOptions (argv: string[]): SoakOptions {
   const faults = values['no-faults'] === true ? [] : (quick ? QUICK_FAULTS : FULL_FAULTS)
   const late = faults.find((f) => f.atSeconds + (f.downSeconds ?? 0) >= loadSeconds)
   if (late !== undefined) throw new UsageError(`the ${late.kind} fault at ${late.atSeconds} s does not end within --duration ${loadSeconds}; use --no-faults for short runs`)
+  const missing = faults.find((f) => f.worker !== undefined && f.worker >= workers)
+  if (missing !== undefined) throw new UsageError(`the ${missing.kind} fault at ${missing.atSeconds} s kills worker ${(missing.worker ?? 0) + 1}, but --workers is ${workers}`)
   return {
     profile: quick ? 'quick' : 'full',
     rate,
     ttlSeconds,
     loadSeconds,
-    workers: 2,
+    workers,
     apis: 2,
     attack: {
       addresses: quick ? 20 : 100,

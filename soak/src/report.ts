@@ -20,7 +20,7 @@ const tally = (t: Record<string, number>): string => {
 
 export function describeProfile (o: SoakOptions): string {
   return `${o.profile}: ${o.rate} codes/s, TTL ${o.ttlSeconds} s (${Math.round(o.rate * o.ttlSeconds)} live codes), ${o.loadSeconds} s of load, ` +
-    `${o.workers} workers, seed ${o.seed}; bounds: activation ${o.bounds.activationMs} ms, removal ${o.bounds.removalMs} ms, ` +
+    `${o.workers} workers, ${o.env.QUEUE_SHARDS ?? 1} queue shard${(o.env.QUEUE_SHARDS ?? '1') === '1' ? '' : 's'}, seed ${o.seed}; bounds: activation ${o.bounds.activationMs} ms, removal ${o.bounds.removalMs} ms, ` +
     `recovery ${o.bounds.recoveryMs} ms; worker visibility timeout ${o.bounds.visibilityMs / 1000} s`
 }
 
@@ -46,6 +46,7 @@ export function figureRows (a: Analysis): [string, string][] {
   return [
     ['getcode requests / 200 / skipped (too many waiting)', `${a.api.getcodes} / ${a.api.getcode200} / ${a.codes.skipped}`],
     ['api failures by answer', tally(a.api.failures)],
+    ['503 overloaded outside the overload bursts (the api shed load the machine gave it)', String(a.api.shedOutside)],
     ['api 5xx answers seen / logged by the api (request.failed) / "unexpected error" lines', `${a.api.answered5xx} / ${a.api.logged5xx} / ${a.api.unexpectedLogged}`],
     ['codes valid within bound / late inside fault windows / never valid', `${a.codes.validWithinBound} / ${a.codes.validLateInWindow} / ${a.codes.neverValid}`],
     ['codes issued inside activation fault windows', String(a.codes.inActivationWindow)],

@@ -147,7 +147,8 @@ export class SoakRun {
         tableName: options.env.CODES_TABLE_NAME ?? 'codes',
         messageEncoding: 'base64',
         codeTtlSeconds: options.ttlSeconds,
-        storageTimeoutMs: 5000
+        storageTimeoutMs: 5000,
+        queueShards: Number(options.env.QUEUE_SHARDS ?? 1)
       }
       this.#queues = createQueues(storage)
       this.#table = new CodesTable(createTableClient(storage))
@@ -241,9 +242,12 @@ export class SoakRun {
       this.#progress(`fault at +${((Date.now() - start) / 1000).toFixed(1)} s: ${plan.kind}${plan.downSeconds !== undefined ? ` (${plan.downSeconds} s)` : ''}`)
       const record = await injectFault(plan, plannedAt, {
         system: this.#need(this.#system),
-        queue: this.#need(this.#queues).queue,
+        queue: this.#garbageQueue(),
         random: this.#random,
         burst: async (count) => { await this.#burst(count) },
+        flood: async (connections, ms) => { await this.#flood(connections, ms) },
+        caughtUp: async (timeoutMs) => { await this.#caughtUp(timeoutMs) },
+        ttlMs: this.#options.ttlSeconds * 1000,
         activates: async (name, timeoutMs) => await this.#need(this.#logs).nextEvent((e) => e.process === name && e.event === 'code.activated', timeoutMs)
       })
       this.record.faults.push(record)
@@ -307,6 +311,25 @@ export class SoakRun {
         })())
       }
     }
+  }
+
+  /** Closed loops of getcode, one per connection, for `ms`: every answer, 503 or 200, is followed by the next request at once. */
+  async #flood (connections: number, ms: number): Promise<void> {
+    const end = Date.now() + ms
+    const base = 1_000_000 * ++this.#bursts
+    let k = 0
+    const loop = async (): Promise<void> => {
+      while (Date.now() < end && !this.#stopped) await this.#issue(base + k++, this.#drawFrom(this.#burstRandom))
+    }
+    const loops = Array.from({ length: connections }, loop)
+    for (const l of loops) this.#track(l)
+    await Promise.allSettled(loops)
+  }
+
+  async #caughtUp (timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs
+    const behind = (): boolean => this.record.codes.some((c) => c.seenAt === undefined && Date.now() < c.expiresAt)
+    while (behind() && Date.now() < until && !this.#stopped) await sleep(250)
   }
 
   #need<T> (value: T | undefined): T {
@@ -491,9 +514,17 @@ export class SoakRun {
     }
   }
 
+  /** Messages left in every queue shard together. */
   async #queueLength (): Promise<number> {
-    const properties = await this.#need(this.#queues).queue.getProperties()
-    return properties.approximateMessagesCount ?? -1
+    const lengths = await Promise.all(this.#need(this.#queues).shards.map(async (q) => (await q.getProperties()).approximateMessagesCount ?? -1))
+    return lengths.some((n) => n < 0) ? -1 : lengths.reduce((a, b) => a + b, 0)
+  }
+
+  /** Garbage goes to each shard in turn: every shard must poison what it cannot read. */
+  #garbageQueue (): Pick<Queues['queue'], 'sendMessage'> {
+    const { shards } = this.#need(this.#queues)
+    let next = 0
+    return { sendMessage: async (...args) => await (shards[next++ % shards.length] as Queues['queue']).sendMessage(...args) }
   }
 
   async #finalState (): Promise<FinalState> {

@@ -8,10 +8,16 @@ import { TableClient, type TableServiceClientOptions } from '@azure/data-tables'
 import { SecretClient } from '@azure/keyvault-secrets'
 import { QueueClient, QueueServiceClient, type StoragePipelineOptions } from '@azure/storage-queue'
 import type { StorageConfig, VaultConfig } from './config.js'
+import { poisonQueueName, shardQueueName } from './shards.js'
+
+export { poisonQueueName }
 
 export interface Queues {
+  /** The base queue: shard 0. */
   queue: QueueClient
   poison: QueueClient
+  /** Every shard, `queue` first (QUEUE_SHARDS of them; [queue] when there is one). */
+  shards: QueueClient[]
 }
 
 /**
@@ -22,22 +28,30 @@ function retryOptions (config: StorageConfig): StoragePipelineOptions['retryOpti
   return { maxTries: 2, tryTimeoutInMs: config.storageTimeoutMs, retryDelayInMs: 100, maxRetryDelayInMs: 500 }
 }
 
-export function poisonQueueName (queueName: string): string {
-  return `${queueName}-poison`
-}
-
 export function createQueues (config: StorageConfig, credential?: TokenCredential): Queues {
   const options: StoragePipelineOptions = { retryOptions: retryOptions(config) }
   const { auth } = config
+  const count = config.queueShards ?? 1
+  let make: (name: (base: string) => string) => QueueClient
   if (auth.kind === 'connection-string') {
     const service = QueueServiceClient.fromConnectionString(auth.connectionString, options)
-    return { queue: service.getQueueClient(auth.queueName), poison: service.getQueueClient(poisonQueueName(auth.queueName)) }
+    make = (name) => service.getQueueClient(name(auth.queueName))
+  } else {
+    if (credential === undefined) throw new Error('a credential is required for STORAGE_QUEUE_URL')
+    const url = new URL(auth.queueUrl)
+    const base = url.pathname.replace(/\/?$/, '')
+    make = (name) => {
+      const baseName = base.slice(base.lastIndexOf('/') + 1)
+      // Shard 0 is the configured URL itself, untouched.
+      if (name(baseName) === baseName) return new QueueClient(url.toString(), credential, options)
+      const derived = new URL(url)
+      // The name is the last path segment (Azurite puts the account before it).
+      derived.pathname = base.slice(0, base.lastIndexOf('/') + 1) + name(baseName)
+      return new QueueClient(derived.toString(), credential, options)
+    }
   }
-  if (credential === undefined) throw new Error('a credential is required for STORAGE_QUEUE_URL')
-  const url = new URL(auth.queueUrl)
-  const poisonUrl = new URL(url)
-  poisonUrl.pathname = url.pathname.replace(/\/?$/, '') + '-poison'
-  return { queue: new QueueClient(url.toString(), credential, options), poison: new QueueClient(poisonUrl.toString(), credential, options) }
+  const shards = Array.from({ length: count }, (_, i) => make((base) => shardQueueName(base, i)))
+  return { queue: shards[0] as QueueClient, poison: make(poisonQueueName), shards }
 }
 
 type PipelinePolicy = NonNullable<TableServiceClientOptions['additionalPolicies']>[number]['policy']

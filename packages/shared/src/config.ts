@@ -9,6 +9,7 @@
  */
 import envSchema from 'env-schema'
 import { ConfigError } from './errors.js'
+import { MAX_QUEUE_SHARDS, poisonQueueName, queueNameProblem, shardQueueNames } from './shards.js'
 
 type Env = Record<string, string | undefined>
 
@@ -40,6 +41,7 @@ const storage: Properties = {
   STORAGE_QUEUE_URL: { type: 'string', pattern: '^https?://', description: 'Queue URL in Azure, e.g. https://<account>.queue.core.windows.net/code-requests; accessed with Entra ID (managed identity).' },
   STORAGE_TABLE_URL: { type: 'string', pattern: '^https?://', description: 'Table service URL; defaults to STORAGE_QUEUE_URL\'s account with .table. in place of .queue.' },
   STORAGE_QUEUE_NAME: { type: 'string', pattern: '^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$', default: 'code-requests', description: 'Queue name used with STORAGE_CONNECTION_STRING (with STORAGE_QUEUE_URL the name is in the URL)' },
+  QUEUE_SHARDS: { type: 'integer', minimum: 1, maximum: MAX_QUEUE_SHARDS, default: 1, description: 'Queues the codes are spread over by hash: the base queue, then <base>-1 … <base>-(N-1); 1 is the single base queue. Workers read every shard; api and worker must agree (docs/scale.md)' },
   CODES_TABLE_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9]{2,62}$', default: 'codes', description: 'Table of valid codes' },
   QUEUE_MESSAGE_ENCODING: { type: 'string', enum: ['base64', 'text'], default: 'base64', description: 'How message text is encoded; base64 is what Azure Functions queue triggers expect' },
   CODE_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 604800, default: 600, description: 'How long a code stays valid after it is issued' },
@@ -72,6 +74,18 @@ const api: Properties = {
   TRUST_PROXY: { type: 'string', pattern: '^[0-9A-Za-z.:/, ]*$', default: '', description: 'Addresses or CIDRs of the proxies in front of the api (e.g. uniquelocal behind Container Apps ingress); the client address is then the last X-Forwarded-For entry not from one of them. Empty: X-Forwarded-For is ignored' }
 }
 
+/** Load shedding (docs/benchmarks.md, "Overload", has the measurements behind the defaults). */
+const overload: Properties = {
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', minimum: 0, default: 200, description: 'Mean event-loop delay over one sample above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
+  PRESSURE_MAX_HEAP_USED_PERCENT: { type: 'number', minimum: 0, maximum: 100, default: 90, description: 'V8 heap in use, in percent of the heap limit (--max-old-space-size), above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
+  PRESSURE_MAX_EVENT_LOOP_UTILIZATION: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'Share of one sample the event loop was busy (0..1) above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
+  PRESSURE_SAMPLE_INTERVAL_MS: { type: 'integer', minimum: 10, default: 500, description: 'How often event-loop delay, utilization and heap are sampled: how quickly shedding starts and stops' },
+  OVERLOAD_RETRY_AFTER_SECONDS: { type: 'integer', minimum: 1, default: 2, description: 'Retry-After of every 503 overloaded answer' },
+  OUTGOING_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, default: 64, description: 'Codes being issued at once, i.e. third-party calls and queue sends in flight' },
+  OUTGOING_MAX_WAITING: { type: 'integer', minimum: 0, default: 64, description: 'getcode requests waiting for one of OUTGOING_MAX_IN_FLIGHT; one more answers 503 overloaded at once' },
+  OUTGOING_MAX_WAIT_MS: { type: 'integer', minimum: 0, default: 250, description: 'How long a getcode waits for one of OUTGOING_MAX_IN_FLIGHT before it answers 503 overloaded; 0: no limit' }
+}
+
 const worker: Properties = {
   WORKER_BATCH_SIZE: { type: 'integer', minimum: 1, maximum: 32, default: 32, description: 'Messages per receive (Azure allows 32)' },
   WORKER_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, default: 64, description: 'Messages handled at once' },
@@ -100,7 +114,7 @@ const devVault: Properties = {
 }
 
 export const schemas = {
-  api: { properties: { ...log, ...storage, ...credential, ...vault, ...api }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
+  api: { properties: { ...log, ...storage, ...credential, ...vault, ...api, ...overload }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
   worker: { properties: { ...log, ...storage, ...credential, ...worker }, required: [] },
   numberApi: { properties: { ...log, ...numberApi }, required: ['THIRD_PARTY_API_KEYS'] },
   devVault: { properties: { ...log, ...devVault }, required: [] }
@@ -136,6 +150,8 @@ export type StorageAuth =
 
 export interface StorageConfig {
   auth: StorageAuth
+  /** Queue shards (QUEUE_SHARDS); 1 when omitted: the single base queue. */
+  queueShards?: number
   tableName: string
   messageEncoding: 'base64' | 'text'
   codeTtlSeconds: number
@@ -170,6 +186,22 @@ export interface ApiConfig extends LogConfig, StorageConfig, CredentialConfig, V
   signinLimitsTableName: string
   /** Proxies whose X-Forwarded-For entries are believed; empty: none. */
   trustProxy: string[]
+  overload: OverloadConfig
+}
+
+/** When the api sheds load; a limit of 0 is not checked. */
+export interface OverloadConfig {
+  maxEventLoopDelayMs: number
+  /** Percent of V8's heap limit (heap_size_limit); the api turns it into bytes at start. */
+  maxHeapUsedPercent: number
+  maxEventLoopUtilization: number
+  sampleIntervalMs: number
+  retryAfterSeconds: number
+  /** Codes being issued at once (third-party call, then queue send). */
+  maxInFlight: number
+  /** getcode requests waiting for a slot, and how long each may wait (0: no limit). */
+  maxWaiting: number
+  maxWaitMs: number
 }
 
 export interface WorkerConfig extends LogConfig, StorageConfig, CredentialConfig {
@@ -218,12 +250,37 @@ function storageConfig (raw: Raw): StorageConfig {
   } else {
     throw new ConfigError([{ variable: 'STORAGE_QUEUE_URL', problem: 'is required (or STORAGE_CONNECTION_STRING for Azurite)' }])
   }
+  const queueShards = int(raw, 'QUEUE_SHARDS')
+  checkQueueNames(auth, queueShards)
   return {
     auth,
+    queueShards,
     tableName: str(raw, 'CODES_TABLE_NAME'),
     messageEncoding: str(raw, 'QUEUE_MESSAGE_ENCODING') as 'base64' | 'text',
     codeTtlSeconds: int(raw, 'CODE_TTL_SECONDS'),
     storageTimeoutMs: int(raw, 'STORAGE_TIMEOUT_MS')
+  }
+}
+
+/** The base queue's name: STORAGE_QUEUE_NAME, or the last path segment of STORAGE_QUEUE_URL. */
+export function baseQueueName (auth: StorageAuth): string {
+  if (auth.kind === 'connection-string') return auth.queueName
+  return new URL(auth.queueUrl).pathname.replace(/\/+$/, '').split('/').pop() ?? ''
+}
+
+/**
+ * Every queue name derived from the base (the shards and the poison queue)
+ * must itself be a valid Azure queue name; checked here so a bad one stops
+ * the process at start instead of failing its first send.
+ */
+function checkQueueNames (auth: StorageAuth, shards: number): void {
+  const base = baseQueueName(auth)
+  const variable = auth.kind === 'connection-string' ? 'STORAGE_QUEUE_NAME' : 'STORAGE_QUEUE_URL'
+  for (const name of [...shardQueueNames(base, shards), poisonQueueName(base)]) {
+    const problem = queueNameProblem(name)
+    if (problem === undefined) continue
+    const derived = name === base ? `the queue name "${name}"` : `the derived queue name "${name}" (QUEUE_SHARDS=${shards})`
+    throw new ConfigError([{ variable, problem: `gives ${derived}, which ${problem}` }])
   }
 }
 
@@ -256,7 +313,17 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
     signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS'),
     signinLimitsStore: str(raw, 'SIGNIN_LIMITS_STORE') as 'table' | 'memory',
     signinLimitsTableName: str(raw, 'SIGNIN_LIMITS_TABLE_NAME'),
-    trustProxy: list(str(raw, 'TRUST_PROXY'))
+    trustProxy: list(str(raw, 'TRUST_PROXY')),
+    overload: {
+      maxEventLoopDelayMs: int(raw, 'PRESSURE_MAX_EVENT_LOOP_DELAY_MS'),
+      maxHeapUsedPercent: raw.PRESSURE_MAX_HEAP_USED_PERCENT as number,
+      maxEventLoopUtilization: raw.PRESSURE_MAX_EVENT_LOOP_UTILIZATION as number,
+      sampleIntervalMs: int(raw, 'PRESSURE_SAMPLE_INTERVAL_MS'),
+      retryAfterSeconds: int(raw, 'OVERLOAD_RETRY_AFTER_SECONDS'),
+      maxInFlight: int(raw, 'OUTGOING_MAX_IN_FLIGHT'),
+      maxWaiting: int(raw, 'OUTGOING_MAX_WAITING'),
+      maxWaitMs: int(raw, 'OUTGOING_MAX_WAIT_MS')
+    }
   }
 }
 

@@ -357,7 +357,6 @@ t.test('infra/deploy.sh gives the apps URLs and a managed identity each, never k
     API_MAX_REPLICAS: '10',
     WORKER_MIN_REPLICAS: '1',
     WORKER_MAX_REPLICAS: '10',
-    WORKER_QUEUE_LENGTH: '20000',
     API_CPU: '0.25',
     API_MEMORY: '0.5Gi',
     WORKER_CPU: '0.25',
@@ -403,11 +402,20 @@ t.test('infra/deploy.sh gives the apps URLs and a managed identity each, never k
   const worker = renderApp('worker', inputs)
   t.notOk('ingress' in worker.body.properties.configuration, 'worker has no ingress')
   t.equal(worker.env.WORKER_HEALTH_HOST, '0.0.0.0', 'worker probes answer on all interfaces')
-  const rule = worker.body.properties.template.scale.rules[0].azureQueue
-  t.same(rule, {
-    accountName: inputs.STORAGE_ACCOUNT,
-    queueName: new URL(worker.env.STORAGE_QUEUE_URL!).pathname.slice(1),
-    queueLength: 20000,
-    identity: inputs.worker_identity_id
-  }, 'worker scales on its queue, read with its own identity')
+  const backlogRule = (queueName: string, index: number): unknown => ({
+    name: `backlog-${index}`,
+    custom: {
+      type: 'azure-queue',
+      metadata: { accountName: inputs.STORAGE_ACCOUNT, queueName, queueLength: '32', queueLengthStrategy: 'visibleonly' },
+      identity: inputs.worker_identity_id
+    }
+  })
+  const base = new URL(worker.env.STORAGE_QUEUE_URL!).pathname.slice(1)
+  t.same(worker.body.properties.template.scale.rules, [backlogRule(base, 0)], 'worker scales on its queue\'s visible messages, read with the worker\'s own identity')
+  t.equal(worker.env.QUEUE_SHARDS, '1')
+
+  const sharded = renderApp('worker', { ...inputs, QUEUE_SHARDS: '3' })
+  t.same(sharded.body.properties.template.scale.rules, [backlogRule(base, 0), backlogRule(`${base}-1`, 1), backlogRule(`${base}-2`, 2)], 'one rule per shard')
+  t.equal(sharded.env.QUEUE_SHARDS, '3')
+  t.equal(renderApp('api', { ...inputs, QUEUE_SHARDS: '3' }).env.QUEUE_SHARDS, '3', 'api and worker agree on the shards')
 })

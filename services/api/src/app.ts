@@ -2,7 +2,8 @@
  * The api as a plugin (`codegateApi`) and a builder (`buildApp`) that wraps it
  * in a Fastify instance with codegate's logger, limits and validation rules.
  *
- * Load order: plugins/external (config, storage, vault, security, docs), then
+ * Load order: plugins/external (config, storage, vault, security, load
+ * shedding, docs), then
  * plugins/app (domain services), then routes.
  */
 import type { TokenCredential } from '@azure/core-auth'
@@ -20,6 +21,7 @@ import configPlugin from './plugins/external/config.js'
 import security from './plugins/external/security.js'
 import storage from './plugins/external/storage.js'
 import swagger from './plugins/external/swagger.js'
+import underPressure from './plugins/external/under-pressure.js'
 import vault from './plugins/external/vault.js'
 import routes from './routes/index.js'
 import { errorSchema } from './schemas.js'
@@ -72,6 +74,8 @@ export const codegateApi: FastifyPluginAsync<{ config: ApiConfig } & AppOptions>
     ...(opts.keyStartWaitMs !== undefined ? { keyStartWaitMs: opts.keyStartWaitMs } : {})
   })
   await fastify.register(security)
+  // After helmet (its headers go on the 503s too), before the rate limiter's route hooks and the routes.
+  await fastify.register(underPressure, { routes: ['/api/v1/getcode', '/api/v1/signin'] })
   await fastify.register(swagger)
 
   await fastify.register(codeIssuer)
@@ -86,7 +90,10 @@ export const codegateApi: FastifyPluginAsync<{ config: ApiConfig } & AppOptions>
       request.log.error({ err }, 'unexpected error')
       return reply.code(500).send({ error: 'internal', message: 'Something went wrong on our side; try again.' })
     }
-    if (answer.statusCode >= 500) {
+    if (answer.code === 'overloaded') {
+      // One line per shed request would add to the load being shed; the cause is in the counters and overload.* lines.
+      request.log.debug({ event: 'request.shed', error: answer.code }, answer.message)
+    } else if (answer.statusCode >= 500) {
       // The cause (upstream status, storage error) is logged here and nowhere else.
       request.log.warn({ err, event: 'request.failed', error: answer.code }, answer.message)
     } else {

@@ -1,16 +1,22 @@
 /** The code issuer: third-party number (key from the vault) → code → activate message. */
 import fp from 'fastify-plugin'
+import { Bulkhead } from '../../bulkhead.js'
 import { CodeIssuer } from '../../code-issuer.js'
 import { ThirdPartyNumbers } from '../../third-party.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     codeIssuer: CodeIssuer
+    /** The bound on codes being issued at once (OUTGOING_MAX_IN_FLIGHT, OUTGOING_MAX_WAITING). */
+    outgoing: Bulkhead
   }
 }
 
 export default fp(async (fastify) => {
   const { config } = fastify
+  const { maxInFlight, maxWaiting, maxWaitMs, retryAfterSeconds } = config.overload
+  const outgoing = new Bulkhead('codes being issued', maxInFlight, maxWaiting, retryAfterSeconds, maxWaitMs)
+  fastify.decorate('outgoing', outgoing)
   const numbers = new ThirdPartyNumbers({
     endpoint: config.thirdPartyEndpoint,
     timeoutMs: config.thirdPartyTimeoutMs,
@@ -18,10 +24,11 @@ export default fp(async (fastify) => {
   })
   fastify.decorate('codeIssuer', new CodeIssuer({
     numbers,
-    queue: fastify.queues.queue,
+    shards: fastify.queues.shards,
     ensureQueue: fastify.ensureStorage,
     ttlSeconds: config.codeTtlSeconds,
     encoding: config.messageEncoding,
-    now: fastify.now
+    now: fastify.now,
+    limit: outgoing
   }))
 }, { name: 'code-issuer', fastify: '5.x', dependencies: ['config', 'storage', 'vault'] })

@@ -32,7 +32,7 @@ export default fp<StoragePluginOptions>(async (fastify, opts) => {
   let pending: Promise<void> | undefined
   async function create (): Promise<void> {
     try {
-      await Promise.all([queues.queue.createIfNotExists(), queues.poison.createIfNotExists(), codesTable.ensureTable()])
+      await Promise.all([...queues.shards.map(async (q) => await q.createIfNotExists()), queues.poison.createIfNotExists(), codesTable.ensureTable()])
     } catch (err) {
       // An identity with data roles only (Queue Data Message Sender) may not create
       // queues: then infrastructure made them, and sending will say if it did not.
