@@ -60,6 +60,7 @@ const vault: Properties = {
 
 const api: Properties = {
   THIRD_PARTY_API_ENDPOINT: { type: 'string', pattern: '^https?://', description: 'The third-party RandomNumber endpoint, e.g. https://<app>.azurewebsites.net/api/RandomNumber' },
+  LOG_REQUESTS: { type: 'boolean', default: true, description: 'Log each request (Fastify\'s "incoming request" and "request completed" lines). infra/deploy.sh sets false: one line per code event is what Log Analytics is paid for. Probe requests (/healthz, /readyz) are never logged' },
   THIRD_PARTY_TIMEOUT_MS: { type: 'integer', minimum: 1, default: 3000, description: 'Time allowed for the third-party call before getcode answers 504' },
   HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 in a container)' },
   PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000, description: 'Port to listen on' },
@@ -200,6 +201,8 @@ export type CallerAuthConfig =
 
 export interface ApiConfig extends LogConfig, StorageConfig, CredentialConfig, VaultConfig {
   callerAuth: CallerAuthConfig
+  /** Fastify's per-request log lines (probes are never logged). */
+  logRequests: boolean
   thirdPartyEndpoint: string
   thirdPartyTimeoutMs: number
   host: string
@@ -332,6 +335,7 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
     keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
     ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}),
     secretName: str(raw, 'THIRD_PARTY_API_SECRET_NAME'),
+    logRequests: raw.LOG_REQUESTS as boolean,
     thirdPartyEndpoint: str(raw, 'THIRD_PARTY_API_ENDPOINT'),
     thirdPartyTimeoutMs: int(raw, 'THIRD_PARTY_TIMEOUT_MS'),
     host: str(raw, 'HOST'),

@@ -144,6 +144,8 @@ export function buildApp (config: ApiConfig, options: AppOptions = {}): FastifyI
     // client picks its own address by prepending to X-Forwarded-For, and
     // Fastify 5 treats a hop count as trusting nothing.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
+    // Off in Azure (LOG_REQUESTS=false): code events are logged by the routes themselves.
+    disableRequestLogging: !config.logRequests,
     bodyLimit: BODY_LIMIT,
     // A client must send its request within this; slow senders do not hold sockets.
     requestTimeout: 30_000,

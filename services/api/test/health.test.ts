@@ -1,6 +1,9 @@
 import { URL } from 'node:url'
+import {
+  AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential
+} from '@azure/storage-queue'
 import t from 'tap'
-import { connectionStringFor, startHungEndpoint } from '@codegate/stack'
+import { connectionStringFor, DEV_ACCOUNT, DEV_ACCOUNT_KEY, startHungEndpoint } from '@codegate/stack'
 import { appFor, azuriteFor, configFor, drainQueue, insertCode, json, numberApiFor, queuedCount, tableFor, tempDir, vaultFor, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
@@ -142,4 +145,40 @@ t.test('a queue that accepts connections and never answers: getcode and readyz a
   if (ready === 'no answer') return
   t.equal(ready.statusCode, 503)
   t.match(ready.json(), { status: 'not_ready', checks: { queue: { ok: false }, table: { ok: true } } })
+})
+
+t.test('probes are never logged; with logRequests off a getcode and a sign-in write one line each', async (t) => {
+  const lines = async (logRequests: boolean): Promise<{ msg: string, url?: string }[]> => {
+    const { app, logs } = await appFor(t, configFor(parts, { logRequests }))
+    const before = logs.length
+    await app.inject('/healthz')
+    await app.inject('/readyz')
+    const probes = logs.slice(before)
+    t.same(probes, [], `logRequests ${String(logRequests)}: no line for a probe`)
+    const { code } = (await app.inject('/api/v1/getcode')).json() as { code: string }
+    await app.inject({ method: 'POST', url: '/api/v1/signin', payload: { code } })
+    return logs.slice(before).map((l) => JSON.parse(l) as { msg: string, req?: { url: string } }).map((l) => ({ msg: l.msg, ...(l.req !== undefined ? { url: l.req.url } : {}) }))
+  }
+  const quiet = await lines(false)
+  t.same(quiet.map((l) => l.msg), ['code issued', 'sign-in refused'], 'one line per code event')
+  const chatty = await lines(true)
+  t.ok(chatty.filter((l) => l.msg === 'incoming request').length === 2, 'request lines when asked for, for the two api calls only')
+})
+
+t.test('/readyz counts a queue that answers 403 (allowed to send, not to read its properties) as reachable', async (t) => {
+  const config = configFor(parts)
+  await tableFor(config)
+  // An account SAS without read: Azurite answers 403 to Get Queue Metadata (and to table reads).
+  const key = new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_ACCOUNT_KEY)
+  const sas = generateAccountSASQueryParameters({
+    expiresOn: new Date(Date.now() + 3_600_000),
+    permissions: AccountSASPermissions.parse('aup'),
+    resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
+    services: AccountSASServices.parse('qt').toString()
+  }, key).toString()
+  const connectionString = `QueueEndpoint=${azurite.queueEndpoint};TableEndpoint=${azurite.tableEndpoint};SharedAccessSignature=${sas}`
+  if (config.auth.kind !== 'connection-string') throw new Error('configFor gives a connection string')
+  const { app } = await appFor(t, { ...config, auth: { ...config.auth, connectionString } })
+  const res = await app.inject('/readyz')
+  t.match(res.json(), { checks: { queue: { ok: true }, table: { ok: false, reason: /403/ } } })
 })

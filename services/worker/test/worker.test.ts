@@ -4,7 +4,10 @@
  * cores); no sleep is an assertion.
  */
 import t from 'tap'
-import { connectionStringFor, startAzurite, startHoldingProxy, startHungEndpoint, startTcpProxy } from '@codegate/stack'
+import {
+  AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential
+} from '@azure/storage-queue'
+import { connectionStringFor, DEV_ACCOUNT_KEY, startAzurite, startHoldingProxy, startHungEndpoint, startTcpProxy } from '@codegate/stack'
 import { checkSignIn, CodesTable, createTableClient, encodeMessage, formatTimestamp, generateCode } from '@codegate/shared'
 import { startHealthServer, startWorker, Worker } from '../src/index.js'
 import {
@@ -281,4 +284,27 @@ t.test('the summary line reports throughput, work in flight and errors', async (
   await sendActivates(queues, 5, 60_000)
   const summary = await waitFor('a summary with work in it', () => lines.find((l) => l.msg === 'worker.summary' && Number(l.activated) > 0))
   t.match(summary, { processedPerSecond: Number, inFlight: Number, errors: 0, ready: true })
+})
+
+t.test('an identity that may use the queues and table but not create them (least privilege in Azure) still works', async (t) => {
+  const names = freshNames()
+  const full = workerConfig(azurite.connectionString, names)
+  const { queues, table } = await storageFor(full)
+  // An account SAS without create (c) or write (w): Azurite answers 403 to createQueue and createTable.
+  const key = new StorageSharedKeyCredential('devstoreaccount1', DEV_ACCOUNT_KEY)
+  const sas = generateAccountSASQueryParameters({
+    expiresOn: new Date(Date.now() + 3_600_000),
+    permissions: AccountSASPermissions.parse('rdlaup'),
+    resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
+    services: AccountSASServices.parse('qt').toString()
+  }, key).toString()
+  const restricted = `QueueEndpoint=${azurite.queueEndpoint};TableEndpoint=${azurite.tableEndpoint};SharedAccessSignature=${sas}`
+  const { log, lines } = captureLogger()
+  const worker = await startWorker(workerConfig(restricted, names), { logger: log })
+  t.teardown(worker.close)
+  t.ok(lines.some((l) => l.msg === 'not allowed to create queues or table; assuming they exist'), 'the 403 is noted once, not retried')
+
+  const message = activate(120_000)
+  await queues.queue.sendMessage(encodeMessage(message))
+  await waitFor('the code to be valid', async () => await table.get(message.code))
 })
