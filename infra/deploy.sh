@@ -30,6 +30,12 @@ Environment (defaults in brackets):
                              refused if it carries a key (code=...)
   THIRD_PARTY_API_KEY        its function key; stored in Key Vault. Prompted when
                              unset, interactive and the secret does not exist yet
+  AUTH_ISSUER, AUTH_AUDIENCE who may call the api: what infra/app-registration.sh
+                             prints (eval "$(infra/app-registration.sh | grep '^AUTH_')");
+                             required unless AUTH_MODE=none
+  AUTH_ISSUE_ROLE / AUTH_VERIFY_ROLE  app roles [Codes.Issue / Codes.Verify]
+  AUTH_MODE                  entra (default) | none: getcode and sign-in open to
+                             anyone who reaches the api, as in the original sample
   IMAGE_TAG                  image tag [<git short commit>-<UTC timestamp>]
   BUILD_WITH                 acr: az acr build (default) | docker: local docker
                              build and push (free-trial subscriptions refuse ACR
@@ -125,7 +131,15 @@ api_env() {
     "STORAGE_QUEUE_URL=${queue_url}" \
     "STORAGE_TABLE_URL=${table_url}" \
     "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}" \
-    "QUEUE_SHARDS=${QUEUE_SHARDS}"
+    "QUEUE_SHARDS=${QUEUE_SHARDS}" \
+    "AUTH_MODE=${AUTH_MODE}"
+  if [[ "$AUTH_MODE" == entra ]]; then
+    printf '%s\n' \
+      "AUTH_ISSUER=${AUTH_ISSUER}" \
+      "AUTH_AUDIENCE=${AUTH_AUDIENCE}" \
+      "AUTH_ISSUE_ROLE=${AUTH_ISSUE_ROLE}" \
+      "AUTH_VERIFY_ROLE=${AUTH_VERIFY_ROLE}"
+  fi
 }
 
 # Environment of the worker container (schemas.worker). At info it writes one
@@ -343,6 +357,27 @@ read_parameters() {
     die "THIRD_PARTY_API_ENDPOINT carries a key (code=...): give the URL without it and the key as THIRD_PARTY_API_KEY (it goes to Key Vault)"
   fi
   [[ "$THIRD_PARTY_API_ENDPOINT" == https://* ]] || log "warning: THIRD_PARTY_API_ENDPOINT is not https; the function key travels in clear"
+
+  # The api refuses to start without its callers' issuer and audience: say so
+  # here, before anything is created, not as a crash-looping revision.
+  AUTH_MODE="${AUTH_MODE:-entra}"
+  AUTH_ISSUER="${AUTH_ISSUER:-}"
+  AUTH_AUDIENCE="${AUTH_AUDIENCE:-}"
+  AUTH_ISSUE_ROLE="${AUTH_ISSUE_ROLE:-Codes.Issue}"
+  AUTH_VERIFY_ROLE="${AUTH_VERIFY_ROLE:-Codes.Verify}"
+  case "$AUTH_MODE" in
+    entra)
+      [[ -n "$AUTH_ISSUER" && -n "$AUTH_AUDIENCE" ]] ||
+        die "AUTH_ISSUER and AUTH_AUDIENCE are required (the api checks its callers' tokens): run infra/app-registration.sh and export what it prints, e.g. eval \"\$(infra/app-registration.sh | grep '^AUTH_')\"; or AUTH_MODE=none for an open api"
+      [[ "$AUTH_ISSUER" =~ ^https://[^[:space:]\"\\]+$ ]] || die "AUTH_ISSUER must be an https URL"
+      [[ "$AUTH_AUDIENCE" =~ ^[^[:space:]\"\\]+$ ]] || die "AUTH_AUDIENCE must be a comma-separated list without spaces"
+      for n in AUTH_ISSUE_ROLE AUTH_VERIFY_ROLE; do
+        [[ "${!n}" =~ ^[A-Za-z0-9._:-]{1,120}$ ]] || die "${n} must be 1-120 of letters, digits and ._:-"
+      done
+      ;;
+    none) log "warning: AUTH_MODE=none: anyone who reaches the api can issue and redeem codes" ;;
+    *) die "AUTH_MODE must be entra or none" ;;
+  esac
 }
 
 derive_names() {

@@ -37,7 +37,12 @@ t.test('parameters are checked before any change', async (t) => {
     [{ THIRD_PARTY_API_ENDPOINT: 'https://fn.example.net/api/RandomNumber?x=1&Code=abc' }, /carries a key/],
     [{ REVISION_SUFFIX: 'Bad_Suffix' }, /REVISION_SUFFIX must be/],
     [{ WORKER_CPU: 'lots' }, /WORKER_CPU must be a number of vCPUs/],
-    [{ LOG_DAILY_CAP_GB: 'x' }, /LOG_DAILY_CAP_GB must be/]
+    [{ LOG_DAILY_CAP_GB: 'x' }, /LOG_DAILY_CAP_GB must be/],
+    // Without its callers' issuer and audience the api would refuse to start: a crash-looping revision.
+    [{ AUTH_ISSUER: '' }, /AUTH_ISSUER and AUTH_AUDIENCE are required.*app-registration\.sh/],
+    [{ AUTH_AUDIENCE: '' }, /AUTH_ISSUER and AUTH_AUDIENCE are required/],
+    [{ AUTH_ISSUER: 'http://login.example.net/t/v2.0' }, /AUTH_ISSUER must be an https URL/],
+    [{ AUTH_MODE: 'open' }, /AUTH_MODE must be entra or none/]
   ]
   for (const [env, message] of cases) {
     const run = await runScript('deploy.sh', { ...DEPLOY_ENV, THIRD_PARTY_API_KEY: KEY, ...env })

@@ -375,18 +375,19 @@ t.test('infra/deploy.sh gives the apps URLs and a managed identity each, never k
     table_url: 'https://codegatest.table.core.windows.net',
     registry_server: 'codegatecr.azurecr.io',
     environment_id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/managedEnvironments/codegate-env',
-    THIRD_PARTY_API_ENDPOINT: 'https://numbers.example.net/api/RandomNumber'
+    THIRD_PARTY_API_ENDPOINT: 'https://numbers.example.net/api/RandomNumber',
+    AUTH_MODE: 'entra',
+    AUTH_ISSUER: 'https://login.microsoftonline.com/00000000-0000-0000-0000-0000000000aa/v2.0',
+    AUTH_AUDIENCE: '00000000-0000-0000-0000-0000000000bb',
+    AUTH_ISSUE_ROLE: 'Codes.Issue',
+    AUTH_VERIFY_ROLE: 'Codes.Verify'
   }
   for (const app of ['api', 'worker']) {
     const { env, body } = renderApp(app, inputs)
     const { schema, load } = codegate[app]!
     t.same(unknownNames(schema, env, sdkVariables), [], `${app}: no variable outside its schema`)
     t.same(missingRequired(schema, env), [], `${app}: required variables are set`)
-    // Caller auth is on by default and needs AUTH_ISSUER and AUTH_AUDIENCE (infra/app-registration.sh
-    // prints them). deploy.sh is being rewritten elsewhere and does not pass them yet: a known gap,
-    // shown as a todo until it does, then checked like the rest.
-    const authGap = app === 'api' && !('AUTH_ISSUER' in env) ? 'deploy.sh does not pass AUTH_ISSUER and AUTH_AUDIENCE yet (issue 11)' : false
-    t.doesNotThrow(() => load(env), `${app}: its config loader accepts the environment`, { todo: authGap })
+    t.doesNotThrow(() => load(env), `${app}: its config loader accepts the environment`)
     t.equal(env.AZURE_CREDENTIAL, 'default', `${app} uses DefaultAzureCredential`)
     const identity = inputs[`${app}_identity_id`]!
     t.equal(env.AZURE_CLIENT_ID, inputs[`${app}_identity_client_id`], `${app} names its user-assigned identity`)
