@@ -3,6 +3,7 @@ import {
   AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential
 } from '@azure/storage-queue'
 import t from 'tap'
+import { READINESS_CACHE_MS } from '../src/plugins/app/readiness.js'
 import { connectionStringFor, DEV_ACCOUNT, DEV_ACCOUNT_KEY, startHungEndpoint } from '@codegate/stack'
 import { appFor, azuriteFor, configFor, drainQueue, insertCode, json, numberApiFor, queuedCount, tableFor, tempDir, vaultFor, type Parts } from './fixtures/parts.js'
 
@@ -91,6 +92,8 @@ t.test('storage down: getcode and signin answer 503 with a reason and no code, r
   t.equal(signin.statusCode, 503)
   t.equal(signin.json().error, 'storage_unavailable')
 
+  // The first probe's answer is reused for READINESS_CACHE_MS; on a fast machine the calls above fit inside it.
+  await new Promise((resolve) => setTimeout(resolve, READINESS_CACHE_MS + 100))
   const ready = await app.inject('/readyz')
   t.equal(ready.statusCode, 503)
   t.match(ready.json(), { status: 'not_ready', checks: { queue: { ok: false, reason: /unreachable/ }, table: { ok: false }, vault: { ok: true } } })
