@@ -24,6 +24,7 @@ export default fp(async (fastify) => {
   })
   fastify.decorate('codeIssuer', new CodeIssuer({
     numbers,
+    hasher: () => fastify.codeHashKeys.hasher,
     shards: fastify.queues.shards,
     ensureQueue: fastify.ensureStorage,
     ttlSeconds: config.codeTtlSeconds,
