@@ -53,7 +53,7 @@ const credential: Properties = {
 }
 
 const vault: Properties = {
-  KEY_VAULT_URL: { type: 'string', pattern: '^https?://', description: 'Key Vault holding the third-party API key, e.g. https://<vault>.vault.azure.net' },
+  KEY_VAULT_URL: { type: 'string', pattern: '^https?://', description: 'Key Vault holding the third-party API key and the code hash key, e.g. https://<vault>.vault.azure.net. The worker reads only the code hash key, to hash the original sample\'s messages; a worker without it poisons them' },
   KEY_VAULT_CA_FILE: { type: 'string', minLength: 1, description: 'PEM certificate to trust for KEY_VAULT_URL (dev-vault\'s self-signed certificate); unset in Azure' },
   THIRD_PARTY_API_SECRET_NAME: { type: 'string', pattern: '^[0-9A-Za-z-]{1,127}$', default: 'third-party-api-key', description: 'Name of the secret that holds the third-party API key' }
 }
