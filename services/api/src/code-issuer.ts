@@ -24,7 +24,7 @@ export interface IssuedCode {
 export interface CodeIssuerOptions {
   numbers: { next: () => Promise<number> }
   /** The current code hash key; throws (a 503) while it is not loaded. */
-  hasher: () => CodeHasher
+  hasher: () => Promise<CodeHasher>
   /** The queue shards; a code's message goes to the one its hash picks. */
   shards: Array<Pick<QueueClient, 'sendMessage'>>
   /** Creates the queues if needed; resolves at once after the first success. */
@@ -47,7 +47,7 @@ export class CodeIssuer {
   async #issue (subject?: string): Promise<IssuedCode> {
     const { numbers, shards, ensureQueue, ttlSeconds, encoding, now } = this.options
     // Before the paid third-party call: without the key no code could be stored.
-    const hasher = this.options.hasher()
+    const hasher = await this.options.hasher()
     const code = generateCode(await numbers.next())
     const codeHash = hasher.hash(code)
     const queue = shards[shardOf(codeHash, shards.length)] as Pick<QueueClient, 'sendMessage'>

@@ -30,7 +30,7 @@ export interface SignInRequest {
 export interface SignInOptions {
   table: Pick<CodesTable, 'consume'>
   /** The code hash keys (current and, during a rotation, previous); throws (a 503) while not loaded. */
-  hasher: () => CodeHasher
+  hasher: () => Promise<CodeHasher>
   limits: SignInLimits
   now: () => Date
   /** The whole sign-in's deadline. */
@@ -65,7 +65,7 @@ export class SignInService {
   async signIn (request: SignInRequest): Promise<SignInOutcome> {
     const { table, limits, now, timeoutMs } = this.options
     // Hashed before anything is counted: without the key this is a 503, not a failure.
-    const hashes = this.options.hasher().candidates(request.code)
+    const hashes = (await this.options.hasher()).candidates(request.code)
     const codeId = codeIdOf(hashes[0] as string)
     const signal = AbortSignal.timeout(timeoutMs)
     let reservation

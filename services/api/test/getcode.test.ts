@@ -31,9 +31,9 @@ t.test('getcode answers a code only once the queue holds its activate message', 
   const messages = await drainQueue(config)
   t.equal(messages.length, 1, 'exactly one message')
   t.same(messages[0], {
-    v: 1,
+    v: 2,
     phase: 'activate',
-    code: body.code,
+    codeHash: hasher.hash(body.code),
     issuedAt: now,
     expiresAt: new Date(body.expiresAt),
     subject: 'alice@example.com'
