@@ -24,6 +24,8 @@ export default fp(async (fastify) => {
   })
   fastify.decorate('codeIssuer', new CodeIssuer({
     numbers,
+    // Not loaded yet: try the vault now (single flight), as getcode does for the third-party key.
+    hasher: async () => fastify.codeHashKeys.loaded ? fastify.codeHashKeys.hasher : await fastify.codeHashKeys.load(),
     shards: fastify.queues.shards,
     ensureQueue: fastify.ensureStorage,
     ttlSeconds: config.codeTtlSeconds,

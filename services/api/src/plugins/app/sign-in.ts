@@ -66,5 +66,5 @@ export default fp<SignInPluginOptions>(async (fastify, opts) => {
   fastify.decorate('signInLimits', limits)
   // Each table call is bounded by STORAGE_TIMEOUT_MS (so a hung table is a 503
   // after about that long); the whole sign-in, up to five calls, by twice it.
-  fastify.decorate('signIn', new SignInService({ table: fastify.codesTable, limits, now, timeoutMs: 2 * config.storageTimeoutMs }))
-}, { name: 'sign-in', fastify: '5.x', dependencies: ['config', 'storage'] })
+  fastify.decorate('signIn', new SignInService({ table: fastify.codesTable, hasher: async () => fastify.codeHashKeys.loaded ? fastify.codeHashKeys.hasher : await fastify.codeHashKeys.load(), limits, now, timeoutMs: 2 * config.storageTimeoutMs }))
+}, { name: 'sign-in', fastify: '5.x', dependencies: ['config', 'storage', 'vault'] })

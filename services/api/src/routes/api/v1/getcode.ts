@@ -1,6 +1,5 @@
 /** GET /api/v1/getcode: a new code, answered only once its activate message is on the queue. */
 import type { FastifyPluginAsync } from 'fastify'
-import { maskCode } from '@codegate/shared/logger'
 import { maskSubject } from '../../../log-safety.js'
 import { formatTimestamp } from '@codegate/shared/time'
 import { codeSchema, errors, subjectSchema } from '../../../schemas.js'
@@ -42,7 +41,7 @@ const getcode: FastifyPluginAsync = async (fastify) => {
     const code = await fastify.codeIssuer.issue(subject)
     request.log.info({
       event: 'code.issued',
-      maskedCode: maskCode(code.code),
+      codeId: code.codeId,
       subject: maskSubject(subject),
       expiresAt: code.expiresAt.toISOString(),
       messageId: code.messageId

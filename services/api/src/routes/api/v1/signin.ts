@@ -3,7 +3,6 @@
  * schema before anything touches the table; every refusal gets one answer.
  */
 import type { FastifyPluginAsync } from 'fastify'
-import { maskCode } from '@codegate/shared/logger'
 import { maskSubject } from '../../../log-safety.js'
 import { codeSchema, errors, subjectSchema } from '../../../schemas.js'
 
@@ -41,7 +40,7 @@ const signin: FastifyPluginAsync = async (fastify) => {
   }, async (request, reply) => {
     const { code, subject } = request.body
     const outcome = await fastify.signIn.signIn({ code, subject, ip: request.ip })
-    const log = { maskedCode: maskCode(code), subject: maskSubject(subject) }
+    const log = { codeId: outcome.codeId, subject: maskSubject(subject) }
     void reply.header('cache-control', 'no-store')
     switch (outcome.status) {
       case 'approved':
