@@ -80,14 +80,19 @@ export interface LifecycleDeps {
 /** `lost`: the step's effect is done but the message had meanwhile been received again elsewhere. */
 export type Outcome =
   | { kind: 'activated', inserted: boolean, lagMs: number, visibilitySeconds: number, lost: boolean }
-  | { kind: 'expired', result: 'deleted' | 'absent' | 'newer', lost: boolean }
+  /** `lateMs`: how long after expiresAt the row was deleted (or found gone). */
+  | { kind: 'expired', result: 'deleted' | 'absent' | 'newer', lateMs: number, lost: boolean }
   | { kind: 'requeued', visibilitySeconds: number, lost: boolean }
   | { kind: 'dropped', reason: 'late', lost: boolean }
-  | { kind: 'poisoned', reason: string }
+  /** `cause`: the reason's kind, a bounded set (metrics label it); `reason` says it in words. */
+  | { kind: 'poisoned', cause: PoisonCause, reason: string }
   /** Handling failed; the message comes back after `retryInSeconds` (or the visibility timeout). */
   | { kind: 'failed', attempt: number, retryInSeconds: number | undefined, error: unknown }
 
 export type OutcomeKind = Outcome['kind']
+
+/** Why a message went to the poison queue: nobody can read it, no api could have sent it, or its phase kept failing. */
+export type PoisonCause = 'unreadable' | 'implausible' | 'exhausted'
 
 /**
  * Field the worker adds to every envelope it rewrites after a phase
@@ -207,15 +212,15 @@ export async function handleMessage (received: ReceivedMessage, deps: LifecycleD
     decoded = decodeMessage(received.messageText, deps.rules.codeTtlSeconds)
   } catch (err) {
     // Deterministic: every retry would fail the same way.
-    return await poison(ctx, `unreadable message: ${errorText(err)}`, undefined)
+    return await poison(ctx, 'unreadable', `unreadable message: ${errorText(err)}`, undefined)
   }
   const { message } = decoded
   const implausible = implausibility(message, deps.now(), deps.rules.codeTtlSeconds)
-  if (implausible !== undefined) return await poison(ctx, `implausible ${decoded.source} message: ${implausible}`, message)
+  if (implausible !== undefined) return await poison(ctx, 'implausible', `implausible ${decoded.source} message: ${implausible}`, message)
   const attempt = attemptOf(received, decoded)
   const { maxDequeueCount } = deps.rules
   if (attempt > maxDequeueCount) {
-    return await poison(ctx, `${message.phase} did not finish in ${maxDequeueCount} tries (the worker stopped or timed out each time)`, message)
+    return await poison(ctx, 'exhausted', `${message.phase} did not finish in ${maxDequeueCount} tries (the worker stopped or timed out each time)`, message)
   }
   try {
     return message.phase === 'activate'
@@ -223,7 +228,7 @@ export async function handleMessage (received: ReceivedMessage, deps: LifecycleD
       : await expire(ctx, message)
   } catch (err) {
     if (attempt >= maxDequeueCount) {
-      return await poison(ctx, `${message.phase} failed ${attempt} times; last error: ${errorText(err)}`, message)
+      return await poison(ctx, 'exhausted', `${message.phase} failed ${attempt} times; last error: ${errorText(err)}`, message)
     }
     return await release(ctx, message, attempt, err)
   }
@@ -279,8 +284,9 @@ async function expire ({ received, deps, log }: Context, message: CodeMessage): 
     return { kind: 'requeued', visibilitySeconds, lost: !ours }
   }
   const ours = await deps.remove()
-  log.info({ maskedCode, result: result.outcome, lateMs: now.getTime() - message.expiresAt.getTime(), ...(ours ? {} : { lost: true }) }, 'code.expired')
-  return { kind: 'expired', result: result.outcome, lost: !ours }
+  const lateMs = now.getTime() - message.expiresAt.getTime()
+  log.info({ maskedCode, result: result.outcome, lateMs, ...(ours ? {} : { lost: true }) }, 'code.expired')
+  return { kind: 'expired', result: result.outcome, lateMs, lost: !ours }
 }
 
 /** After a failure: show the message again after a growing delay, text unchanged (so the try counts). */
@@ -298,7 +304,7 @@ async function release ({ received, deps, log }: Context, message: CodeMessage, 
   return { kind: 'failed', attempt, retryInSeconds, error: err }
 }
 
-async function poison ({ received, deps, log }: Context, reason: string, message: CodeMessage | undefined): Promise<Outcome> {
+async function poison ({ received, deps, log }: Context, cause: PoisonCause, reason: string, message: CodeMessage | undefined): Promise<Outcome> {
   const maskedCode = message !== undefined ? maskCode(message.code) : undefined
   try {
     // Poison first: if the delete never happens, the original comes back and
@@ -310,5 +316,5 @@ async function poison ({ received, deps, log }: Context, reason: string, message
     return { kind: 'failed', attempt: received.dequeueCount, retryInSeconds: undefined, error: err }
   }
   log.error({ maskedCode, reason }, 'message.poisoned')
-  return { kind: 'poisoned', reason }
+  return { kind: 'poisoned', cause, reason }
 }

@@ -8,7 +8,7 @@ import { Worker, type WorkerOptions, type WorkerStats } from './worker.js'
 
 export { Backoff } from './backoff.js'
 export { startHealthServer, type HealthOptions, type HealthServer } from './health.js'
-export { Worker, type WorkerOptions, type WorkerStats } from './worker.js'
+export { Worker, type MessageRef, type WorkerEvents, type WorkerOptions, type WorkerStats } from './worker.js'
 
 export interface StartWorkerOptions extends WorkerOptions {
   /** Also serve /healthz and /readyz on config.healthHost:config.healthPort (0: a free port). */
