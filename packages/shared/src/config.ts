@@ -36,6 +36,10 @@ const log: Properties = {
   LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', description: 'pino log level' }
 }
 
+const observability: Properties = {
+  METRICS_ENABLED: { type: 'boolean', default: true, description: 'Serve Prometheus metrics at /metrics (the api\'s port; the worker\'s WORKER_HEALTH_PORT). Counts only, never a code; set false where the api\'s port is public and nothing scrapes it' }
+}
+
 const storage: Properties = {
   STORAGE_CONNECTION_STRING: { type: 'string', minLength: 1, description: 'Storage connection string (Azurite locally: UseDevelopmentStorage=true). When set, it is used for queue and table instead of Entra ID.' },
   STORAGE_QUEUE_URL: { type: 'string', pattern: '^https?://', description: 'Queue URL in Azure, e.g. https://<account>.queue.core.windows.net/code-requests; accessed with Entra ID (managed identity).' },
@@ -126,8 +130,8 @@ const devVault: Properties = {
 }
 
 export const schemas = {
-  api: { properties: { ...log, ...storage, ...credential, ...vault, ...api, ...overload, ...callerAuth }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
-  worker: { properties: { ...log, ...storage, ...credential, ...worker }, required: [] },
+  api: { properties: { ...log, ...observability, ...storage, ...credential, ...vault, ...api, ...overload, ...callerAuth }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
+  worker: { properties: { ...log, ...observability, ...storage, ...credential, ...worker }, required: [] },
   numberApi: { properties: { ...log, ...numberApi }, required: ['THIRD_PARTY_API_KEYS'] },
   devVault: { properties: { ...log, ...devVault }, required: [] }
 } satisfies Record<string, ConfigSchema>
@@ -154,6 +158,11 @@ export function readEnv (schema: ConfigSchema, env: Env): Raw {
 
 export interface LogConfig {
   logLevel: string
+}
+
+export interface ObservabilityConfig {
+  /** Serve /metrics. */
+  metricsEnabled: boolean
 }
 
 export type StorageAuth =
@@ -199,7 +208,7 @@ export type CallerAuthConfig =
     caFile?: string
   }
 
-export interface ApiConfig extends LogConfig, StorageConfig, CredentialConfig, VaultConfig {
+export interface ApiConfig extends LogConfig, ObservabilityConfig, StorageConfig, CredentialConfig, VaultConfig {
   callerAuth: CallerAuthConfig
   /** Fastify's per-request log lines (probes are never logged). */
   logRequests: boolean
@@ -236,7 +245,7 @@ export interface OverloadConfig {
   maxWaitMs: number
 }
 
-export interface WorkerConfig extends LogConfig, StorageConfig, CredentialConfig {
+export interface WorkerConfig extends LogConfig, ObservabilityConfig, StorageConfig, CredentialConfig {
   batchSize: number
   maxInFlight: number
   visibilityTimeoutSeconds: number
@@ -330,6 +339,7 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
   const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
   return {
     logLevel: str(raw, 'LOG_LEVEL'),
+    metricsEnabled: raw.METRICS_ENABLED as boolean,
     ...storageConfig(raw),
     credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
     keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
@@ -404,6 +414,7 @@ export function loadWorkerConfig (env: Env = process.env): WorkerConfig {
   const raw = readEnv(schemas.worker, env)
   return {
     logLevel: str(raw, 'LOG_LEVEL'),
+    metricsEnabled: raw.METRICS_ENABLED as boolean,
     ...storageConfig(raw),
     credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
     batchSize: int(raw, 'WORKER_BATCH_SIZE'),

@@ -2,7 +2,7 @@
  * The api as a plugin (`codegateApi`) and a builder (`buildApp`) that wraps it
  * in a Fastify instance with codegate's logger, limits and validation rules.
  *
- * Load order: plugins/external (config, storage, vault, security, load
+ * Load order: plugins/external (config, storage, vault, metrics, security, load
  * shedding, caller authentication, docs), then
  * plugins/app (domain services), then routes.
  */
@@ -19,6 +19,7 @@ import readiness from './plugins/app/readiness.js'
 import signIn from './plugins/app/sign-in.js'
 import callerAuth, { type CallerAuthPluginOptions } from './plugins/external/caller-auth.js'
 import configPlugin from './plugins/external/config.js'
+import metrics from './plugins/external/metrics.js'
 import security from './plugins/external/security.js'
 import storage from './plugins/external/storage.js'
 import swagger from './plugins/external/swagger.js'
@@ -76,6 +77,7 @@ export const codegateApi: FastifyPluginAsync<{ config: ApiConfig } & AppOptions>
     ...(opts.keyRetryMaxMs !== undefined ? { keyRetryMaxMs: opts.keyRetryMaxMs } : {}),
     ...(opts.keyStartWaitMs !== undefined ? { keyStartWaitMs: opts.keyStartWaitMs } : {})
   })
+  await fastify.register(metrics)
   await fastify.register(security)
   // After helmet (its headers go on the 503s too), before the rate limiter's route hooks and the routes.
   await fastify.register(underPressure, { routes: ['/api/v1/getcode', '/api/v1/signin'] })

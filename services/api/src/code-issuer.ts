@@ -8,6 +8,7 @@ import { generateCode } from '@codegate/shared/code'
 import { shardOf } from '@codegate/shared/shards'
 import { encodeMessage, type CodeMessage, type MessageEncoding } from '@codegate/shared/message'
 import { StorageUnavailableError } from './errors.js'
+import { secondsSince, type IssuerObserver } from './metrics.js'
 
 export interface IssuedCode {
   code: string
@@ -28,6 +29,8 @@ export interface CodeIssuerOptions {
   now: () => Date
   /** Bounds the codes being issued at once (each holds one third-party call, then one queue send); unbounded without. */
   limit?: { run: <T>(task: () => Promise<T>) => Promise<T> }
+  /** Told each queue send's time and result, and each code handed out. */
+  observe?: IssuerObserver
 }
 
 export class CodeIssuer {
@@ -39,19 +42,24 @@ export class CodeIssuer {
   }
 
   async #issue (subject?: string): Promise<IssuedCode> {
-    const { numbers, shards, ensureQueue, ttlSeconds, encoding, now } = this.options
+    const { numbers, shards, ensureQueue, ttlSeconds, encoding, now, observe } = this.options
     const code = generateCode(await numbers.next())
     const queue = shards[shardOf(code, shards.length)] as Pick<QueueClient, 'sendMessage'>
     const issuedAt = now()
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000)
     const message: CodeMessage = { v: 1, phase: 'activate', code, issuedAt, expiresAt, ...(subject !== undefined ? { subject } : {}) }
+    let start: number | undefined
     try {
       await ensureQueue()
+      start = performance.now()
       // Never expires in the queue: the worker hides it for the code's whole life,
       // and updateMessage cannot reach past a message's expiry (7 days by default).
       const sent = await queue.sendMessage(encodeMessage(message, encoding), { messageTimeToLive: -1 })
+      observe?.queueSend(secondsSince(start), true)
+      observe?.issued()
       return { code, issuedAt, expiresAt, messageId: sent.messageId, ...(subject !== undefined ? { subject } : {}) }
     } catch (err) {
+      if (start !== undefined) observe?.queueSend(secondsSince(start), false)
       throw new StorageUnavailableError('queue', { cause: err })
     }
   }

@@ -9,6 +9,7 @@ import { constants } from 'node:os'
 import { ConfigError, loadWorkerConfig, loggerOptions, type WorkerConfig } from '@codegate/shared'
 import pino from 'pino'
 import { startHealthServer } from './health.js'
+import { workerMetrics } from './metrics.js'
 import { Worker } from './worker.js'
 
 async function main (): Promise<void> {
@@ -24,7 +25,8 @@ async function main (): Promise<void> {
   }
   const log = pino(loggerOptions('worker', config.logLevel))
   const worker = new Worker(config, { logger: log })
-  const health = await startHealthServer({ host: config.healthHost, port: config.healthPort, notReady: () => worker.notReady(), notLive: () => worker.notLive(), log })
+  const metrics = config.metricsEnabled ? { metrics: workerMetrics(worker).registry } : {}
+  const health = await startHealthServer({ host: config.healthHost, port: config.healthPort, notReady: () => worker.notReady(), notLive: () => worker.notLive(), log, ...metrics })
 
   let stopping = false
   const onSignal = (signal: NodeJS.Signals): void => {
