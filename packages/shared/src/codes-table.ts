@@ -7,6 +7,8 @@
 import { RestError, type TableClient } from '@azure/data-tables'
 import { assertCode, partitionKeyOf } from './code.js'
 import type { CodeMessage } from './message.js'
+import { linkTo, readTraceCarrier, type TraceCarrier } from './tracing.js'
+import { trace } from '@opentelemetry/api'
 
 export interface CodeRow {
   code: string
@@ -14,6 +16,8 @@ export interface CodeRow {
   expiresAt: Date
   subject?: string
   consumedAt?: Date
+  /** Trace context of the code's issue, when it was traced: a sign-in links to it. */
+  trace?: TraceCarrier
   etag: string
 }
 
@@ -39,6 +43,8 @@ interface Entity {
   expiresAt: Date
   subject?: string
   consumedAt?: Date
+  traceparent?: string
+  tracestate?: string
 }
 
 const statusOf = (err: unknown): number | undefined => err instanceof RestError ? err.statusCode : undefined
@@ -83,7 +89,8 @@ export class CodesTable {
       rowKey: assertCode(message.code),
       issuedAt: message.issuedAt,
       expiresAt: message.expiresAt,
-      ...(message.subject !== undefined ? { subject: message.subject } : {})
+      ...(message.subject !== undefined ? { subject: message.subject } : {}),
+      ...(message.trace !== undefined ? message.trace : {})
     }
     try {
       const response = await this.client.createEntity(entity)
@@ -134,6 +141,9 @@ export class CodesTable {
    */
   async consume (code: string, subject: string | undefined, now: Date, options: CallOptions = {}): Promise<SignInResult> {
     const row = await this.get(code, options)
+    // The sign-in's span (the request's, when traced) links to the trace of the code's issue.
+    const link = linkTo(row?.trace)
+    if (link !== undefined) trace.getActiveSpan()?.addLink(link)
     const check = checkSignIn(row, subject, now)
     if (!check.approved || row === undefined) return check
     try {
@@ -152,12 +162,14 @@ export class CodesTable {
 }
 
 function toRow (entity: Entity & { etag: string }): CodeRow {
+  const carrier = readTraceCarrier(entity.traceparent, entity.tracestate)
   return {
     code: entity.rowKey,
     issuedAt: new Date(entity.issuedAt),
     expiresAt: new Date(entity.expiresAt),
     ...(entity.subject !== undefined ? { subject: entity.subject } : {}),
     ...(entity.consumedAt !== undefined ? { consumedAt: new Date(entity.consumedAt) } : {}),
+    ...(carrier !== undefined ? { trace: carrier } : {}),
     etag: entity.etag
   }
 }

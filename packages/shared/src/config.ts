@@ -37,6 +37,7 @@ const log: Properties = {
 }
 
 const observability: Properties = {
+  OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string', pattern: '^https?://', description: 'Turns tracing on: spans go to this OTLP/HTTP collector (<it>/v1/traces, JSON), e.g. http://127.0.0.1:4318; the exporter also reads the other standard OTEL_EXPORTER_OTLP_* variables. Unset: no tracing, no trace context in messages or rows' },
   METRICS_ENABLED: { type: 'boolean', default: true, description: 'Serve Prometheus metrics at /metrics (the api\'s port; the worker\'s WORKER_HEALTH_PORT). Counts only, never a code; set false where the api\'s port is public and nothing scrapes it' }
 }
 
@@ -163,6 +164,13 @@ export interface LogConfig {
 export interface ObservabilityConfig {
   /** Serve /metrics. */
   metricsEnabled: boolean
+  /** OTLP/HTTP collector; tracing is off without it. */
+  otlpEndpoint?: string
+}
+
+function observabilityConfig (raw: Raw): ObservabilityConfig {
+  const otlpEndpoint = optional(raw, 'OTEL_EXPORTER_OTLP_ENDPOINT')
+  return { metricsEnabled: raw.METRICS_ENABLED as boolean, ...(otlpEndpoint !== undefined ? { otlpEndpoint } : {}) }
 }
 
 export type StorageAuth =
@@ -339,7 +347,7 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
   const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
   return {
     logLevel: str(raw, 'LOG_LEVEL'),
-    metricsEnabled: raw.METRICS_ENABLED as boolean,
+    ...observabilityConfig(raw),
     ...storageConfig(raw),
     credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
     keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
@@ -414,7 +422,7 @@ export function loadWorkerConfig (env: Env = process.env): WorkerConfig {
   const raw = readEnv(schemas.worker, env)
   return {
     logLevel: str(raw, 'LOG_LEVEL'),
-    metricsEnabled: raw.METRICS_ENABLED as boolean,
+    ...observabilityConfig(raw),
     ...storageConfig(raw),
     credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
     batchSize: int(raw, 'WORKER_BATCH_SIZE'),

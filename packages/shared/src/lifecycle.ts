@@ -27,10 +27,12 @@
  * The queue and the clock come in as `LifecycleDeps`, so the rules run the
  * same against Azure, Azurite, or a test's fake queue.
  */
+import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import type { CodesTable } from './codes-table.js'
 import { maskCode } from './logger.js'
 import { decodeMessage, encodeMessage, type CodeMessage, type DecodedMessage, type MessageEncoding, type MessageSource } from './message.js'
+import { contextFrom, linkTo, tracer } from './tracing.js'
 
 /** What the worker needs of one received queue message. */
 export interface ReceivedMessage {
@@ -212,8 +214,42 @@ export async function handleMessage (received: ReceivedMessage, deps: LifecycleD
     decoded = decodeMessage(received.messageText, deps.rules.codeTtlSeconds)
   } catch (err) {
     // Deterministic: every retry would fail the same way.
-    return await poison(ctx, 'unreadable', `unreadable message: ${errorText(err)}`, undefined)
+    return await traced(received, undefined, async () => await poison(ctx, 'unreadable', `unreadable message: ${errorText(err)}`, undefined))
   }
+  return await traced(received, decoded.message, async () => await handleDecoded(ctx, decoded))
+}
+
+/**
+ * Runs one message's handling in a span: an activate as a child of the span
+ * that sent it, an expire (minutes later) in a trace of its own linked to
+ * it, a message without trace context (the sample's, an unreadable one) in a
+ * new trace. Attributes name the message, never its code.
+ */
+async function traced (received: ReceivedMessage, message: CodeMessage | undefined, handle: () => Promise<Outcome>): Promise<Outcome> {
+  const phase = message?.phase ?? 'unreadable'
+  const link = phase === 'expire' ? linkTo(message?.trace) : undefined
+  const parent = phase === 'activate' ? contextFrom(message?.trace) : contextFrom(undefined)
+  const attributes: Attributes = {
+    'messaging.system': 'azure_queue_storage',
+    'messaging.operation.type': 'process',
+    'messaging.message.id': received.messageId,
+    'codegate.dequeue_count': received.dequeueCount
+  }
+  return await tracer().startActiveSpan(`codegate.${phase}`, { kind: SpanKind.CONSUMER, attributes, ...(link !== undefined ? { links: [link] } : {}) }, parent, async (span) => {
+    try {
+      const outcome = await handle()
+      span.setAttribute('codegate.outcome', outcome.kind)
+      if (outcome.kind === 'poisoned') span.setAttribute('codegate.poison_cause', outcome.cause)
+      if (outcome.kind === 'failed' || outcome.kind === 'poisoned') span.setStatus({ code: SpanStatusCode.ERROR })
+      return outcome
+    } finally {
+      span.end()
+    }
+  })
+}
+
+async function handleDecoded (ctx: Context, decoded: DecodedMessage): Promise<Outcome> {
+  const { received, deps } = ctx
   const { message } = decoded
   const implausible = implausibility(message, deps.now(), deps.rules.codeTtlSeconds)
   if (implausible !== undefined) return await poison(ctx, 'implausible', `implausible ${decoded.source} message: ${implausible}`, message)

@@ -27,6 +27,7 @@ import underPressure from './plugins/external/under-pressure.js'
 import vault from './plugins/external/vault.js'
 import routes from './routes/index.js'
 import { errorSchema } from './schemas.js'
+import { fastifyTracing } from './tracing.js'
 
 export interface AppOptions {
   /** The clock for issued codes and sign-in checks; defaults to the system clock. */
@@ -42,6 +43,8 @@ export interface AppOptions {
   keyStartWaitMs?: number
   /** Key-set caching and start wait of caller authentication (AUTH_MODE=entra). */
   callerAuth?: CallerAuthPluginOptions
+  /** A span per request (@fastify/otel); on when the process started telemetry (main.ts). */
+  tracing?: boolean
 }
 
 /** Largest request body anywhere; signin allows less. */
@@ -138,7 +141,7 @@ function apiLoggerOptions (level: string): ReturnType<typeof loggerOptions> {
 }
 
 export function buildApp (config: ApiConfig, options: AppOptions = {}): FastifyInstance {
-  const { logStream, ...pluginOptions } = options
+  const { logStream, tracing, ...pluginOptions } = options
   const logger = apiLoggerOptions(config.logLevel)
   const app = Fastify({
     logger: logStream !== undefined ? { ...logger, stream: logStream } : logger,
@@ -159,6 +162,8 @@ export function buildApp (config: ApiConfig, options: AppOptions = {}): FastifyI
       }
     }
   })
+  // First, so every request's hooks and handler run inside its span.
+  if (tracing === true) void app.register(fastifyTracing())
   // Not encapsulated, so its decorators (keyLoader, codeIssuer, …) are on the instance, as in fastify/demo's server.ts.
   void app.register(fp(codegateApi, { name: 'codegate-api' }), { config, ...pluginOptions })
   return app

@@ -7,6 +7,8 @@ import type { QueueClient } from '@azure/storage-queue'
 import { generateCode } from '@codegate/shared/code'
 import { shardOf } from '@codegate/shared/shards'
 import { encodeMessage, type CodeMessage, type MessageEncoding } from '@codegate/shared/message'
+import { activeTraceCarrier, tracer } from '@codegate/shared/tracing'
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { StorageUnavailableError } from './errors.js'
 import { secondsSince, type IssuerObserver } from './metrics.js'
 
@@ -21,7 +23,7 @@ export interface IssuedCode {
 export interface CodeIssuerOptions {
   numbers: { next: () => Promise<number> }
   /** The queue shards; a code's message goes to the one its hash picks. */
-  shards: Array<Pick<QueueClient, 'sendMessage'>>
+  shards: Array<Pick<QueueClient, 'sendMessage' | 'name'>>
   /** Creates the queues if needed; resolves at once after the first success. */
   ensureQueue: () => Promise<void>
   ttlSeconds: number
@@ -44,23 +46,35 @@ export class CodeIssuer {
   async #issue (subject?: string): Promise<IssuedCode> {
     const { numbers, shards, ensureQueue, ttlSeconds, encoding, now, observe } = this.options
     const code = generateCode(await numbers.next())
-    const queue = shards[shardOf(code, shards.length)] as Pick<QueueClient, 'sendMessage'>
+    const queue = shards[shardOf(code, shards.length)] as Pick<QueueClient, 'sendMessage' | 'name'>
     const issuedAt = now()
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000)
     const message: CodeMessage = { v: 1, phase: 'activate', code, issuedAt, expiresAt, ...(subject !== undefined ? { subject } : {}) }
-    let start: number | undefined
-    try {
-      await ensureQueue()
-      start = performance.now()
-      // Never expires in the queue: the worker hides it for the code's whole life,
-      // and updateMessage cannot reach past a message's expiry (7 days by default).
-      const sent = await queue.sendMessage(encodeMessage(message, encoding), { messageTimeToLive: -1 })
-      observe?.queueSend(secondsSince(start), true)
-      observe?.issued()
-      return { code, issuedAt, expiresAt, messageId: sent.messageId, ...(subject !== undefined ? { subject } : {}) }
-    } catch (err) {
-      if (start !== undefined) observe?.queueSend(secondsSince(start), false)
-      throw new StorageUnavailableError('queue', { cause: err })
-    }
+    // The send is the producer span; its context travels in the envelope, so the worker's activate is its child.
+    return await tracer().startActiveSpan('codegate.enqueue', {
+      kind: SpanKind.PRODUCER,
+      attributes: { 'messaging.system': 'azure_queue_storage', 'messaging.operation.type': 'send', 'messaging.destination.name': queue.name }
+    }, async (span) => {
+      const trace = activeTraceCarrier()
+      if (trace !== undefined) message.trace = trace
+      let start: number | undefined
+      try {
+        await ensureQueue()
+        start = performance.now()
+        // Never expires in the queue: the worker hides it for the code's whole life,
+        // and updateMessage cannot reach past a message's expiry (7 days by default).
+        const sent = await queue.sendMessage(encodeMessage(message, encoding), { messageTimeToLive: -1 })
+        observe?.queueSend(secondsSince(start), true)
+        observe?.issued()
+        span.setAttribute('messaging.message.id', sent.messageId)
+        return { code, issuedAt, expiresAt, messageId: sent.messageId, ...(subject !== undefined ? { subject } : {}) }
+      } catch (err) {
+        if (start !== undefined) observe?.queueSend(secondsSince(start), false)
+        span.setStatus({ code: SpanStatusCode.ERROR })
+        throw new StorageUnavailableError('queue', { cause: err })
+      } finally {
+        span.end()
+      }
+    })
   }
 }
