@@ -124,3 +124,28 @@ export async function startOtlpReceiver (port = 0, onSpans?: (spans: ReceivedSpa
     }
   }
 }
+
+/**
+ * The spans of `traceId` as an indented tree (children under their parent,
+ * in start order), with the spans elsewhere that link to it listed after.
+ */
+export function traceTree (spans: ReceivedSpan[], traceId: string): string {
+  const own = spans.filter((s) => s.traceId === traceId).sort((a, b) => (a.startNs < b.startNs ? -1 : 1))
+  const t0 = own[0]?.startNs ?? 0n
+  const ms = (ns: bigint): string => `${(Number(ns) / 1e6).toFixed(1)} ms`
+  const line = (s: ReceivedSpan, depth: number): string =>
+    `${'  '.repeat(depth)}${s.name}  [${s.service}]  +${ms(s.startNs - t0)}  ${ms(s.endNs - s.startNs)}${s.status === 2 ? '  ERROR' : ''}`
+  const ids = new Set(own.map((s) => s.spanId))
+  const lines: string[] = []
+  const walk = (parent: string | undefined, depth: number): void => {
+    for (const s of own.filter((c) => (parent === undefined ? c.parentSpanId === undefined || !ids.has(c.parentSpanId) : c.parentSpanId === parent))) {
+      lines.push(line(s, depth))
+      walk(s.spanId, depth + 1)
+    }
+  }
+  walk(undefined, 0)
+  for (const s of spans.filter((x) => x.traceId !== traceId && x.links.some((l) => l.traceId === traceId))) {
+    lines.push(`linked: ${s.name}  [${s.service}]  +${ms(s.startNs - t0)}  ${ms(s.endNs - s.startNs)}  (trace ${s.traceId.slice(0, 8)}…)`)
+  }
+  return lines.join('\n')
+}

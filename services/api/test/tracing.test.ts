@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { freePort, startOtlpReceiver, type ReceivedSpan } from '@codegate/stack'
+import { freePort, startOtlpReceiver, traceTree, type ReceivedSpan } from '@codegate/stack'
 import { startTelemetry } from '@codegate/shared/telemetry'
 import { baseQueueName } from '@codegate/shared/config'
 import { createQueues } from '@codegate/shared/clients'
@@ -108,6 +108,7 @@ t.test('a code\'s getcode, activate, sign-in and expire share one trace, or link
     t.fail(`missing spans (getcode ${String(getcode !== undefined)}, signin ${String(signin !== undefined)}, enqueue ${String(enqueue !== undefined)}, expire ${String(expire !== undefined)}); got ${JSON.stringify(seen)}`)
     return
   }
+  t.comment(`the code's trace:\n${traceTree(spans.filter((s) => !(s.kind === 3 && s.name !== 'GET' && s.name !== 'POST') && !(s.name === 'GET' && s.traceId !== getcode.traceId)), getcode.traceId)}`)
   const activate = activates.find((s) => s.traceId === getcode.traceId)
   t.ok(activate, 'the activate is in the getcode trace')
   t.equal(enqueue.traceId, getcode.traceId)
