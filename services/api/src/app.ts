@@ -27,7 +27,6 @@ import underPressure from './plugins/external/under-pressure.js'
 import vault from './plugins/external/vault.js'
 import routes from './routes/index.js'
 import { errorSchema } from './schemas.js'
-import { fastifyTracing } from './tracing.js'
 
 export interface AppOptions {
   /** The clock for issued codes and sign-in checks; defaults to the system clock. */
@@ -163,7 +162,8 @@ export function buildApp (config: ApiConfig, options: AppOptions = {}): FastifyI
     }
   })
   // First, so every request's hooks and handler run inside its span.
-  if (tracing === true) void app.register(fastifyTracing())
+  // Loaded only when on (tracing.ts pulls in the instrumentations); fp so its hooks reach every route.
+  if (tracing === true) void app.register(fp(async (instance) => { await instance.register((await import('./tracing.js')).fastifyTracing()) }, { name: 'tracing' }))
   // Not encapsulated, so its decorators (keyLoader, codeIssuer, …) are on the instance, as in fastify/demo's server.ts.
   void app.register(fp(codegateApi, { name: 'codegate-api' }), { config, ...pluginOptions })
   return app

@@ -2,18 +2,20 @@
 import closeWithGrace from 'close-with-grace'
 import { loadApiConfig } from '@codegate/shared/config'
 import { configOrExit } from '@codegate/shared/process'
-import { startTelemetry } from '@codegate/shared/telemetry'
 import { buildApp } from './app.js'
-import { instrumentHttpClients } from './tracing.js'
 
 const config = configOrExit('api', () => loadApiConfig())
 
-// Before the app: its instrumentations need the tracer provider.
-const telemetry = startTelemetry({ serviceName: 'codegate-api', ...(config.otlpEndpoint !== undefined ? { otlpEndpoint: config.otlpEndpoint } : {}) })
-if (telemetry.enabled) instrumentHttpClients()
+// Before the app: its instrumentations need the tracer provider. The SDK is
+// loaded only when tracing is on, so a process without it does not pay its start.
+let telemetry: { shutdown: () => Promise<void> } | undefined
+if (config.otlpEndpoint !== undefined) {
+  telemetry = (await import('@codegate/shared/telemetry')).startTelemetry({ serviceName: 'codegate-api', otlpEndpoint: config.otlpEndpoint })
+  ;(await import('./tracing.js')).instrumentHttpClients()
+}
 
-const app = buildApp(config, { tracing: telemetry.enabled })
-app.addHook('onClose', async () => { await telemetry.shutdown() })
+const app = buildApp(config, { tracing: telemetry !== undefined })
+app.addHook('onClose', async () => { await telemetry?.shutdown() })
 
 closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'closing after an unexpected error')

@@ -7,7 +7,6 @@
  */
 import { constants } from 'node:os'
 import { ConfigError, loadWorkerConfig, loggerOptions, type WorkerConfig } from '@codegate/shared'
-import { startTelemetry } from '@codegate/shared/telemetry'
 import pino from 'pino'
 import { startHealthServer } from './health.js'
 import { workerMetrics } from './metrics.js'
@@ -25,7 +24,10 @@ async function main (): Promise<void> {
     return
   }
   const log = pino(loggerOptions('worker', config.logLevel))
-  const telemetry = startTelemetry({ serviceName: 'codegate-worker', ...(config.otlpEndpoint !== undefined ? { otlpEndpoint: config.otlpEndpoint } : {}) })
+  // The SDK is loaded only when tracing is on: dozens of modules a worker without it need not wait for at start.
+  const telemetry = config.otlpEndpoint !== undefined
+    ? (await import('@codegate/shared/telemetry')).startTelemetry({ serviceName: 'codegate-worker', otlpEndpoint: config.otlpEndpoint })
+    : undefined
   const worker = new Worker(config, { logger: log })
   const metrics = config.metricsEnabled ? { metrics: workerMetrics(worker).registry } : {}
   const health = await startHealthServer({ host: config.healthHost, port: config.healthPort, notReady: () => worker.notReady(), notLive: () => worker.notLive(), log, ...metrics })
@@ -40,7 +42,7 @@ async function main (): Promise<void> {
     log.info({ signal }, 'signal.received')
     worker.close()
       .then(async () => { await health.close() })
-      .then(async () => { await telemetry.shutdown() })
+      .then(async () => { await telemetry?.shutdown() })
       .then(() => process.exit(0), (err: unknown) => {
         log.error({ err }, 'worker.close.failed')
         process.exit(1)
