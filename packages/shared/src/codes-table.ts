@@ -9,6 +9,8 @@ import { RestError, type TableClient } from '@azure/data-tables'
 import { CodeFormatError } from './errors.js'
 import { codeIdOf, isCodeHash } from './code-hash.js'
 import type { CodeMessage } from './message.js'
+import { linkTo, readTraceCarrier, type TraceCarrier } from './tracing.js'
+import { trace } from '@opentelemetry/api'
 
 export interface CodeRow {
   codeHash: string
@@ -16,6 +18,8 @@ export interface CodeRow {
   expiresAt: Date
   subject?: string
   consumedAt?: Date
+  /** Trace context of the code's issue, when it was traced: a sign-in links to it. */
+  trace?: TraceCarrier
   etag: string
 }
 
@@ -41,6 +45,8 @@ interface Entity {
   expiresAt: Date
   subject?: string
   consumedAt?: Date
+  traceparent?: string
+  tracestate?: string
 }
 
 const statusOf = (err: unknown): number | undefined => err instanceof RestError ? err.statusCode : undefined
@@ -96,7 +102,8 @@ export class CodesTable {
       rowKey: assertCodeHash(message.codeHash),
       issuedAt: message.issuedAt,
       expiresAt: message.expiresAt,
-      ...(message.subject !== undefined ? { subject: message.subject } : {})
+      ...(message.subject !== undefined ? { subject: message.subject } : {}),
+      ...(message.trace !== undefined ? message.trace : {})
     }
     try {
       const response = await this.client.createEntity(entity)
@@ -151,6 +158,9 @@ export class CodesTable {
   async consume (codeHashes: string[], subject: string | undefined, now: Date, options: CallOptions = {}): Promise<SignInResult & { codeHash?: string }> {
     const rows = await Promise.all(codeHashes.map(async (h) => await this.get(h, options)))
     const row = rows.find((r) => r !== undefined)
+    // The sign-in's span (the request's, when traced) links to the trace of the code's issue.
+    const link = linkTo(row?.trace)
+    if (link !== undefined) trace.getActiveSpan()?.addLink(link)
     const check = checkSignIn(row, subject, now)
     if (!check.approved || row === undefined) return row === undefined ? check : { ...check, codeHash: row.codeHash }
     try {
@@ -169,12 +179,14 @@ export class CodesTable {
 }
 
 function toRow (entity: Entity & { etag: string }): CodeRow {
+  const carrier = readTraceCarrier(entity.traceparent, entity.tracestate)
   return {
     codeHash: entity.rowKey,
     issuedAt: new Date(entity.issuedAt),
     expiresAt: new Date(entity.expiresAt),
     ...(entity.subject !== undefined ? { subject: entity.subject } : {}),
     ...(entity.consumedAt !== undefined ? { consumedAt: new Date(entity.consumedAt) } : {}),
+    ...(carrier !== undefined ? { trace: carrier } : {}),
     etag: entity.etag
   }
 }

@@ -36,6 +36,11 @@ const log: Properties = {
   LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', description: 'pino log level' }
 }
 
+const observability: Properties = {
+  OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string', pattern: '^https?://', description: 'Turns tracing on: spans go to this OTLP/HTTP collector (<it>/v1/traces, JSON), e.g. http://127.0.0.1:4318; the exporter also reads the other standard OTEL_EXPORTER_OTLP_* variables. Unset: no tracing, no trace context in messages or rows' },
+  METRICS_ENABLED: { type: 'boolean', default: true, description: 'Serve Prometheus metrics at /metrics (the api\'s port; the worker\'s WORKER_HEALTH_PORT). Counts only, never a code; set false where the api\'s port is public and nothing scrapes it' }
+}
+
 const storage: Properties = {
   STORAGE_CONNECTION_STRING: { type: 'string', minLength: 1, description: 'Storage connection string (Azurite locally: UseDevelopmentStorage=true). When set, it is used for queue and table instead of Entra ID.' },
   STORAGE_QUEUE_URL: { type: 'string', pattern: '^https?://', description: 'Queue URL in Azure, e.g. https://<account>.queue.core.windows.net/code-requests; accessed with Entra ID (managed identity).' },
@@ -139,8 +144,8 @@ const devVault: Properties = {
 }
 
 export const schemas = {
-  api: { properties: { ...log, ...storage, ...credential, ...vault, ...codeHash, ...api, ...overload, ...callerAuth }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
-  worker: { properties: { ...log, ...storage, ...credential, ...workerVault, ...codeHash, ...worker }, required: [] },
+  api: { properties: { ...log, ...observability, ...storage, ...credential, ...vault, ...codeHash, ...api, ...overload, ...callerAuth }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
+  worker: { properties: { ...log, ...observability, ...storage, ...credential, ...workerVault, ...codeHash, ...worker }, required: [] },
   numberApi: { properties: { ...log, ...numberApi }, required: ['THIRD_PARTY_API_KEYS'] },
   devVault: { properties: { ...log, ...devVault }, required: [] }
 } satisfies Record<string, ConfigSchema>
@@ -167,6 +172,18 @@ export function readEnv (schema: ConfigSchema, env: Env): Raw {
 
 export interface LogConfig {
   logLevel: string
+}
+
+export interface ObservabilityConfig {
+  /** Serve /metrics. */
+  metricsEnabled: boolean
+  /** OTLP/HTTP collector; tracing is off without it. */
+  otlpEndpoint?: string
+}
+
+function observabilityConfig (raw: Raw): ObservabilityConfig {
+  const otlpEndpoint = optional(raw, 'OTEL_EXPORTER_OTLP_ENDPOINT')
+  return { metricsEnabled: raw.METRICS_ENABLED as boolean, ...(otlpEndpoint !== undefined ? { otlpEndpoint } : {}) }
 }
 
 export type StorageAuth =
@@ -218,7 +235,7 @@ export type CallerAuthConfig =
     caFile?: string
   }
 
-export interface ApiConfig extends LogConfig, StorageConfig, CredentialConfig, VaultConfig {
+export interface ApiConfig extends LogConfig, ObservabilityConfig, StorageConfig, CredentialConfig, VaultConfig {
   codeHash: CodeHashConfig
   callerAuth: CallerAuthConfig
   /** Fastify's per-request log lines (probes are never logged). */
@@ -256,7 +273,7 @@ export interface OverloadConfig {
   maxWaitMs: number
 }
 
-export interface WorkerConfig extends LogConfig, StorageConfig, CredentialConfig {
+export interface WorkerConfig extends LogConfig, ObservabilityConfig, StorageConfig, CredentialConfig {
   /**
    * The vault of the code hash key, to hash the original sample's messages
    * (and earlier envelopes) that carry a code in clear; without it they are
@@ -358,6 +375,7 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
   const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
   return {
     logLevel: str(raw, 'LOG_LEVEL'),
+    ...observabilityConfig(raw),
     ...storageConfig(raw),
     credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
     keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
@@ -439,6 +457,7 @@ export function loadWorkerConfig (env: Env = process.env): WorkerConfig {
   const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
   return {
     logLevel: str(raw, 'LOG_LEVEL'),
+    ...observabilityConfig(raw),
     ...storageConfig(raw),
     credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
     ...(keyVaultUrl !== undefined ? { codeHashVault: { keyVaultUrl, ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}), ...codeHashConfig(raw) } } : {}),

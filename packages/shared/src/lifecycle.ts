@@ -27,10 +27,12 @@
  * The queue and the clock come in as `LifecycleDeps`, so the rules run the
  * same against Azure, Azurite, or a test's fake queue.
  */
+import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { codeIdOf } from './code-hash.js'
 import type { CodesTable } from './codes-table.js'
 import { decodeMessage, encodeMessage, withoutCodes, type CodeMessage, type DecodedMessage, type HashCode, type MessageEncoding, type MessageSource } from './message.js'
+import { contextFrom, linkTo, tracer } from './tracing.js'
 
 /** What the worker needs of one received queue message. */
 export interface ReceivedMessage {
@@ -85,14 +87,19 @@ export interface LifecycleDeps {
 /** `lost`: the step's effect is done but the message had meanwhile been received again elsewhere. */
 export type Outcome =
   | { kind: 'activated', inserted: boolean, lagMs: number, visibilitySeconds: number, lost: boolean }
-  | { kind: 'expired', result: 'deleted' | 'absent' | 'newer', lost: boolean }
+  /** `lateMs`: how long after expiresAt the row was deleted (or found gone). */
+  | { kind: 'expired', result: 'deleted' | 'absent' | 'newer', lateMs: number, lost: boolean }
   | { kind: 'requeued', visibilitySeconds: number, lost: boolean }
   | { kind: 'dropped', reason: 'late', lost: boolean }
-  | { kind: 'poisoned', reason: string }
+  /** `cause`: the reason's kind, a bounded set (metrics label it); `reason` says it in words. */
+  | { kind: 'poisoned', cause: PoisonCause, reason: string }
   /** Handling failed; the message comes back after `retryInSeconds` (or the visibility timeout). */
   | { kind: 'failed', attempt: number, retryInSeconds: number | undefined, error: unknown }
 
 export type OutcomeKind = Outcome['kind']
+
+/** Why a message went to the poison queue: nobody can read it, no api could have sent it, or its phase kept failing. */
+export type PoisonCause = 'unreadable' | 'implausible' | 'exhausted'
 
 /**
  * Field the worker adds to every envelope it rewrites after a phase
@@ -216,15 +223,49 @@ export async function handleMessage (received: ReceivedMessage, deps: LifecycleD
     decoded = decodeMessage(received.messageText, deps.rules.codeTtlSeconds, deps.rules.hashCode)
   } catch (err) {
     // Deterministic: every retry would fail the same way.
-    return await poison(ctx, `unreadable message: ${errorText(err)}`, undefined)
+    return await traced(received, undefined, async () => await poison(ctx, 'unreadable', `unreadable message: ${errorText(err)}`, undefined))
   }
+  return await traced(received, decoded.message, async () => await handleDecoded(ctx, decoded))
+}
+
+/**
+ * Runs one message's handling in a span: an activate as a child of the span
+ * that sent it, an expire (minutes later) in a trace of its own linked to
+ * it, a message without trace context (the sample's, an unreadable one) in a
+ * new trace. Attributes name the message, never its code.
+ */
+async function traced (received: ReceivedMessage, message: CodeMessage | undefined, handle: () => Promise<Outcome>): Promise<Outcome> {
+  const phase = message?.phase ?? 'unreadable'
+  const link = phase === 'expire' ? linkTo(message?.trace) : undefined
+  const parent = phase === 'activate' ? contextFrom(message?.trace) : contextFrom(undefined)
+  const attributes: Attributes = {
+    'messaging.system': 'azure_queue_storage',
+    'messaging.operation.type': 'process',
+    'messaging.message.id': received.messageId,
+    'codegate.dequeue_count': received.dequeueCount
+  }
+  return await tracer().startActiveSpan(`codegate.${phase}`, { kind: SpanKind.CONSUMER, attributes, ...(link !== undefined ? { links: [link] } : {}) }, parent, async (span) => {
+    try {
+      const outcome = await handle()
+      span.setAttribute('codegate.outcome', outcome.kind)
+      if (outcome.kind === 'poisoned') span.setAttribute('codegate.poison_cause', outcome.cause)
+      if (outcome.kind === 'failed' || outcome.kind === 'poisoned') span.setStatus({ code: SpanStatusCode.ERROR })
+      return outcome
+    } finally {
+      span.end()
+    }
+  })
+}
+
+async function handleDecoded (ctx: Context, decoded: DecodedMessage): Promise<Outcome> {
+  const { received, deps } = ctx
   const { message } = decoded
   const implausible = implausibility(message, deps.now(), deps.rules.codeTtlSeconds)
-  if (implausible !== undefined) return await poison(ctx, `implausible ${decoded.source} message: ${implausible}`, message)
+  if (implausible !== undefined) return await poison(ctx, 'implausible', `implausible ${decoded.source} message: ${implausible}`, message)
   const attempt = attemptOf(received, decoded)
   const { maxDequeueCount } = deps.rules
   if (attempt > maxDequeueCount) {
-    return await poison(ctx, `${message.phase} did not finish in ${maxDequeueCount} tries (the worker stopped or timed out each time)`, message)
+    return await poison(ctx, 'exhausted', `${message.phase} did not finish in ${maxDequeueCount} tries (the worker stopped or timed out each time)`, message)
   }
   try {
     return message.phase === 'activate'
@@ -232,7 +273,7 @@ export async function handleMessage (received: ReceivedMessage, deps: LifecycleD
       : await expire(ctx, message)
   } catch (err) {
     if (attempt >= maxDequeueCount) {
-      return await poison(ctx, `${message.phase} failed ${attempt} times; last error: ${errorText(err)}`, message)
+      return await poison(ctx, 'exhausted', `${message.phase} failed ${attempt} times; last error: ${errorText(err)}`, message)
     }
     return await release(ctx, message, attempt, err)
   }
@@ -288,8 +329,9 @@ async function expire ({ received, deps, log }: Context, message: CodeMessage): 
     return { kind: 'requeued', visibilitySeconds, lost: !ours }
   }
   const ours = await deps.remove()
-  log.info({ codeId, result: result.outcome, lateMs: now.getTime() - message.expiresAt.getTime(), ...(ours ? {} : { lost: true }) }, 'code.expired')
-  return { kind: 'expired', result: result.outcome, lost: !ours }
+  const lateMs = now.getTime() - message.expiresAt.getTime()
+  log.info({ codeId, result: result.outcome, lateMs, ...(ours ? {} : { lost: true }) }, 'code.expired')
+  return { kind: 'expired', result: result.outcome, lateMs, lost: !ours }
 }
 
 /** After a failure: show the message again after a growing delay, text unchanged (so the try counts). */
@@ -307,7 +349,7 @@ async function release ({ received, deps, log }: Context, message: CodeMessage, 
   return { kind: 'failed', attempt, retryInSeconds, error: err }
 }
 
-async function poison ({ received, deps, log }: Context, why: string, message: CodeMessage | undefined): Promise<Outcome> {
+async function poison ({ received, deps, log }: Context, cause: PoisonCause, why: string, message: CodeMessage | undefined): Promise<Outcome> {
   // A reason may quote the message (a bad version field), and reasons are logged and stored.
   const reason = withoutCodes(why)
   const codeId = message !== undefined ? codeIdOf(message.codeHash) : undefined
@@ -321,5 +363,5 @@ async function poison ({ received, deps, log }: Context, why: string, message: C
     return { kind: 'failed', attempt: received.dequeueCount, retryInSeconds: undefined, error: err }
   }
   log.error({ codeId, reason }, 'message.poisoned')
-  return { kind: 'poisoned', reason }
+  return { kind: 'poisoned', cause, reason }
 }

@@ -16,6 +16,7 @@ import { isCode } from './code.js'
 import { isCodeHash } from './code-hash.js'
 import { MessageFormatError } from './errors.js'
 import { parseTimestamp } from './time.js'
+import { readTraceCarrier, type TraceCarrier } from './tracing.js'
 
 export type Phase = 'activate' | 'expire'
 export type MessageEncoding = 'base64' | 'text'
@@ -30,6 +31,8 @@ export interface CodeMessage {
   subject?: string
   /** ETag of the row the activation inserted; lets expire delete without reading first. */
   etag?: string
+  /** W3C trace context of the span that issued the code (tracing.ts); absent when tracing is off. */
+  trace?: TraceCarrier
 }
 
 /**
@@ -60,7 +63,8 @@ export function encodeMessage (message: CodeMessage, encoding: MessageEncoding =
     issuedAt: message.issuedAt.toISOString(),
     expiresAt: message.expiresAt.toISOString(),
     ...(message.subject !== undefined ? { subject: message.subject } : {}),
-    ...(message.etag !== undefined ? { etag: message.etag } : {})
+    ...(message.etag !== undefined ? { etag: message.etag } : {}),
+    ...(message.trace !== undefined ? message.trace : {})
   })
   return encoding === 'base64' ? Buffer.from(json, 'utf8').toString('base64') : json
 }
@@ -153,6 +157,9 @@ function readEnvelope (value: Record<string, unknown>, codeHash: string): CodeMe
     if (typeof value.etag !== 'string' || value.etag.length > 256) throw new MessageFormatError('etag is not a string')
     message.etag = value.etag
   }
+  // A malformed trace context is dropped, not a reason to poison a valid code.
+  const carrier = readTraceCarrier(value.traceparent, value.tracestate)
+  if (carrier !== undefined) message.trace = carrier
   return message
 }
 

@@ -332,7 +332,7 @@ t.test('an early expire goes back for the time left, and early returns never poi
   }
   t.ok((await (h.table as CodesTable).get(message.codeHash)) !== undefined, 'still valid')
   const { outcome, received } = await deliverNext(h)
-  t.match(outcome, { kind: 'expired', result: 'deleted' })
+  t.match(outcome, { kind: 'expired', result: 'deleted', lateMs: Number })
   t.equal(received.dequeueCount, 2 + 2 * RULES.maxDequeueCount)
   t.same(h.queue.poison, [])
   t.equal(h.lines.filter((l) => l.msg === 'code.requeued').length, 2 * RULES.maxDequeueCount)
@@ -372,7 +372,7 @@ t.test('an unreadable message is poisoned at once: poison sent first, then the o
     const h = await harness()
     const id = h.queue.send(text, h.clock.now)
     const { outcome } = await deliverNext(h)
-    t.match(outcome, { kind: 'poisoned', reason: /^unreadable message: / })
+    t.match(outcome, { kind: 'poisoned', cause: 'unreadable', reason: /^unreadable message: / })
     t.same(h.queue.calls, ['poison', 'delete'])
     t.equal(h.queue.poison.length, 1)
     const poisoned = JSON.parse(Buffer.from(h.queue.poison[0] as string, 'base64').toString('utf8')) as Record<string, unknown>
@@ -418,7 +418,7 @@ t.test('an activate no api could have sent is poisoned at once with the reason, 
     const code = decodeMessage(sent, 600, RULES.hashCode).message.codeHash
     h.queue.send(sent, h.clock.now)
     const { outcome } = await deliverNext(h)
-    t.match(outcome, { kind: 'poisoned', reason }, what)
+    t.match(outcome, { kind: 'poisoned', cause: 'implausible', reason }, what)
     t.same(h.queue.calls, ['poison', 'delete'], `${what}: poisoned, then deleted`)
     const poisoned = JSON.parse(Buffer.from(h.queue.poison[0] as string, 'base64').toString('utf8')) as Record<string, unknown>
     t.match(poisoned, { reason: /^implausible /, text: withoutCodes(sent, idOf) }, `${what}: the poison message says why`)
@@ -449,7 +449,7 @@ t.test('a message that keeps failing is retried with growing delays, then poison
   }
   t.same(delays, [1, 2, 4, 8])
   const { outcome } = await deliverNext(h)
-  t.match(outcome, { kind: 'poisoned', reason: /^activate failed 5 times; last error: / })
+  t.match(outcome, { kind: 'poisoned', cause: 'exhausted', reason: /^activate failed 5 times; last error: / })
   t.equal(h.queue.messages.size, 0)
   t.match(JSON.parse(Buffer.from(h.queue.poison[0] as string, 'base64').toString('utf8')), { dequeueCount: 5, text: encodeMessage(message) })
   t.equal(h.lines.filter((l) => l.msg === 'message.failed').length, 4)
@@ -466,7 +466,7 @@ t.test('a message whose tries all died without a word is poisoned on the next re
   const m = [...h.queue.messages.values()][0]
   if (m !== undefined) m.dequeueCount = RULES.maxDequeueCount // five receives that crashed the worker
   const { outcome } = await deliverNext(h)
-  t.match(outcome, { kind: 'poisoned', reason: /did not finish in 5 tries/ })
+  t.match(outcome, { kind: 'poisoned', cause: 'exhausted', reason: /did not finish in 5 tries/ })
   t.same(calls, [])
   t.equal(h.queue.messages.size, 0)
 })

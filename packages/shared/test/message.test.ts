@@ -108,3 +108,18 @@ t.test("timestamps keep the original app's format", async (t) => {
   t.equal(parseTimestamp('1'), undefined)
   t.equal(parseTimestamp('2020-13-45 99:99:99'), undefined)
 })
+
+t.test('the W3C trace context travels in the envelope; a malformed one is dropped, the code kept', async (t) => {
+  const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+  const codeHash = 'ab'.repeat(32)
+  const message: CodeMessage = { v: 2, phase: 'activate', codeHash, issuedAt: new Date('2026-01-01T00:00:00Z'), expiresAt: new Date('2026-01-01T00:10:00Z'), trace: { traceparent, tracestate: 'vendor=x' } }
+  t.same(decodeMessage(encodeMessage(message), 600).message.trace, { traceparent, tracestate: 'vendor=x' })
+  const { trace: _, ...untraced } = message
+  t.notOk('trace' in decodeMessage(encodeMessage(untraced), 600).message, 'none when the sender traced nothing')
+  for (const bad of ['00-xyz', `${traceparent}\nX-Injected: 1`, 42, traceparent.toUpperCase()]) {
+    const text = JSON.stringify({ ...JSON.parse(encodeMessage(untraced, 'text')) as object, traceparent: bad })
+    const decoded = decodeMessage(text, 600).message
+    t.equal(decoded.codeHash, codeHash)
+    t.notOk('trace' in decoded, `ignored: ${JSON.stringify(bad)}`)
+  }
+})

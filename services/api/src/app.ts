@@ -2,7 +2,7 @@
  * The api as a plugin (`codegateApi`) and a builder (`buildApp`) that wraps it
  * in a Fastify instance with codegate's logger, limits and validation rules.
  *
- * Load order: plugins/external (config, storage, vault, security, load
+ * Load order: plugins/external (config, storage, vault, metrics, security, load
  * shedding, caller authentication, docs), then
  * plugins/app (domain services), then routes.
  */
@@ -19,6 +19,7 @@ import readiness from './plugins/app/readiness.js'
 import signIn from './plugins/app/sign-in.js'
 import callerAuth, { type CallerAuthPluginOptions } from './plugins/external/caller-auth.js'
 import configPlugin from './plugins/external/config.js'
+import metrics from './plugins/external/metrics.js'
 import security from './plugins/external/security.js'
 import storage from './plugins/external/storage.js'
 import swagger from './plugins/external/swagger.js'
@@ -41,6 +42,8 @@ export interface AppOptions {
   keyStartWaitMs?: number
   /** Key-set caching and start wait of caller authentication (AUTH_MODE=entra). */
   callerAuth?: CallerAuthPluginOptions
+  /** A span per request (@fastify/otel); on when the process started telemetry (main.ts). */
+  tracing?: boolean
 }
 
 /** Largest request body anywhere; signin allows less. */
@@ -76,6 +79,7 @@ export const codegateApi: FastifyPluginAsync<{ config: ApiConfig } & AppOptions>
     ...(opts.keyRetryMaxMs !== undefined ? { keyRetryMaxMs: opts.keyRetryMaxMs } : {}),
     ...(opts.keyStartWaitMs !== undefined ? { keyStartWaitMs: opts.keyStartWaitMs } : {})
   })
+  await fastify.register(metrics)
   await fastify.register(security)
   // After helmet (its headers go on the 503s too), before the rate limiter's route hooks and the routes.
   await fastify.register(underPressure, { routes: ['/api/v1/getcode', '/api/v1/signin'] })
@@ -136,7 +140,7 @@ function apiLoggerOptions (level: string): ReturnType<typeof loggerOptions> {
 }
 
 export function buildApp (config: ApiConfig, options: AppOptions = {}): FastifyInstance {
-  const { logStream, ...pluginOptions } = options
+  const { logStream, tracing, ...pluginOptions } = options
   const logger = apiLoggerOptions(config.logLevel)
   const app = Fastify({
     logger: logStream !== undefined ? { ...logger, stream: logStream } : logger,
@@ -157,6 +161,9 @@ export function buildApp (config: ApiConfig, options: AppOptions = {}): FastifyI
       }
     }
   })
+  // First, so every request's hooks and handler run inside its span.
+  // Loaded only when on (tracing.ts pulls in the instrumentations); fp so its hooks reach every route.
+  if (tracing === true) void app.register(fp(async (instance) => { await instance.register((await import('./tracing.js')).fastifyTracing()) }, { name: 'tracing' }))
   // Not encapsulated, so its decorators (keyLoader, codeIssuer, …) are on the instance, as in fastify/demo's server.ts.
   void app.register(fp(codegateApi, { name: 'codegate-api' }), { config, ...pluginOptions })
   return app

@@ -6,7 +6,16 @@ import { buildApp } from './app.js'
 
 const config = configOrExit('api', () => loadApiConfig())
 
-const app = buildApp(config)
+// Before the app: its instrumentations need the tracer provider. The SDK is
+// loaded only when tracing is on, so a process without it does not pay its start.
+let telemetry: { shutdown: () => Promise<void> } | undefined
+if (config.otlpEndpoint !== undefined) {
+  telemetry = (await import('@codegate/shared/telemetry')).startTelemetry({ serviceName: 'codegate-api', otlpEndpoint: config.otlpEndpoint })
+  ;(await import('./tracing.js')).instrumentHttpClients()
+}
+
+const app = buildApp(config, { tracing: telemetry !== undefined })
+app.addHook('onClose', async () => { await telemetry?.shutdown() })
 
 closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'closing after an unexpected error')

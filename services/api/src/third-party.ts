@@ -6,6 +6,7 @@
 import { isValidNumber } from '@codegate/shared/code'
 import { SecretUnavailableError } from '@codegate/shared/secret-provider'
 import { ThirdPartyError } from './errors.js'
+import { secondsSince, type ThirdPartyObserver } from './metrics.js'
 
 /** The part of SecretProvider this needs. */
 export interface KeySource {
@@ -18,6 +19,8 @@ export interface ThirdPartyOptions {
   endpoint: string
   timeoutMs: number
   keys: KeySource
+  /** Told each call's time and outcome, each failure's reason and each key reload. */
+  observe?: ThirdPartyObserver
 }
 
 /** `{"value": 123}` is a few bytes; anything much longer is not an answer. */
@@ -37,6 +40,9 @@ export class ThirdPartyNumbers {
     const timer = setTimeout(() => { deadline.abort(new DOMException('the number service did not answer in time', 'TimeoutError')) }, this.options.timeoutMs)
     try {
       return await this.#next(deadline.signal)
+    } catch (err) {
+      this.options.observe?.failure(err instanceof ThirdPartyError ? err.reason : 'key_unavailable')
+      throw err
     } finally {
       clearTimeout(timer)
     }
@@ -48,7 +54,14 @@ export class ThirdPartyNumbers {
     const key = await beforeDeadline(keys.get(), signal, () => new SecretUnavailableError(keys.name))
     let attempt = await this.#callOnce(key, signal)
     if (!attempt.ok && attempt.error.reason === 'unauthorized') {
-      const fresh = await beforeDeadline(keys.refresh(key), signal, () => new SecretUnavailableError(keys.name))
+      let fresh: string
+      try {
+        fresh = await beforeDeadline(keys.refresh(key), signal, () => new SecretUnavailableError(keys.name))
+        this.options.observe?.keyReload(true)
+      } catch (err) {
+        this.options.observe?.keyReload(false)
+        throw err
+      }
       // The vault still holds the rejected key: a second call would be refused too.
       if (fresh !== key) attempt = await this.#callOnce(fresh, signal)
     }
@@ -61,8 +74,15 @@ export class ThirdPartyNumbers {
    * before any answer ("other side closed"); the GET is safe to send again once.
    */
   async #callOnce (key: string, signal: AbortSignal): Promise<Attempt> {
+    const attempt = await this.#timedCall(key, signal)
+    if (!attempt.ok && isStaleConnection(attempt.error)) return await this.#timedCall(key, signal)
+    return attempt
+  }
+
+  async #timedCall (key: string, signal: AbortSignal): Promise<Attempt> {
+    const start = performance.now()
     const attempt = await this.#call(key, signal)
-    if (!attempt.ok && isStaleConnection(attempt.error)) return await this.#call(key, signal)
+    this.options.observe?.call(secondsSince(start), attempt.ok ? 'ok' : attempt.error.reason)
     return attempt
   }
 

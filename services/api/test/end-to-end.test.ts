@@ -19,6 +19,7 @@ const parts: Parts = { azurite, vault, numberApi }
 function workerConfigFor (api: ApiConfig): WorkerConfig {
   return {
     logLevel: 'silent',
+    metricsEnabled: true,
     auth: api.auth,
     tableName: api.tableName,
     messageEncoding: api.messageEncoding,

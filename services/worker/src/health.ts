@@ -2,11 +2,13 @@
  * Probes for the container platform: /healthz says the poll loop makes
  * progress (a liveness failure makes the platform restart the container),
  * /readyz that it is polling the queue (its last successful receive is
- * recent). node:http is enough for two routes.
+ * recent), and /metrics serves Prometheus text when a registry is given.
+ * node:http is enough for three routes.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
 
 export interface HealthOptions {
   host: string
@@ -17,6 +19,8 @@ export interface HealthOptions {
   /** Why the worker is stuck (restart it), or undefined while it makes progress; live when omitted. */
   notLive?: () => string | undefined
   log?: Logger
+  /** Served at /metrics (Prometheus text); 404 there when omitted. */
+  metrics?: Registry
 }
 
 export interface HealthServer {
@@ -27,6 +31,18 @@ export interface HealthServer {
 export async function startHealthServer (options: HealthOptions): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
+    const { metrics } = options
+    if (path === '/metrics' && metrics !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+      metrics.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' })
+        res.end(req.method === 'HEAD' ? undefined : text)
+      }, (err: unknown) => {
+        options.log?.error({ err }, 'metrics.failed')
+        res.writeHead(500, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ status: 'metrics unavailable' }))
+      })
+      return
+    }
     let status = 404
     let body: Record<string, unknown> = { status: 'not found' }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -9,6 +9,7 @@ import { constants } from 'node:os'
 import { ConfigError, loadWorkerConfig, loggerOptions, type WorkerConfig } from '@codegate/shared'
 import pino from 'pino'
 import { startHealthServer } from './health.js'
+import { workerMetrics } from './metrics.js'
 import { Worker } from './worker.js'
 
 async function main (): Promise<void> {
@@ -23,8 +24,13 @@ async function main (): Promise<void> {
     return
   }
   const log = pino(loggerOptions('worker', config.logLevel))
+  // The SDK is loaded only when tracing is on: dozens of modules a worker without it need not wait for at start.
+  const telemetry = config.otlpEndpoint !== undefined
+    ? (await import('@codegate/shared/telemetry')).startTelemetry({ serviceName: 'codegate-worker', otlpEndpoint: config.otlpEndpoint })
+    : undefined
   const worker = new Worker(config, { logger: log })
-  const health = await startHealthServer({ host: config.healthHost, port: config.healthPort, notReady: () => worker.notReady(), notLive: () => worker.notLive(), log })
+  const metrics = config.metricsEnabled ? { metrics: workerMetrics(worker).registry } : {}
+  const health = await startHealthServer({ host: config.healthHost, port: config.healthPort, notReady: () => worker.notReady(), notLive: () => worker.notLive(), log, ...metrics })
 
   let stopping = false
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -36,6 +42,7 @@ async function main (): Promise<void> {
     log.info({ signal }, 'signal.received')
     worker.close()
       .then(async () => { await health.close() })
+      .then(async () => { await telemetry?.shutdown() })
       .then(() => process.exit(0), (err: unknown) => {
         log.error({ err }, 'worker.close.failed')
         process.exit(1)

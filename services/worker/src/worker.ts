@@ -18,7 +18,11 @@
  * - storage errors back off too (longer) and never end the process;
  * - close() is idempotent: stop fetching, wait (bounded) for messages in
  *   flight, then stop. What did not finish comes back (at-least-once).
+ *
+ * Like BullMQ's Worker it says what it did as typed events (`WorkerEvents`):
+ * metrics and tests listen to them instead of parsing log lines.
  */
+import { EventEmitter } from 'node:events'
 import {
   CodesTable,
   createCredential,
@@ -30,7 +34,7 @@ import {
   type WorkerConfig
 } from '@codegate/shared'
 import { CodeHashKeys } from '@codegate/shared/code-hash'
-import { handleMessage, type LifecycleDeps, type LifecycleRules, type Outcome, type ReceivedMessage } from '@codegate/shared/lifecycle'
+import { handleMessage, type LifecycleDeps, type LifecycleRules, type Outcome, type PoisonCause, type ReceivedMessage } from '@codegate/shared/lifecycle'
 import pino, { type Logger } from 'pino'
 import { Backoff } from './backoff.js'
 
@@ -74,6 +78,37 @@ export interface WorkerStats {
   lastPollAt: Date | undefined
 }
 
+/** Which message an event is about. Never the code: events reach metrics and tools. */
+export interface MessageRef {
+  messageId: string
+  /** Receives so far, this one included. */
+  dequeueCount: number
+}
+
+/**
+ * What the worker did, as BullMQ's Worker says it: one event per handled
+ * message (its outcome) and one per receive. Listeners run synchronously in
+ * the poll loop's turn: keep them cheap and do not throw.
+ */
+export interface WorkerEvents {
+  /** The code's row exists now (or already did) and its expire is queued. `lagMs`: issuedAt → row written. */
+  activated: [MessageRef & { inserted: boolean, lagMs: number, lost: boolean }]
+  /** The row is gone (`result`); `lateMs`: how long after expiresAt. */
+  expired: [MessageRef & { result: 'deleted' | 'absent' | 'newer', lateMs: number, lost: boolean }]
+  /** An expire came back early and was hidden again. */
+  requeued: [MessageRef & { visibilitySeconds: number, lost: boolean }]
+  /** An activate arrived after its code expired: no row. */
+  dropped: [MessageRef & { reason: 'late', lost: boolean }]
+  /** Sent to the poison queue; `cause` is a bounded set, `reason` the words. */
+  poisoned: [MessageRef & { cause: PoisonCause, reason: string }]
+  /** Handling failed (or crashed); the message comes back. */
+  failed: [MessageRef & { attempt: number, error: unknown }]
+  /** A receive from `queue` returned `count` messages (0 when empty). */
+  received: [{ queue: string, count: number }]
+  /** close() finished. */
+  closed: []
+}
+
 /** Smallest first wait of the idle back-off. */
 const IDLE_MIN_MS = 50
 /** Storage errors wait at least this long at the cap: a struggling service is not hammered. */
@@ -85,7 +120,7 @@ function notOurs (err: unknown): boolean {
   return statusCode === 404 || (statusCode === 400 && code === 'PopReceiptMismatch')
 }
 
-export class Worker {
+export class Worker extends EventEmitter<WorkerEvents> {
   readonly stats: WorkerStats = {
     received: 0,
     processed: 0,
@@ -137,6 +172,7 @@ export class Worker {
   private roomFreed: (() => void) | undefined
 
   constructor (readonly config: WorkerConfig, options: WorkerOptions = {}) {
+    super()
     this.log = options.logger ?? pino(loggerOptions('worker', config.logLevel))
     const credential = options.credential ?? (config.auth.kind === 'url' ? createCredential(config) : undefined)
     this.queues = options.queues ?? createQueues(config, credential)
@@ -219,6 +255,7 @@ export class Worker {
     // keep-alive sockets, which Node unrefs while idle.
     const { inFlight: _, lastPollAt: __, ...counts } = this.stats
     this.log.info({ drained, abandoned: this.inFlight.size, ...counts }, 'worker.stopped')
+    this.emit('closed')
   }
 
   /**
@@ -326,6 +363,7 @@ export class Worker {
       this.stats.lastPollAt = new Date()
       this.lastStepAt = Date.now()
       this.failing.reset()
+      this.emit('received', { queue: shard.name, count: items.length })
       for (const item of items) this.dispatch(item, shard)
       const idle = this.idle[index] as Backoff
       if (items.length > 0) {
@@ -346,11 +384,13 @@ export class Worker {
       insertedOn: item.insertedOn,
       messageText: item.messageText
     }
+    const ref: MessageRef = { messageId: item.messageId, dequeueCount: item.dequeueCount }
     const task: Promise<void> = handleMessage(received, this.depsFor(item, queue))
-      .then((outcome) => { this.count(outcome) }, (err: unknown) => {
+      .then((outcome) => { this.count(outcome, ref) }, (err: unknown) => {
         // handleMessage does not throw; if a bug makes it, the message still comes back.
         this.stats.errors++
         this.log.error({ err, messageId: item.messageId }, 'message.crashed')
+        this.emit('failed', { ...ref, attempt: item.dequeueCount, error: err })
       })
       .finally(() => {
         this.inFlight.delete(task)
@@ -397,10 +437,38 @@ export class Worker {
     }
   }
 
-  private count (outcome: Outcome): void {
+  private count (outcome: Outcome, ref: MessageRef): void {
     this.stats.processed++
     this.stats[outcome.kind]++
     if (outcome.kind === 'failed') this.stats.errors++
+    // A listener's bug must not become a message's failure.
+    try {
+      this.announce(outcome, ref)
+    } catch (err) {
+      this.log.error({ err, messageId: ref.messageId }, 'worker.listener.failed')
+    }
+  }
+
+  private announce (outcome: Outcome, ref: MessageRef): void {
+    switch (outcome.kind) {
+      case 'activated':
+        this.emit('activated', { ...ref, inserted: outcome.inserted, lagMs: outcome.lagMs, lost: outcome.lost })
+        return
+      case 'expired':
+        this.emit('expired', { ...ref, result: outcome.result, lateMs: outcome.lateMs, lost: outcome.lost })
+        return
+      case 'requeued':
+        this.emit('requeued', { ...ref, visibilitySeconds: outcome.visibilitySeconds, lost: outcome.lost })
+        return
+      case 'dropped':
+        this.emit('dropped', { ...ref, reason: outcome.reason, lost: outcome.lost })
+        return
+      case 'poisoned':
+        this.emit('poisoned', { ...ref, cause: outcome.cause, reason: outcome.reason })
+        return
+      case 'failed':
+        this.emit('failed', { ...ref, attempt: outcome.attempt, error: outcome.error })
+    }
   }
 
   private startSummary (): void {

@@ -20,7 +20,8 @@ export default fp(async (fastify) => {
   const numbers = new ThirdPartyNumbers({
     endpoint: config.thirdPartyEndpoint,
     timeoutMs: config.thirdPartyTimeoutMs,
-    keys: fastify.secrets
+    keys: fastify.secrets,
+    observe: fastify.metrics.thirdParty
   })
   fastify.decorate('codeIssuer', new CodeIssuer({
     numbers,
@@ -31,6 +32,7 @@ export default fp(async (fastify) => {
     ttlSeconds: config.codeTtlSeconds,
     encoding: config.messageEncoding,
     now: fastify.now,
-    limit: outgoing
+    limit: outgoing,
+    observe: fastify.metrics.issuer
   }))
-}, { name: 'code-issuer', fastify: '5.x', dependencies: ['config', 'storage', 'vault'] })
+}, { name: 'code-issuer', fastify: '5.x', dependencies: ['config', 'storage', 'vault', 'metrics'] })

@@ -31,10 +31,13 @@ export default fp(async (fastify) => {
     // The default key: request.ip (which honours X-Forwarded-For only from the
     // proxies in TRUST_PROXY), IPv4-mapped addresses as IPv4, IPv6 by /64.
     ipv6Subnet: IPV6_PREFIX,
+    onExceeded: (request) => {
+      if (request.routeOptions.url === '/api/v1/signin') fastify.metrics.signIn('rate_limited')
+    },
     errorResponseBuilder: (_request, context) => new HttpError(
       context.statusCode,
       'rate_limited',
       `Too many requests; try again in ${context.after}.`
     )
   })
-}, { name: 'security', fastify: '5.x', dependencies: ['config'] })
+}, { name: 'security', fastify: '5.x', dependencies: ['config', 'metrics'] })

@@ -40,6 +40,7 @@ const signin: FastifyPluginAsync = async (fastify) => {
   }, async (request, reply) => {
     const { code, subject } = request.body
     const outcome = await fastify.signIn.signIn({ code, subject, ip: request.ip })
+    fastify.metrics.signIn(outcome.status)
     const log = { codeId: outcome.codeId, subject: maskSubject(subject) }
     void reply.header('cache-control', 'no-store')
     switch (outcome.status) {
