@@ -5,9 +5,9 @@
  * row, rewrite the message as an expire hidden until expiry (updateMessage).
  * No codec checks, no lifecycle rules, no logging.
  */
-import { createHash } from 'node:crypto'
 import type { TableClient } from '@azure/data-tables'
 import { createQueues, createTableClient, type Queues } from '@codegate/shared/clients'
+import { partitionKeyOfHash } from '@codegate/shared/codes-table'
 import { serve } from '../child.js'
 import { summarize, type LatencySummary } from '../stats.js'
 import { storageConfig } from '../system.js'
@@ -37,7 +37,8 @@ interface State {
   table: TableClient
 }
 
-interface Envelope { code: string, issuedAt: string, expiresAt: string }
+/** The api's v2 envelope: the code's keyed hash, never the code. */
+interface Envelope { codeHash: string, issuedAt: string, expiresAt: string }
 
 serve<BareWorkerRequest, BareWorkerResult, State>(
   async () => {
@@ -60,9 +61,8 @@ serve<BareWorkerRequest, BareWorkerResult, State>(
 
     const activate = async (messageId: string, popReceipt: string, text: string): Promise<void> => {
       const message = JSON.parse(Buffer.from(text, 'base64').toString('utf8')) as Envelope
-      const partitionKey = createHash('sha256').update(message.code).digest('hex').slice(0, 2)
-      const inserted = await table.createEntity({ partitionKey, rowKey: message.code, issuedAt: new Date(message.issuedAt), expiresAt: new Date(message.expiresAt) })
-      const expire = Buffer.from(JSON.stringify({ ...message, v: 1, phase: 'expire', etag: inserted.etag, receivesBefore: 1 })).toString('base64')
+      const inserted = await table.createEntity({ partitionKey: partitionKeyOfHash(message.codeHash), rowKey: message.codeHash, issuedAt: new Date(message.issuedAt), expiresAt: new Date(message.expiresAt) })
+      const expire = Buffer.from(JSON.stringify({ ...message, v: 2, phase: 'expire', etag: inserted.etag, receivesBefore: 1 })).toString('base64')
       const hideSeconds = Math.max(1, Math.ceil((Date.parse(message.expiresAt) - Date.now()) / 1000))
       await queue.updateMessage(messageId, popReceipt, expire, hideSeconds)
     }
