@@ -47,6 +47,11 @@ t.test('a code\'s getcode, activate, sign-in and expire share one trace, or link
       STORAGE_QUEUE_NAME: baseQueueName(config.auth),
       CODES_TABLE_NAME: config.tableName,
       CODE_TTL_SECONDS: '5',
+      // The code hash key, to hash the sample's message (which carries its code in clear).
+      KEY_VAULT_URL: parts.vault.url,
+      KEY_VAULT_CA_FILE: parts.vault.certFile,
+      AZURE_CREDENTIAL: 'dev',
+      CODE_HASH_SECRET_NAME: config.codeHash.secretName,
       WORKER_MAX_BACKOFF_MS: '100',
       WORKER_HEALTH_PORT: String(healthPort),
       LOG_LEVEL: 'silent',
