@@ -105,7 +105,7 @@ export class ThirdPartyNumbers {
     }
     let text: string
     try {
-      text = await readCapped(response, MAX_BODY_BYTES)
+      text = await readCapped(response, MAX_BODY_BYTES, signal)
     } catch (err) {
       return { ok: false, error: err instanceof ThirdPartyError ? err : fetchError(err) }
     }
@@ -147,20 +147,26 @@ function fetchError (err: unknown): ThirdPartyError {
   return new ThirdPartyError('network', 'the number service could not be reached', undefined, { cause: err })
 }
 
-async function readCapped (response: Response, maxBytes: number): Promise<string> {
+async function readCapped (response: Response, maxBytes: number, signal: AbortSignal): Promise<string> {
   if (response.body === null) return ''
   const reader = response.body.getReader()
   const chunks: Uint8Array[] = []
   let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {})
-      throw new ThirdPartyError('body', `the number service answered more than ${maxBytes} bytes`, response.status)
+  // Each read races the deadline itself: fetch's signal is meant to error the
+  // body too, but a body that stalled after its first bytes once held a
+  // getcode (and its test) for minutes past the deadline on a loaded machine.
+  const timedOut = (): Error => new DOMException('the number service did not answer in time', 'TimeoutError')
+  try {
+    for (;;) {
+      const { done, value } = await beforeDeadline(reader.read(), signal, timedOut)
+      if (done) break
+      size += value.byteLength
+      if (size > maxBytes) throw new ThirdPartyError('body', `the number service answered more than ${maxBytes} bytes`, response.status)
+      chunks.push(value)
     }
-    chunks.push(value)
+  } catch (err) {
+    await reader.cancel().catch(() => {})
+    throw err
   }
   return Buffer.concat(chunks).toString('utf8')
 }
