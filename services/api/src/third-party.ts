@@ -147,7 +147,8 @@ function fetchError (err: unknown): ThirdPartyError {
   return new ThirdPartyError('network', 'the number service could not be reached', undefined, { cause: err })
 }
 
-async function readCapped (response: Response, maxBytes: number, signal: AbortSignal): Promise<string> {
+/** The body as text, at most `maxBytes`, given up when `signal` aborts (exported for its test). */
+export async function readCapped (response: Response, maxBytes: number, signal: AbortSignal): Promise<string> {
   if (response.body === null) return ''
   const reader = response.body.getReader()
   const chunks: Uint8Array[] = []

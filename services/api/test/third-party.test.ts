@@ -2,7 +2,7 @@ import t from 'tap'
 import { createHook } from 'node:async_hooks'
 import { SecretUnavailableError } from '@codegate/shared/secret-provider'
 import { ThirdPartyError } from '../src/errors.js'
-import { parseNumber, ThirdPartyNumbers, type KeySource } from '../src/third-party.js'
+import { parseNumber, readCapped, ThirdPartyNumbers, type KeySource } from '../src/third-party.js'
 import { fakeThirdParty } from './fixtures/parts.js'
 
 t.test('parseNumber accepts exactly {"value": integer 1..1000}', async (t) => {
@@ -123,4 +123,20 @@ t.test('no deadline timer outlives the call it guarded', async (t) => {
   for (let i = 0; i < 20; i++) t.equal(await numbers.next(), 5)
   await settle()
   t.ok(live.size - warm <= 2, `${live.size - warm} more timers alive after 20 more calls`)
+})
+
+t.test('a body that stalls gives up at the deadline even when nothing ties it to the signal', async (t) => {
+  // A stream fetch's abort never reaches: only the deadline raced by each read can end this.
+  let cancelled = false
+  const stalled = new ReadableStream<Uint8Array>({
+    start (controller) { controller.enqueue(new TextEncoder().encode('{"value":')) },
+    pull: async () => await new Promise<void>(() => {}),
+    cancel: () => { cancelled = true }
+  })
+  const deadline = new AbortController()
+  const timer = setTimeout(() => { deadline.abort() }, 50)
+  t.teardown(() => { clearTimeout(timer) })
+  await t.rejects(readCapped(new Response(stalled), 1024, deadline.signal), { name: 'TimeoutError' })
+  t.ok(cancelled, 'the reader is cancelled, so the connection is let go')
+  t.equal(await readCapped(new Response('{"value": 7}'), 1024, new AbortController().signal), '{"value": 7}', 'a whole body is read as before')
 })
