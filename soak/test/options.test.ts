@@ -5,7 +5,7 @@ import { parseOptions, plannedEndSeconds, UsageError } from '../src/options.js'
 for (const args of [['--quick'], []]) {
   const o = parseOptions(args)
   t.test(`the ${o.profile} profile`, async (t) => {
-    t.ok(o.rate * o.ttlSeconds <= 500, 'rate × TTL (stored messages) stays well under Azurite\'s ~1,000 (emulators.md)')
+    t.ok(o.rate * o.ttlSeconds <= 500, 'rate × TTL (stored messages) stays well under Azurite\'s ~1,000 (docs/architecture.md)')
     t.ok(o.bounds.visibilityMs + o.bounds.errorBackoffMs < o.ttlSeconds * 1000, 'a message held by a killed worker comes back before its code expires')
     for (const f of o.faults) t.ok(plannedEndSeconds(f, o.bounds) + o.bounds.recoveryMs / 1000 <= o.loadSeconds + 1, `${f.kind} ends in time to see the api recover`)
     // Faults run one after the other: one planned before the last is over would start late and push the rest.

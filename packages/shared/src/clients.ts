@@ -126,7 +126,7 @@ export function createSecretClient (config: VaultConfig, credential: TokenCreden
     ...(local
       ? {
           // dev-vault's self-signed certificate, and its challenge names a resource
-          // that is not its own host (emulators.md).
+          // that is not its own host (docs/architecture.md).
           tlsOptions: { ca: readFileSync(config.keyVaultCaFile as string, 'utf8') },
           disableChallengeResourceVerification: true
         }

@@ -1,8 +1,8 @@
 /**
  * The code lifecycle: what the worker does with one queue message. Every rule
  * that keeps codes right under at-least-once delivery, a crash between any two
- * steps and several workers at once lives in this file (design.md, "Why the
- * worker does not toggle blindly"):
+ * steps and several workers at once lives in this file (docs/architecture.md,
+ * "Invariants"):
  *
  * - activate: a late one (now ≥ expiresAt) never makes a code valid: it is
  *   dropped. Otherwise the code is inserted if absent, then the same message

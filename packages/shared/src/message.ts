@@ -8,8 +8,8 @@
  * the reader passes; a reader without one refuses them.
  *
  * The message says what it wants (`activate` or `expire`) and when the code
- * dies, so a redelivered or late message can be recognised (design.md, "Why
- * the worker does not toggle blindly"). Text is base64 of the JSON envelope by
+ * dies, so a redelivered or late message can be recognised (docs/architecture.md,
+ * "Invariants"). Text is base64 of the JSON envelope by
  * default, as Azure Functions queue triggers expect.
  */
 import { isCode } from './code.js'

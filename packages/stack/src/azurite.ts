@@ -1,6 +1,6 @@
 /**
  * Azurite, the Azure Storage emulator from npm, as child processes: one for
- * queues and one for tables (one core each; emulators.md). Data is kept on
+ * queues and one for tables (one core each; docs/architecture.md). Data is kept on
  * disk in `location`: the in-memory mode stalls for seconds under deletes.
  */
 import { spawn, type ChildProcess } from 'node:child_process'

@@ -4,7 +4,7 @@
  * AZURE_CREDENTIAL=default, against Azurite in OAuth mode over https. Entra ID
  * itself cannot run here, so a local managed-identity endpoint (the App
  * Service protocol DefaultAzureCredential speaks) hands out the token: an
- * unsigned JWT with the claims Azurite checks (emulators.md).
+ * unsigned JWT with the claims Azurite checks (docs/architecture.md).
  */
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
