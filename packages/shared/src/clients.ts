@@ -22,8 +22,16 @@ function retryOptions (config: StorageConfig): StoragePipelineOptions['retryOpti
   return { maxTries: 2, tryTimeoutInMs: config.storageTimeoutMs, retryDelayInMs: 100, maxRetryDelayInMs: 500 }
 }
 
+/** `<queue>-poison`: the name the Azure Functions host gives the poison queue too. */
 export function poisonQueueName (queueName: string): string {
   return `${queueName}-poison`
+}
+
+/** The queue's name: STORAGE_QUEUE_NAME with a connection string, else the last segment of STORAGE_QUEUE_URL. */
+export function queueNameOf (config: StorageConfig): string {
+  const { auth } = config
+  if (auth.kind === 'connection-string') return auth.queueName
+  return new URL(auth.queueUrl).pathname.split('/').filter((s) => s !== '').pop() ?? ''
 }
 
 export function createQueues (config: StorageConfig, credential?: TokenCredential): Queues {

@@ -68,6 +68,14 @@ const api: Properties = {
   TRUST_PROXY: { type: 'string', pattern: '^[0-9A-Za-z.:/, ]*$', default: '', description: 'Addresses or CIDRs of the proxies in front of the api (e.g. uniquelocal behind Container Apps ingress); the client address is then the last X-Forwarded-For entry not from one of them. Empty: X-Forwarded-For is ignored' }
 }
 
+/** The api's settings that the Azure Functions app's HTTP triggers use (the host does the listening). */
+const functionsApi: Properties = {
+  THIRD_PARTY_API_ENDPOINT: api.THIRD_PARTY_API_ENDPOINT as JsonSchemaProperty,
+  THIRD_PARTY_TIMEOUT_MS: api.THIRD_PARTY_TIMEOUT_MS as JsonSchemaProperty,
+  SIGNIN_MAX_FAILURES: api.SIGNIN_MAX_FAILURES as JsonSchemaProperty,
+  SIGNIN_LOCKOUT_SECONDS: api.SIGNIN_LOCKOUT_SECONDS as JsonSchemaProperty
+}
+
 const worker: Properties = {
   WORKER_BATCH_SIZE: { type: 'integer', minimum: 1, maximum: 32, default: 32, description: 'Messages per receive (Azure allows 32)' },
   WORKER_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, default: 64, description: 'Messages handled at once' },
@@ -98,6 +106,7 @@ const devVault: Properties = {
 export const schemas = {
   api: { properties: { ...log, ...storage, ...credential, ...vault, ...api }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
   worker: { properties: { ...log, ...storage, ...credential, ...worker }, required: [] },
+  functions: { properties: { ...log, ...storage, ...credential, ...vault, ...functionsApi }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
   numberApi: { properties: { ...log, ...numberApi }, required: ['THIRD_PARTY_API_KEYS'] },
   devVault: { properties: { ...log, ...devVault }, required: [] }
 } satisfies Record<string, ConfigSchema>
@@ -171,6 +180,18 @@ export interface WorkerConfig extends LogConfig, StorageConfig, CredentialConfig
   healthHost: string
   healthPort: number
   summaryIntervalSeconds: number
+}
+
+/**
+ * The Azure Functions app: getcode and sign-in as HTTP triggers, the worker as
+ * a queue trigger. Batching, polling, retries and poison are the host's
+ * (services/functions/host.json), not variables.
+ */
+export interface FunctionsConfig extends LogConfig, StorageConfig, CredentialConfig, VaultConfig {
+  thirdPartyEndpoint: string
+  thirdPartyTimeoutMs: number
+  signinMaxFailures: number
+  signinLockoutSeconds: number
 }
 
 export interface NumberApiConfig extends LogConfig {
@@ -279,6 +300,28 @@ export function loadWorkerConfig (env: Env = process.env): WorkerConfig {
   }
 }
 
+export function loadFunctionsConfig (env: Env = process.env): FunctionsConfig {
+  const raw = readEnv(schemas.functions, env)
+  const storageSettings = storageConfig(raw)
+  if (storageSettings.messageEncoding !== 'base64') {
+    // The queue trigger decodes base64 (host.json messageEncoding); text would go to the poison queue unread.
+    throw new ConfigError([{ variable: 'QUEUE_MESSAGE_ENCODING', problem: 'must be base64 for the Functions queue trigger (host.json messageEncoding)' }])
+  }
+  const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
+  return {
+    logLevel: str(raw, 'LOG_LEVEL'),
+    ...storageSettings,
+    credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
+    keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
+    ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}),
+    secretName: str(raw, 'THIRD_PARTY_API_SECRET_NAME'),
+    thirdPartyEndpoint: str(raw, 'THIRD_PARTY_API_ENDPOINT'),
+    thirdPartyTimeoutMs: int(raw, 'THIRD_PARTY_TIMEOUT_MS'),
+    signinMaxFailures: int(raw, 'SIGNIN_MAX_FAILURES'),
+    signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS')
+  }
+}
+
 export function loadNumberApiConfig (env: Env = process.env): NumberApiConfig {
   const raw = readEnv(schemas.numberApi, env)
   const keys = list(str(raw, 'THIRD_PARTY_API_KEYS'))
@@ -302,7 +345,7 @@ export function loadDevVaultConfig (env: Env = process.env): DevVaultConfig {
 /** The README's table of variables, made from the schemas so the two cannot drift. */
 export function configTable (): string {
   const rows = new Map<string, { used: string[], defaults: string[], property: JsonSchemaProperty, required: boolean }>()
-  const names: Record<keyof typeof schemas, string> = { api: 'api', worker: 'worker', numberApi: 'number-api', devVault: 'dev-vault' }
+  const names: Record<keyof typeof schemas, string> = { api: 'api', worker: 'worker', functions: 'functions', numberApi: 'number-api', devVault: 'dev-vault' }
   for (const [service, schema] of Object.entries(schemas) as [keyof typeof schemas, ConfigSchema][]) {
     for (const [name, property] of Object.entries(schema.properties)) {
       const row = rows.get(name) ?? { used: [], defaults: [], property, required: false }

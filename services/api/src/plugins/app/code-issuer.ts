@@ -1,7 +1,7 @@
 /** The code issuer: third-party number (key from the vault) → code → activate message. */
 import fp from 'fastify-plugin'
-import { CodeIssuer } from '../../code-issuer.js'
-import { ThirdPartyNumbers } from '../../third-party.js'
+import type { CodeIssuer } from '../../code-issuer.js'
+import { createCodeIssuer } from '../../compose.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -10,18 +10,6 @@ declare module 'fastify' {
 }
 
 export default fp(async (fastify) => {
-  const { config } = fastify
-  const numbers = new ThirdPartyNumbers({
-    endpoint: config.thirdPartyEndpoint,
-    timeoutMs: config.thirdPartyTimeoutMs,
-    keys: fastify.secrets
-  })
-  fastify.decorate('codeIssuer', new CodeIssuer({
-    numbers,
-    queue: fastify.queues.queue,
-    ensureQueue: fastify.ensureStorage,
-    ttlSeconds: config.codeTtlSeconds,
-    encoding: config.messageEncoding,
-    now: fastify.now
-  }))
+  const { config, secrets, queues, ensureStorage, now } = fastify
+  fastify.decorate('codeIssuer', createCodeIssuer({ config, secrets, queues, ensureStorage, now }))
 }, { name: 'code-issuer', fastify: '5.x', dependencies: ['config', 'storage', 'vault'] })

@@ -1,7 +1,7 @@
 /** The sign-in service: per-subject (or per-address) lockout, then the single-use table check. */
 import fp from 'fastify-plugin'
-import { Lockout } from '../../lockout.js'
-import { SignInService } from '../../sign-in.js'
+import { createSignInService } from '../../compose.js'
+import type { SignInService } from '../../sign-in.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -10,7 +10,6 @@ declare module 'fastify' {
 }
 
 export default fp(async (fastify) => {
-  const { config } = fastify
-  const lockout = new Lockout({ maxFailures: config.signinMaxFailures, lockoutSeconds: config.signinLockoutSeconds })
-  fastify.decorate('signIn', new SignInService({ table: fastify.codesTable, lockout, now: fastify.now }))
+  const { config, codesTable, now } = fastify
+  fastify.decorate('signIn', createSignInService({ config, codesTable, now }))
 }, { name: 'sign-in', fastify: '5.x', dependencies: ['config', 'storage'] })

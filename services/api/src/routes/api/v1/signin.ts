@@ -3,16 +3,14 @@
  * schema before anything touches the table; every refusal gets one answer.
  */
 import type { FastifyPluginAsync } from 'fastify'
-import { maskCode } from '@codegate/shared/logger'
-import { maskSubject } from '../../../log-safety.js'
-import { codeSchema, errors, subjectSchema } from '../../../schemas.js'
+import { signInAnswer } from '../../../operations.js'
+import { errors, SIGNIN_BODY_LIMIT, signInBodySchema } from '../../../schemas.js'
 
 interface SignIn {
   Body: { code: string, subject?: string }
 }
 
-/** A valid body is under 200 bytes. */
-export const SIGNIN_BODY_LIMIT = 1024
+export { SIGNIN_BODY_LIMIT }
 
 const signin: FastifyPluginAsync = async (fastify) => {
   const { config } = fastify
@@ -24,12 +22,7 @@ const signin: FastifyPluginAsync = async (fastify) => {
       summary: 'Sign in with a code (single use)',
       description: '401 invalid_code for a code that is unknown, expired, already used or issued for another subject. ' +
         '429 locked after too many failed sign-ins for one subject (or, without subject, one client address).',
-      body: {
-        type: 'object',
-        required: ['code'],
-        additionalProperties: false,
-        properties: { code: codeSchema, subject: subjectSchema }
-      },
+      body: signInBodySchema,
       response: {
         200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['approved'] } } },
         ...errors(400, 401, 413, 415, 429, 503)
@@ -38,23 +31,8 @@ const signin: FastifyPluginAsync = async (fastify) => {
     config: { rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
   }, async (request, reply) => {
     const { code, subject } = request.body
-    const outcome = await fastify.signIn.signIn({ code, subject, ip: request.ip })
-    const log = { maskedCode: maskCode(code), subject: maskSubject(subject) }
-    void reply.header('cache-control', 'no-store')
-    switch (outcome.status) {
-      case 'approved':
-        request.log.info({ event: 'signin.approved', ...log }, 'sign-in approved')
-        return { status: 'approved' as const }
-      case 'refused':
-        request.log.info({ event: 'signin.refused', reason: outcome.reason, ...log }, 'sign-in refused')
-        return await reply.code(401).send({ error: 'invalid_code', message: 'The code is not valid. Get a new one and try again.' })
-      case 'locked':
-        request.log.warn({ event: 'signin.locked', retryAfterSeconds: outcome.retryAfterSeconds, ...log }, 'sign-in refused: locked')
-        return await reply.code(429).header('retry-after', String(outcome.retryAfterSeconds)).send({
-          error: 'locked',
-          message: `Too many failed sign-ins; try again in ${outcome.retryAfterSeconds} seconds.`
-        })
-    }
+    const answer = await signInAnswer(fastify.signIn, { code, subject, ip: request.ip }, request.log)
+    return await reply.code(answer.status).headers(answer.headers).send(answer.body)
   })
 }
 

@@ -1,0 +1,11 @@
+/**
+ * The Functions app's entry (package.json `main`): config from the app
+ * settings, then the three functions. Bad config throws here, naming each
+ * bad variable, and the host reports that the app could not load.
+ */
+// A webpack-built CommonJS module: Node's ESM loader sees no named exports in it.
+import azureFunctions from '@azure/functions'
+import { loadFunctionsConfig } from '@codegate/shared/config'
+import { registerFunctions } from './functions.js'
+
+registerFunctions(azureFunctions.app, loadFunctionsConfig(process.env))
