@@ -1,0 +1,158 @@
+/**
+ * The queue trigger, invoked with real messages from Azurite by a stand-in
+ * for the host's queue listener (test/fixtures/host.ts): activate, expire,
+ * duplicates, redeliveries, poison. Codes live a few seconds so expires come
+ * back within the test.
+ */
+import t from 'tap'
+import { encodeMessage, generateCode, type CodeMessage } from '@codegate/shared'
+import { checkSignIn } from '@codegate/shared/codes-table'
+import { decodeMessage } from '@codegate/shared/message'
+import { receivesBeforeOf } from '@codegate/shared/lifecycle'
+import { azuriteFor, configFor, functionsFor, HOST, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
+import { invocation, peekTexts, queueLength } from './fixtures/host.js'
+
+const parts: Parts = {
+  azurite: await azuriteFor(t),
+  vault: await vaultFor(t),
+  numberApi: await numberApiFor(t)
+}
+
+function activate (ttlMs: number, issuedAt = new Date()): CodeMessage {
+  return { v: 1, phase: 'activate', code: generateCode(1 + Math.floor(Math.random() * 1000)), issuedAt, expiresAt: new Date(issuedAt.getTime() + ttlMs) }
+}
+
+/** The trigger as the host invokes it for a message it received for the `dequeueCount`-th time. */
+const trigger = (text: string, dequeueCount = 1): ReturnType<typeof invocation> =>
+  invocation('worker', { id: `m-${Math.random()}`, dequeueCount, insertionTime: new Date().toISOString(), queueTrigger: text })
+
+t.test('an activate inserts the row and sends its expire hidden until expiry; the expire deletes the row', async (t) => {
+  const { fns, listener, logs } = await functionsFor(configFor(parts))
+  const message = activate(3000)
+  await fns.queues.queue.sendMessage(encodeMessage(message))
+  const first = await listener.pollOnce()
+  t.match(first, { received: 1, succeeded: 1 })
+  const row = await fns.codesTable.get(message.code)
+  t.same(checkSignIn(row, undefined, new Date()), { approved: true })
+  t.equal(await queueLength(fns.queues), 1, 'the activate is gone, one expire waits')
+  t.same(await peekTexts(fns.queues), [], 'the expire is hidden')
+
+  await listener.runUntil('the row to be deleted', async () => await fns.codesTable.get(message.code) === undefined, 15_000)
+  t.equal(await queueLength(fns.queues), 0, 'nothing left in the queue')
+  t.ok(logs.some((l) => l.includes('"msg":"code.expired"') && l.includes('"result":"deleted"')))
+  t.notOk(logs.join('').includes(message.code), 'the code is never logged whole')
+})
+
+t.test('the expire it sends is a new message whose tries count from one', async (t) => {
+  const { fns } = await functionsFor(configFor(parts))
+  const message = activate(1000)
+  // Activated on its third delivery (two failed before): the expire must not inherit those tries.
+  const outcome = await fns.worker(JSON.parse(Buffer.from(encodeMessage(message), 'base64').toString('utf8')), trigger('', 3))
+  t.match(outcome, { kind: 'activated', inserted: true })
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  const { receivedMessageItems: [expire] } = await fns.queues.queue.receiveMessages({ visibilityTimeout: 30 })
+  t.ok(expire)
+  const text = Buffer.from(expire?.messageText ?? '', 'base64').toString('utf8')
+  t.match(decodeMessage(text, 600).message, { phase: 'expire', code: message.code, etag: String })
+  t.equal(expire?.dequeueCount, 1)
+  t.equal(receivesBeforeOf(text, 2), 0, 'no receives are marked as done before it')
+})
+
+t.test('a duplicate activate leaves one row; the two expires delete it once', async (t) => {
+  const { fns, listener, logs } = await functionsFor(configFor(parts))
+  const message = activate(2000)
+  await fns.queues.queue.sendMessage(encodeMessage(message))
+  await fns.queues.queue.sendMessage(encodeMessage(message))
+  await listener.runUntil('both activates', async () => await queueLength(fns.queues) === 2 && (await peekTexts(fns.queues)).length === 0)
+  t.ok(await fns.codesTable.get(message.code))
+  await listener.runUntil('both expires', async () => await queueLength(fns.queues) === 0, 15_000)
+  t.equal(await fns.codesTable.get(message.code), undefined)
+  const results = logs.filter((l) => l.includes('"msg":"code.expired"')).map((l) => (JSON.parse(l) as { result: string }).result).sort()
+  t.same(results, ['absent', 'deleted'])
+})
+
+t.test('an activate redelivered after its expire was sent (the host did not delete it) sends a second expire and changes nothing', async (t) => {
+  const { fns } = await functionsFor(configFor(parts))
+  const message = activate(600_000)
+  const entry = JSON.parse(Buffer.from(encodeMessage(message), 'base64').toString('utf8')) as unknown
+  const first = await fns.worker(entry, trigger('', 1))
+  const row = await fns.codesTable.get(message.code)
+  const again = await fns.worker(entry, trigger('', 2))
+  t.match(first, { kind: 'activated', inserted: true })
+  t.match(again, { kind: 'activated', inserted: false })
+  t.equal((await fns.codesTable.get(message.code))?.etag, row?.etag, 'the row is untouched')
+  t.equal(await queueLength(fns.queues), 2, 'two expires wait')
+})
+
+t.test('a redelivered activate of a code signed in meanwhile does not make it usable again', async (t) => {
+  const { fns } = await functionsFor(configFor(parts))
+  const message = activate(600_000)
+  const entry = JSON.parse(Buffer.from(encodeMessage(message), 'base64').toString('utf8')) as unknown
+  await fns.worker(entry, trigger('', 1))
+  t.same(await fns.codesTable.consume(message.code, undefined, new Date()), { approved: true })
+  await fns.worker(entry, trigger('', 2))
+  t.match(await fns.codesTable.consume(message.code, undefined, new Date()), { approved: false, reason: 'consumed' })
+})
+
+t.test('an activate that arrives after its code expired makes nothing valid; a late expire finds nothing to delete', async (t) => {
+  const { fns } = await functionsFor(configFor(parts))
+  const late = activate(1000, new Date(Date.now() - 5000))
+  const dropped = await fns.worker(JSON.parse(Buffer.from(encodeMessage(late), 'base64').toString('utf8')), trigger(''))
+  t.match(dropped, { kind: 'dropped', reason: 'late' })
+  t.equal(await fns.codesTable.get(late.code), undefined)
+  t.equal(await queueLength(fns.queues), 0, 'no expire sent for it')
+  const expire = await fns.worker(JSON.parse(Buffer.from(encodeMessage({ ...late, phase: 'expire' }), 'base64').toString('utf8')), trigger(''))
+  t.match(expire, { kind: 'expired', result: 'absent' })
+})
+
+t.test('an expire that arrives before its code expired is sent again, hidden for the time left', async (t) => {
+  const { fns } = await functionsFor(configFor(parts))
+  const message = activate(600_000)
+  await fns.worker(JSON.parse(Buffer.from(encodeMessage(message), 'base64').toString('utf8')), trigger(''))
+  const early = await fns.worker(JSON.parse(Buffer.from(encodeMessage({ ...message, phase: 'expire' }), 'base64').toString('utf8')), trigger(''))
+  t.match(early, { kind: 'requeued' })
+  t.ok(early.kind === 'requeued' && early.visibilitySeconds > 590 && early.visibilitySeconds <= 600)
+  t.ok(await fns.codesTable.get(message.code), 'the row stays')
+  t.equal(await queueLength(fns.queues), 2, 'the first expire and the re-sent one wait (the host deletes the trigger message)')
+})
+
+t.test('a message nobody can read goes to the poison queue at once, with the reason and the text', async (t) => {
+  const { fns, listener } = await functionsFor(configFor(parts))
+  await fns.queues.queue.sendMessage(Buffer.from('{"v":1,"phase":"activate","code":"nope"}').toString('base64'))
+  t.match(await listener.pollOnce(), { received: 1, succeeded: 1, poisoned: 0 })
+  t.equal(await queueLength(fns.queues), 0)
+  const [poison] = await peekTexts(fns.queues, 'poison')
+  t.match(JSON.parse(poison ?? '{}'), { reason: /^unreadable message: /, dequeueCount: 1, text: /"code":"nope"/ })
+})
+
+t.test('a message whose handling keeps failing is retried by the host and poisoned on try maxDequeueCount', async (t) => {
+  const { fns, listener, logs } = await functionsFor(configFor(parts), { hostSettings: { ...HOST, visibilityTimeoutSeconds: 0 } })
+  const message = activate(600_000)
+  // The table vanishes after the app set it up: every insert fails.
+  await fns.worker(JSON.parse(Buffer.from(encodeMessage(activate(600_000)), 'base64').toString('utf8')), trigger(''))
+  await fns.codesTable.client.deleteTable()
+  await fns.queues.queue.clearMessages()
+  await fns.queues.queue.sendMessage(encodeMessage(message))
+  const results = []
+  for (let i = 0; i < HOST.maxDequeueCount; i++) {
+    let result = await listener.pollOnce()
+    while (result.received === 0) result = await listener.pollOnce()
+    results.push(result)
+  }
+  t.same(results.map((r) => r.failed), [1, 1, 1, 1, 0], 'four throws back to the host, then the lifecycle poisons it itself')
+  t.equal(await queueLength(fns.queues), 0)
+  const [poison] = await peekTexts(fns.queues, 'poison')
+  t.match(JSON.parse(poison ?? '{}'), { reason: /activate failed 5 times/, dequeueCount: 5 })
+  t.equal(logs.filter((l) => l.includes('"msg":"message.failed"')).length, 4)
+})
+
+t.test('a message that crashes the function every time is poisoned by the host, unchanged', async (t) => {
+  const { fns } = await functionsFor(configFor(parts))
+  const { QueueListener } = await import('./fixtures/host.js')
+  const crashing = new QueueListener(fns.queues, async () => { throw new Error('worker process died') }, { ...HOST, visibilityTimeoutSeconds: 0 })
+  const text = encodeMessage(activate(600_000))
+  await fns.queues.queue.sendMessage(text)
+  await crashing.runUntil('the host to poison it', async () => await queueLength(fns.queues, 'poison') === 1)
+  const { peekedMessageItems: [item] } = await fns.queues.poison.peekMessages()
+  t.equal(item?.messageText, text, 'the poison queue the container worker uses holds it')
+})
