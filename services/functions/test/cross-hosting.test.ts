@@ -1,0 +1,96 @@
+/**
+ * Both hostings on one queue and one table, as during a move from one to
+ * the other or with both deployed: codes issued by either api are activated
+ * by either worker, signed in by either api, and expired by either worker
+ * (a container-rewritten expire read by the function and a function-sent
+ * expire read by the container worker).
+ */
+import t, { type Test } from 'tap'
+import type { ApiConfig, WorkerConfig } from '@codegate/shared/config'
+import { startWorker } from '@codegate/worker'
+import { appFor } from '../../api/test/fixtures/parts.js'
+import { azuriteFor, configFor, functionsFor, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
+import { invocation, jsonRequest, queueLength, request } from './fixtures/host.js'
+
+const parts: Parts = { azurite: await azuriteFor(t), vault: await vaultFor(t), numberApi: await numberApiFor(t) }
+
+function workerConfigOf (config: ApiConfig): WorkerConfig {
+  return {
+    logLevel: 'silent',
+    auth: config.auth,
+    tableName: config.tableName,
+    messageEncoding: config.messageEncoding,
+    codeTtlSeconds: config.codeTtlSeconds,
+    storageTimeoutMs: config.storageTimeoutMs,
+    credential: 'dev',
+    batchSize: 32,
+    maxInFlight: 64,
+    visibilityTimeoutSeconds: 1,
+    maxBackoffMs: 100,
+    maxDequeueCount: 5,
+    shutdownTimeoutMs: 2000,
+    healthHost: '127.0.0.1',
+    healthPort: 0,
+    summaryIntervalSeconds: 60
+  }
+}
+
+async function waitFor (what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!await check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+async function setup (t: Test): Promise<{ config: ApiConfig, api: Awaited<ReturnType<typeof appFor>>['app'], fn: Awaited<ReturnType<typeof functionsFor>> }> {
+  const config = configFor(parts, { codeTtlSeconds: 6 })
+  const { app } = await appFor(t, config)
+  return { config, api: app, fn: await functionsFor(config) }
+}
+
+async function issueBoth (api: Awaited<ReturnType<typeof setup>>['api'], fn: Awaited<ReturnType<typeof setup>>['fn']): Promise<{ byFunction: string, byApi: string }> {
+  const a = await fn.fns.getcode(request({ url: 'http://127.0.0.1/api/v1/getcode?subject=frank' }), invocation('getcode'))
+  const b = await api.inject('/api/v1/getcode?subject=grace')
+  return { byFunction: (a.jsonBody as { code: string }).code, byApi: (b.json() as { code: string }).code }
+}
+
+t.test('the container worker activates codes from both apis; each api signs in the other\'s code; the function expires them', async (t) => {
+  const { config, api, fn } = await setup(t)
+  const { byFunction, byApi } = await issueBoth(api, fn)
+  const worker = await startWorker(workerConfigOf(config))
+  t.teardown(worker.close)
+  await waitFor('both activations', async () => worker.stats.activated === 2)
+  await worker.close()
+
+  const viaApi = await api.inject({ method: 'POST', url: '/api/v1/signin', payload: { code: byFunction, subject: 'frank' } })
+  t.equal(viaApi.statusCode, 200, 'the function\'s code signs in at the Fastify api')
+  const viaFunction = await fn.fns.signin(jsonRequest({ code: byApi, subject: 'grace' }), invocation('signin'))
+  t.equal(viaFunction.status, 200, 'the Fastify api\'s code signs in at the function')
+
+  // The container worker rewrote both messages into expires (marked with its receive); the function reads them.
+  await fn.listener.runUntil('both rows gone', async () => await fn.fns.codesTable.get(byFunction) === undefined && await fn.fns.codesTable.get(byApi) === undefined)
+  t.equal(await queueLength(fn.fns.queues), 0)
+  t.equal(await queueLength(fn.fns.queues, 'poison'), 0)
+  t.equal(fn.logs.filter((l) => l.includes('"msg":"code.expired"') && l.includes('"dequeueCount":2')).length, 2, 'each expire was the message\'s second receive, its first try as an expire')
+})
+
+t.test('the function activates codes from both apis; each api signs in the other\'s code; the container worker expires them', async (t) => {
+  const { config, api, fn } = await setup(t)
+  const { byFunction, byApi } = await issueBoth(api, fn)
+  t.match(await fn.listener.pollOnce(), { received: 2, succeeded: 2 })
+
+  const viaApi = await api.inject({ method: 'POST', url: '/api/v1/signin', payload: { code: byFunction, subject: 'frank' } })
+  t.equal(viaApi.statusCode, 200)
+  const viaFunction = await fn.fns.signin(jsonRequest({ code: byApi, subject: 'grace' }), invocation('signin'))
+  t.equal(viaFunction.status, 200)
+
+  const worker = await startWorker(workerConfigOf(config))
+  t.teardown(worker.close)
+  await waitFor('both expires', async () => worker.stats.expired === 2)
+  t.equal(await fn.fns.codesTable.get(byFunction), undefined)
+  t.equal(await fn.fns.codesTable.get(byApi), undefined)
+  t.equal(worker.stats.poisoned, 0)
+  await worker.close()
+  t.equal(await queueLength(fn.fns.queues), 0)
+})

@@ -1,0 +1,123 @@
+/**
+ * The app as the host loads it: index.js is imported with the app settings
+ * in the environment, and a stand-in for the host's `@azure/functions-core`
+ * (what the Node worker injects; the host cannot run here) records what
+ * @azure/functions registers: each function's binding metadata and its
+ * handler. The metadata must agree with host.json, the queue names the
+ * container worker uses and the api's routes; the recorded handlers then
+ * issue, activate and sign in a code.
+ */
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import Module from 'node:module'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { poisonQueueName } from '@codegate/shared/clients'
+import { schemas } from '@codegate/shared/config'
+import { HOST_JSON_URL } from '../src/host-settings.js'
+import { TRIGGER_CONNECTION } from '../src/functions.js'
+import { azuriteFor, configFor, HOST, id, KEY, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
+import { invocation, jsonRequest, QueueListener, request, type QueueHandler } from './fixtures/host.js'
+
+interface Binding { type: string, direction: string, [key: string]: unknown }
+interface Registered { metadata: { name: string, bindings: Record<string, Binding> }, callback: (...args: unknown[]) => Promise<unknown> }
+
+const registered = new Map<string, Registered>()
+const coreStandIn = {
+  version: 'test',
+  setProgrammingModel: () => {},
+  getProgrammingModel: () => undefined,
+  registerHook: () => ({ dispose: () => {} }),
+  log: () => {},
+  registerFunction: (metadata: Registered['metadata'], callback: Registered['callback']) => {
+    registered.set(metadata.name, { metadata, callback })
+    return { dispose: () => {} }
+  }
+}
+// How the Node worker provides the module: it answers require('@azure/functions-core').
+const moduleInternals = Module as unknown as { _load: (request: string, ...rest: unknown[]) => unknown }
+const load = moduleInternals._load
+moduleInternals._load = (name, ...rest) => name === '@azure/functions-core' ? coreStandIn : load(name, ...rest)
+t.teardown(() => { moduleInternals._load = load })
+
+const parts: Parts = { azurite: await azuriteFor(t), vault: await vaultFor(t), numberApi: await numberApiFor(t) }
+const config = configFor(parts)
+const queueName = `fn-${id()}`
+const settings: Record<string, string> = {
+  LOG_LEVEL: 'silent',
+  STORAGE_CONNECTION_STRING: parts.azurite.connectionString,
+  STORAGE_QUEUE_NAME: queueName,
+  CODES_TABLE_NAME: config.tableName,
+  AZURE_CREDENTIAL: 'dev',
+  KEY_VAULT_URL: parts.vault.url,
+  KEY_VAULT_CA_FILE: parts.vault.certFile,
+  THIRD_PARTY_API_SECRET_NAME: config.secretName,
+  THIRD_PARTY_API_ENDPOINT: parts.numberApi.url
+}
+Object.assign(process.env, settings)
+await import('../src/index.js')
+
+const hostJson = JSON.parse(readFileSync(HOST_JSON_URL, 'utf8')) as { extensions: { http: { routePrefix: string }, queues: Record<string, unknown> } }
+const trigger = (name: string): Binding => {
+  const bindings = Object.values(registered.get(name)?.metadata.bindings ?? {})
+  const found = bindings.find((b) => b.direction === 'in' && b.type.endsWith('Trigger'))
+  if (found === undefined) throw new Error(`${name} has no trigger binding`)
+  return found
+}
+const defaultOf = (name: string): unknown => schemas.worker.properties[name as keyof typeof schemas.worker.properties]?.default
+
+t.test('three functions are registered: two HTTP triggers on the api\'s routes and a queue trigger', async (t) => {
+  t.same([...registered.keys()].sort(), ['getcode', 'signin', 'worker'])
+  t.match(trigger('getcode'), { type: 'httpTrigger', methods: ['GET'], route: 'v1/getcode', authLevel: 'anonymous' })
+  t.match(trigger('signin'), { type: 'httpTrigger', methods: ['POST'], route: 'v1/signin', authLevel: 'anonymous' })
+  t.equal(`/${hostJson.extensions.http.routePrefix}/${String(trigger('getcode').route)}`, '/api/v1/getcode', 'the same URL as the Fastify api')
+  t.equal(`/${hostJson.extensions.http.routePrefix}/${String(trigger('signin').route)}`, '/api/v1/signin')
+})
+
+t.test('the queue trigger reads the api\'s queue by identity-capable connection, with the container worker\'s rules', async (t) => {
+  const queue = trigger('worker')
+  t.match(queue, { type: 'queueTrigger', direction: 'in', queueName, connection: TRIGGER_CONNECTION })
+  const q = hostJson.extensions.queues
+  t.equal(q.messageEncoding, 'base64', 'what the api writes (QUEUE_MESSAGE_ENCODING default)')
+  t.equal(schemas.functions.properties.QUEUE_MESSAGE_ENCODING?.default, 'base64')
+  t.equal(q.maxDequeueCount, defaultOf('WORKER_MAX_DEQUEUE_COUNT'), 'the container worker\'s maxDequeueCount')
+  t.equal(q.batchSize, defaultOf('WORKER_BATCH_SIZE'), 'full receives of 32, as the container worker')
+  t.equal(Number(q.batchSize) + Number(q.newBatchThreshold), defaultOf('WORKER_MAX_IN_FLIGHT'), 'at most as many in flight as the container worker')
+  t.ok(HOST.maxPollingIntervalMs <= Number(defaultOf('WORKER_MAX_BACKOFF_MS')), 'an idle instance polls at least as often as the container worker')
+  t.ok(HOST.visibilityTimeoutSeconds * (HOST.maxDequeueCount - 1) < 600 / 4, 'every retry of an activate fits well inside a code\'s life')
+  // The host names its poison queue <queue>-poison; so do the lifecycle and the container worker.
+  t.equal(poisonQueueName(queueName), `${queueName}-poison`)
+})
+
+t.test('the registered handlers issue a code, activate it and sign it in', async (t) => {
+  const getcode = registered.get('getcode')?.callback
+  const signin = registered.get('signin')?.callback
+  const worker = registered.get('worker')?.callback as QueueHandler
+  const response = await getcode?.(request({ url: 'http://127.0.0.1/api/v1/getcode?subject=erin' }), invocation('getcode')) as { status: number, jsonBody: { code: string } }
+  t.equal(response.status, 200)
+  const { createQueues } = await import('@codegate/shared/clients')
+  const queues = createQueues({ ...config, auth: { kind: 'connection-string', connectionString: parts.azurite.connectionString, queueName } })
+  const listener = new QueueListener(queues, worker, HOST)
+  t.match(await listener.pollOnce(), { received: 1, succeeded: 1 })
+  const approved = await signin?.(jsonRequest({ code: response.jsonBody.code, subject: 'erin' }), invocation('signin')) as { status: number }
+  t.equal(approved.status, 200)
+  t.equal((await queues.queue.getProperties()).approximateMessagesCount, 1, 'its expire waits')
+})
+
+t.test('the app refuses to load on bad settings, naming the variable', async (t) => {
+  const entry = fileURLToPath(new URL('../dist/index.js', import.meta.url))
+  const run = async (env: Record<string, string>): Promise<{ code: number | null, stderr: string }> => await new Promise((resolve) => {
+    const child = spawn(process.execPath, [entry], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+    child.on('close', (code) => { resolve({ code, stderr }) })
+  })
+  const { KEY_VAULT_URL: _, ...withoutVault } = settings
+  const missing = await run(withoutVault)
+  t.not(missing.code, 0)
+  t.match(missing.stderr, /KEY_VAULT_URL is required/)
+  const text = await run({ ...settings, QUEUE_MESSAGE_ENCODING: 'text' })
+  t.not(text.code, 0)
+  t.match(text.stderr, /QUEUE_MESSAGE_ENCODING must be base64/)
+  t.notOk(missing.stderr.includes(KEY) || text.stderr.includes(KEY))
+})
