@@ -70,6 +70,7 @@ const api: Properties = {
 
 /** The api's settings that the Azure Functions app's HTTP triggers use (the host does the listening). */
 const functionsApi: Properties = {
+  FUNCTIONS_ENABLED: { type: 'string', enum: ['all', 'api', 'worker'], default: 'all', description: 'Which functions the app registers: all, api (getcode and sign-in) or worker (the queue trigger), so the two sides can run as two apps with identities of their own. KEY_VAULT_URL and THIRD_PARTY_API_ENDPOINT are required unless worker' },
   THIRD_PARTY_API_ENDPOINT: api.THIRD_PARTY_API_ENDPOINT as JsonSchemaProperty,
   THIRD_PARTY_TIMEOUT_MS: api.THIRD_PARTY_TIMEOUT_MS as JsonSchemaProperty,
   SIGNIN_MAX_FAILURES: api.SIGNIN_MAX_FAILURES as JsonSchemaProperty,
@@ -106,7 +107,8 @@ const devVault: Properties = {
 export const schemas = {
   api: { properties: { ...log, ...storage, ...credential, ...vault, ...api }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
   worker: { properties: { ...log, ...storage, ...credential, ...worker }, required: [] },
-  functions: { properties: { ...log, ...storage, ...credential, ...vault, ...functionsApi }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
+  // KEY_VAULT_URL and THIRD_PARTY_API_ENDPOINT are required unless FUNCTIONS_ENABLED=worker (loadFunctionsConfig).
+  functions: { properties: { ...log, ...storage, ...credential, ...vault, ...functionsApi }, required: [] },
   numberApi: { properties: { ...log, ...numberApi }, required: ['THIRD_PARTY_API_KEYS'] },
   devVault: { properties: { ...log, ...devVault }, required: [] }
 } satisfies Record<string, ConfigSchema>
@@ -187,7 +189,13 @@ export interface WorkerConfig extends LogConfig, StorageConfig, CredentialConfig
  * a queue trigger. Batching, polling, retries and poison are the host's
  * (services/functions/host.json), not variables.
  */
-export interface FunctionsConfig extends LogConfig, StorageConfig, CredentialConfig, VaultConfig {
+export interface FunctionsConfig extends LogConfig, StorageConfig, CredentialConfig {
+  enabled: 'all' | 'api' | 'worker'
+  /** What getcode and sign-in need; absent when only the worker runs. */
+  api?: FunctionsApiConfig
+}
+
+export interface FunctionsApiConfig extends VaultConfig {
   thirdPartyEndpoint: string
   thirdPartyTimeoutMs: number
   signinMaxFailures: number
@@ -307,18 +315,23 @@ export function loadFunctionsConfig (env: Env = process.env): FunctionsConfig {
     // The queue trigger decodes base64 (host.json messageEncoding); text would go to the poison queue unread.
     throw new ConfigError([{ variable: 'QUEUE_MESSAGE_ENCODING', problem: 'must be base64 for the Functions queue trigger (host.json messageEncoding)' }])
   }
+  const enabled = str(raw, 'FUNCTIONS_ENABLED') as FunctionsConfig['enabled']
+  const base = { logLevel: str(raw, 'LOG_LEVEL'), ...storageSettings, credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev', enabled }
+  if (enabled === 'worker') return base
+  const missing = ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'].filter((name) => optional(raw, name) === undefined)
+  if (missing.length > 0) throw new ConfigError(missing.map((variable) => ({ variable, problem: `is required (unless FUNCTIONS_ENABLED=worker)` })))
   const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
   return {
-    logLevel: str(raw, 'LOG_LEVEL'),
-    ...storageSettings,
-    credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
-    keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
-    ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}),
-    secretName: str(raw, 'THIRD_PARTY_API_SECRET_NAME'),
-    thirdPartyEndpoint: str(raw, 'THIRD_PARTY_API_ENDPOINT'),
-    thirdPartyTimeoutMs: int(raw, 'THIRD_PARTY_TIMEOUT_MS'),
-    signinMaxFailures: int(raw, 'SIGNIN_MAX_FAILURES'),
-    signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS')
+    ...base,
+    api: {
+      keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
+      ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}),
+      secretName: str(raw, 'THIRD_PARTY_API_SECRET_NAME'),
+      thirdPartyEndpoint: str(raw, 'THIRD_PARTY_API_ENDPOINT'),
+      thirdPartyTimeoutMs: int(raw, 'THIRD_PARTY_TIMEOUT_MS'),
+      signinMaxFailures: int(raw, 'SIGNIN_MAX_FAILURES'),
+      signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS')
+    }
   }
 }
 

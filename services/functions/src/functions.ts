@@ -11,10 +11,12 @@
 import type { TokenCredential } from '@azure/core-auth'
 import type { HttpFunctionOptions, HttpRequest, HttpResponseInit, InvocationContext, StorageQueueFunctionOptions } from '@azure/functions'
 import { createCodeIssuer, createSignInService, storageEnsurer } from '@codegate/api/compose'
+import type { CodeIssuer } from '@codegate/api/code-issuer'
 import { errorAnswer, getCodeAnswer, signInAnswer } from '@codegate/api/operations'
+import type { SignInService } from '@codegate/api/sign-in'
 import { createQueues, createSecretClient, createTableClient, queueNameOf, type Queues } from '@codegate/shared/clients'
 import { CodesTable } from '@codegate/shared/codes-table'
-import type { FunctionsConfig } from '@codegate/shared/config'
+import type { FunctionsApiConfig, FunctionsConfig } from '@codegate/shared/config'
 import { createCredential } from '@codegate/shared/credentials'
 import { handleMessage, type LifecycleDeps, type LifecycleRules, type Outcome, type ReceivedMessage } from '@codegate/shared/lifecycle'
 import { loggerOptions } from '@codegate/shared/logger'
@@ -52,6 +54,11 @@ export interface CodegateFunctions {
   log: Logger
 }
 
+interface ApiParts {
+  issuer: CodeIssuer
+  signIn: SignInService
+}
+
 export function createFunctions (config: FunctionsConfig, options: FunctionsOptions = {}): CodegateFunctions {
   const host = options.hostSettings ?? readQueueHostSettings()
   const now = options.now ?? (() => new Date())
@@ -59,12 +66,21 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
     ? pino(loggerOptions('functions', config.logLevel), options.logStream)
     : pino(loggerOptions('functions', config.logLevel))
   const credential = options.credential ?? createCredential(config)
+  const apiParts = (config: FunctionsConfig, api: FunctionsApiConfig, queues: Queues, codesTable: CodesTable, ensureStorage: () => Promise<void>, now: () => Date): ApiParts => {
+    const secrets = new SecretProvider(createSecretClient(api, credential), api.secretName)
+    return {
+      issuer: createCodeIssuer({ config: { ...api, codeTtlSeconds: config.codeTtlSeconds, messageEncoding: config.messageEncoding }, secrets, queues, ensureStorage, now }),
+      signIn: createSignInService({ config: api, codesTable, now })
+    }
+  }
   const queues = createQueues(config, config.auth.kind === 'url' ? credential : undefined)
   const codesTable = new CodesTable(createTableClient(config, config.auth.kind === 'url' ? credential : undefined))
   const ensureStorage = storageEnsurer(queues, codesTable, log)
-  const secrets = new SecretProvider(createSecretClient(config, credential), config.secretName)
-  const issuer = createCodeIssuer({ config, secrets, queues, ensureStorage, now })
-  const signIn = createSignInService({ config, codesTable, now })
+  const api = config.api !== undefined ? apiParts(config, config.api, queues, codesTable, ensureStorage, now) : undefined
+  const apiOf = (name: string): ApiParts => {
+    if (api === undefined) throw new Error(`${name} is not enabled: FUNCTIONS_ENABLED=${config.enabled}`)
+    return api
+  }
   const rules: LifecycleRules = {
     encoding: config.messageEncoding,
     legacyTtlSeconds: config.codeTtlSeconds,
@@ -84,7 +100,7 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
     async getcode (request, context) {
       const ilog = invocationLog(context)
       try {
-        return toResponse(await getCodeAnswer(issuer, getCodeQuery(request).subject, ilog))
+        return toResponse(await getCodeAnswer(apiOf('getcode').issuer, getCodeQuery(request).subject, ilog))
       } catch (err) {
         return toResponse(errorAnswer(err, ilog))
       }
@@ -94,7 +110,7 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
       const ilog = invocationLog(context)
       try {
         const { code, subject } = await signInBody(request)
-        return toResponse(await signInAnswer(signIn, { code, subject, ip: clientAddress(request) }, ilog))
+        return toResponse(await signInAnswer(apiOf('signin').signIn, { code, subject, ip: clientAddress(request) }, ilog))
       } catch (err) {
         return toResponse(errorAnswer(err, ilog))
       }
@@ -142,12 +158,15 @@ export function receivedMessage (entry: unknown, context: InvocationContext): Re
   }
 }
 
-/** Registers the three functions with the host; returns them too. */
+/** Registers the functions FUNCTIONS_ENABLED names with the host; returns them all. */
 export function registerFunctions (app: FunctionsHost, config: FunctionsConfig, options: FunctionsOptions = {}): CodegateFunctions {
   const fns = createFunctions(config, options)
-  // anonymous: the api has no key of its own (as the container api); routes as the api's, under host.json's routePrefix "api".
-  app.http('getcode', { methods: ['GET'], route: 'v1/getcode', authLevel: 'anonymous', handler: fns.getcode })
-  app.http('signin', { methods: ['POST'], route: 'v1/signin', authLevel: 'anonymous', handler: fns.signin })
+  if (config.enabled !== 'worker') {
+    // anonymous: the api has no key of its own (as the container api); routes as the api's, under host.json's routePrefix "api".
+    app.http('getcode', { methods: ['GET'], route: 'v1/getcode', authLevel: 'anonymous', handler: fns.getcode })
+    app.http('signin', { methods: ['POST'], route: 'v1/signin', authLevel: 'anonymous', handler: fns.signin })
+  }
+  if (config.enabled === 'api') return fns
   app.storageQueue('worker', {
     queueName: fns.queueName,
     connection: TRIGGER_CONNECTION,

@@ -7,7 +7,7 @@ import t from 'tap'
 import { decodeMessage } from '@codegate/shared/message'
 import { connectionStringFor, freePort } from '@codegate/stack'
 import { createFunctions } from '../src/functions.js'
-import { azuriteFor, configFor, functionsFor, numberApiFor, vaultFor, WHOLE_CODE, type Parts } from './fixtures/parts.js'
+import { azuriteFor, configFor, functionsConfigOf, functionsFor, numberApiFor, vaultFor, WHOLE_CODE, type Parts } from './fixtures/parts.js'
 import { invocation, jsonRequest, peekTexts, queueLength, request } from './fixtures/host.js'
 
 const parts: Parts = {
@@ -116,7 +116,7 @@ t.test('sign-in answers 503 when the table does not answer', async (t) => {
   const config = configFor(parts)
   const down = { ...config, auth: { ...config.auth, connectionString: connectionStringFor('127.0.0.1', parts.azurite.queuePort, await freePort()), queueName: 'unused' } }
   const logs: string[] = []
-  const fns = createFunctions(down, { logStream: { write: (line) => { logs.push(line) } } })
+  const fns = createFunctions(functionsConfigOf(down), { logStream: { write: (line) => { logs.push(line) } } })
   const response = await fns.signin(jsonRequest({ code: 'abc-1-def' }), invocation('signin'))
   t.equal(response.status, 503)
   t.match(response.jsonBody, { error: 'storage_unavailable' })

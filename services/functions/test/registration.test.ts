@@ -15,8 +15,8 @@ import t from 'tap'
 import { poisonQueueName } from '@codegate/shared/clients'
 import { schemas } from '@codegate/shared/config'
 import { HOST_JSON_URL } from '../src/host-settings.js'
-import { TRIGGER_CONNECTION } from '../src/functions.js'
-import { azuriteFor, configFor, HOST, id, KEY, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
+import { registerFunctions, TRIGGER_CONNECTION } from '../src/functions.js'
+import { azuriteFor, configFor, functionsConfigOf, HOST, id, KEY, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
 import { invocation, jsonRequest, QueueListener, request, type QueueHandler } from './fixtures/host.js'
 
 interface Binding { type: string, direction: string, [key: string]: unknown }
@@ -104,6 +104,18 @@ t.test('the registered handlers issue a code, activate it and sign it in', async
   t.equal((await queues.queue.getProperties()).approximateMessagesCount, 1, 'its expire waits')
 })
 
+t.test('FUNCTIONS_ENABLED splits the app in two: the HTTP triggers, or the queue trigger', async (t) => {
+  const names = (enabled: 'api' | 'worker'): string[] => {
+    const seen: string[] = []
+    const recorder = { http: (name: string) => { seen.push(name) }, storageQueue: (name: string) => { seen.push(name) } }
+    const base = functionsConfigOf(config)
+    registerFunctions(recorder, enabled === 'worker' ? { ...base, enabled, api: undefined } : { ...base, enabled }, { logStream: { write: () => {} } })
+    return seen
+  }
+  t.same(names('api'), ['getcode', 'signin'])
+  t.same(names('worker'), ['worker'])
+})
+
 t.test('the app refuses to load on bad settings, naming the variable', async (t) => {
   const entry = fileURLToPath(new URL('../dist/index.js', import.meta.url))
   const run = async (env: Record<string, string>): Promise<{ code: number | null, stderr: string }> => await new Promise((resolve) => {
@@ -120,4 +132,7 @@ t.test('the app refuses to load on bad settings, naming the variable', async (t)
   t.not(text.code, 0)
   t.match(text.stderr, /QUEUE_MESSAGE_ENCODING must be base64/)
   t.notOk(missing.stderr.includes(KEY) || text.stderr.includes(KEY))
+  const { THIRD_PARTY_API_ENDPOINT: __, ...workerOnly } = withoutVault
+  t.equal((await run({ ...workerOnly, FUNCTIONS_ENABLED: 'worker' })).code, 0, 'the worker alone needs neither vault nor third party')
+  t.match((await run({ ...settings, FUNCTIONS_ENABLED: 'both' })).stderr, /FUNCTIONS_ENABLED must be equal to one of the allowed values/)
 })
