@@ -321,6 +321,23 @@ create_app() {
     --setting-names AzureWebJobsStorage DEPLOYMENT_STORAGE_CONNECTION_STRING --only-show-errors --output none
 }
 
+# Removes every node_modules/<package> of $1 not named on stdin (absolute paths, as npm ls --parseable prints).
+prune_node_modules() {
+  node -e '
+    const fs = require("node:fs")
+    const path = require("node:path")
+    const root = process.argv[1]
+    const keep = new Set(fs.readFileSync(0, "utf8").split("\n").filter((line) => line !== "").map((line) => path.relative(root, line)))
+    for (const name of fs.readdirSync(path.join(root, "node_modules"))) {
+      const entries = name.startsWith("@") ? fs.readdirSync(path.join(root, "node_modules", name)).map((n) => path.join(name, n)) : [name]
+      for (const entry of entries) {
+        const relative = path.join("node_modules", entry)
+        if (!keep.has(relative)) fs.rmSync(path.join(root, relative), { recursive: true, force: true })
+      }
+    }
+  ' "$1"
+}
+
 # Builds services/functions into a zip the host can run, the way the
 # Dockerfile builds a service image: the lockfile's production tree of the
 # functions workspace (npm ci --workspace), the dist folders it imports, and
@@ -343,6 +360,9 @@ build_package() {
   cp "${repo_root}/services/functions/host.json" "${stage}/services/functions/"
   (cd "$stage" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
     --workspace services/functions --include-workspace-root=false >/dev/null)
+  # npm ci --workspace still leaves other workspaces' packages (azurite,
+  # tedious, ...): keep only what the functions workspace needs in production.
+  (cd "$stage" && npm ls --omit=dev --all --parseable --workspace services/functions 2>/dev/null | prune_node_modules "$stage")
   # The host reads package.json's main and host.json at the root of the package.
   cp "${repo_root}/services/functions/host.json" "${stage}/host.json"
   printf '{"name": "codegate-functions", "private": true, "type": "module", "main": "services/functions/dist/index.js"}\n' > "${stage}/package.json"
