@@ -59,6 +59,16 @@ interface ApiParts {
   signIn: SignInService
 }
 
+/** getcode's and sign-in's services, built as the Fastify api builds them. */
+function apiParts (config: FunctionsConfig, api: FunctionsApiConfig, parts: { credential: TokenCredential, queues: Queues, codesTable: CodesTable, ensureStorage: () => Promise<void>, now: () => Date }): ApiParts {
+  const { credential, queues, codesTable, ensureStorage, now } = parts
+  const secrets = new SecretProvider(createSecretClient(api, credential), api.secretName)
+  return {
+    issuer: createCodeIssuer({ config: { ...api, codeTtlSeconds: config.codeTtlSeconds, messageEncoding: config.messageEncoding }, secrets, queues, ensureStorage, now }),
+    signIn: createSignInService({ config: api, codesTable, now })
+  }
+}
+
 export function createFunctions (config: FunctionsConfig, options: FunctionsOptions = {}): CodegateFunctions {
   const host = options.hostSettings ?? readQueueHostSettings()
   const now = options.now ?? (() => new Date())
@@ -66,17 +76,10 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
     ? pino(loggerOptions('functions', config.logLevel), options.logStream)
     : pino(loggerOptions('functions', config.logLevel))
   const credential = options.credential ?? createCredential(config)
-  const apiParts = (config: FunctionsConfig, api: FunctionsApiConfig, queues: Queues, codesTable: CodesTable, ensureStorage: () => Promise<void>, now: () => Date): ApiParts => {
-    const secrets = new SecretProvider(createSecretClient(api, credential), api.secretName)
-    return {
-      issuer: createCodeIssuer({ config: { ...api, codeTtlSeconds: config.codeTtlSeconds, messageEncoding: config.messageEncoding }, secrets, queues, ensureStorage, now }),
-      signIn: createSignInService({ config: api, codesTable, now })
-    }
-  }
   const queues = createQueues(config, config.auth.kind === 'url' ? credential : undefined)
   const codesTable = new CodesTable(createTableClient(config, config.auth.kind === 'url' ? credential : undefined))
   const ensureStorage = storageEnsurer(queues, codesTable, log)
-  const api = config.api !== undefined ? apiParts(config, config.api, queues, codesTable, ensureStorage, now) : undefined
+  const api = config.api !== undefined ? apiParts(config, config.api, { credential, queues, codesTable, ensureStorage, now }) : undefined
   const apiOf = (name: string): ApiParts => {
     if (api === undefined) throw new Error(`${name} is not enabled: FUNCTIONS_ENABLED=${config.enabled}`)
     return api

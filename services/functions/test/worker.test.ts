@@ -116,6 +116,20 @@ t.test('an expire that arrives before its code expired is sent again, hidden for
   t.equal(await queueLength(fns.queues), 2, 'the first expire and the re-sent one wait (the host deletes the trigger message)')
 })
 
+t.test('an expire that arrives before its activate\'s row waits for the code\'s expiry, then deletes the row the activate made', async (t) => {
+  const { fns, listener, logs } = await functionsFor(configFor(parts))
+  const message = activate(4000)
+  const entry = (phase: 'activate' | 'expire'): unknown => JSON.parse(Buffer.from(encodeMessage({ ...message, phase }), 'base64').toString('utf8'))
+  t.match(await fns.worker(entry('expire'), trigger('')), { kind: 'requeued' }, 'no row yet, code not expired: sent again')
+  t.equal(await fns.codesTable.get(message.code), undefined)
+  t.match(await fns.worker(entry('activate'), trigger('')), { kind: 'activated', inserted: true })
+  t.same(checkSignIn(await fns.codesTable.get(message.code), undefined, new Date()), { approved: true }, 'valid until it expires')
+  await listener.runUntil('the row to be deleted', async () => await fns.codesTable.get(message.code) === undefined, 15_000)
+  await listener.runUntil('the queue to be empty', async () => await queueLength(fns.queues) === 0, 15_000)
+  const results = logs.filter((l) => l.includes('"msg":"code.expired"')).map((l) => (JSON.parse(l) as { result: string }).result).sort()
+  t.same(results, ['absent', 'deleted'], 'the re-sent expire and the activate\'s own: one deletes, one finds nothing')
+})
+
 t.test('a message nobody can read goes to the poison queue at once, with the reason and the text', async (t) => {
   const { fns, listener } = await functionsFor(configFor(parts))
   await fns.queues.queue.sendMessage(Buffer.from('{"v":1,"phase":"activate","code":"nope"}').toString('base64'))
