@@ -28,7 +28,7 @@ const trigger = (text: string, dequeueCount = 1): ReturnType<typeof invocation> 
 
 t.test('an activate inserts the row and sends its expire hidden until expiry; the expire deletes the row', async (t) => {
   const { fns, listener, logs } = await functionsFor(configFor(parts))
-  const message = activate(3000)
+  const message = activate(6000)
   await fns.queues.queue.sendMessage(encodeMessage(message))
   const first = await listener.pollOnce()
   t.match(first, { received: 1, succeeded: 1 })
@@ -45,12 +45,16 @@ t.test('an activate inserts the row and sends its expire hidden until expiry; th
 
 t.test('the expire it sends is a new message whose tries count from one', async (t) => {
   const { fns } = await functionsFor(configFor(parts))
-  const message = activate(1000)
+  const message = activate(3000)
   // Activated on its third delivery (two failed before): the expire must not inherit those tries.
   const outcome = await fns.worker(JSON.parse(Buffer.from(encodeMessage(message), 'base64').toString('utf8')), trigger('', 3))
   t.match(outcome, { kind: 'activated', inserted: true })
-  await new Promise((resolve) => setTimeout(resolve, 1500))
-  const { receivedMessageItems: [expire] } = await fns.queues.queue.receiveMessages({ visibilityTimeout: 30 })
+  // Waits for it to become visible, then takes it.
+  let expire: Awaited<ReturnType<typeof fns.queues.queue.receiveMessages>>['receivedMessageItems'][number] | undefined
+  while (expire === undefined) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    expire = (await fns.queues.queue.receiveMessages({ visibilityTimeout: 30 })).receivedMessageItems[0]
+  }
   t.ok(expire)
   const text = Buffer.from(expire?.messageText ?? '', 'base64').toString('utf8')
   t.match(decodeMessage(text, 600).message, { phase: 'expire', code: message.code, etag: String })
@@ -60,7 +64,7 @@ t.test('the expire it sends is a new message whose tries count from one', async 
 
 t.test('a duplicate activate leaves one row; the two expires delete it once', async (t) => {
   const { fns, listener, logs } = await functionsFor(configFor(parts))
-  const message = activate(2000)
+  const message = activate(5000)
   await fns.queues.queue.sendMessage(encodeMessage(message))
   await fns.queues.queue.sendMessage(encodeMessage(message))
   await listener.runUntil('both activates', async () => await queueLength(fns.queues) === 2 && (await peekTexts(fns.queues)).length === 0)
@@ -118,7 +122,7 @@ t.test('an expire that arrives before its code expired is sent again, hidden for
 
 t.test('an expire that arrives before its activate\'s row waits for the code\'s expiry, then deletes the row the activate made', async (t) => {
   const { fns, listener, logs } = await functionsFor(configFor(parts))
-  const message = activate(4000)
+  const message = activate(6000)
   const entry = (phase: 'activate' | 'expire'): unknown => JSON.parse(Buffer.from(encodeMessage({ ...message, phase }), 'base64').toString('utf8'))
   t.match(await fns.worker(entry('expire'), trigger('')), { kind: 'requeued' }, 'no row yet, code not expired: sent again')
   t.equal(await fns.codesTable.get(message.code), undefined)
