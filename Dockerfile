@@ -5,7 +5,12 @@
 # that service's production dependencies and the dist/ it needs, nothing else.
 # Classic-builder syntax only (no RUN --mount), so `az acr build` builds it too.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# The one base image of every stage; Node 24 is the active LTS (22 works too:
+# --build-arg NODE_IMAGE=node:22-bookworm-slim). For a real deployment pin it
+# by digest, e.g. NODE_IMAGE=node:24-bookworm-slim@sha256:<digest> (the digest
+# `docker buildx imagetools inspect node:24-bookworm-slim` prints), so a
+# rebuild gets the same Node and Debian until you move the pin on purpose.
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build

@@ -5,12 +5,12 @@
 #   THIRD_PARTY_API_KEY=... ./infra/deploy.sh
 #
 # Creates (or updates: every step can be re-run) one resource group holding a
-# storage account (queues code-requests and code-requests-poison, table
-# codes; Entra ID only, no shared keys), a Key Vault (RBAC) with the secret
+# storage account (queues code-requests, its shards and code-requests-poison,
+# table codes; Entra ID only, no shared keys), a Key Vault (RBAC) with the secret
 # third-party-api-key, a user-assigned managed identity with data-plane roles
 # on exactly those two resources, a container registry, Log Analytics, a
 # Container Apps environment, and two apps: api (public HTTPS) and worker
-# (no ingress, scaled on the queue). The apps get URLs and the identity's
+# (no ingress, scaled on the queues' backlog). The apps get URLs and the identity's
 # client id, never a key or connection string.
 #
 # Parameters come from the environment; see usage() or --help.
@@ -32,7 +32,10 @@ Environment (defaults in brackets):
                              build and push | none: images with IMAGE_TAG exist
   API_MIN_REPLICAS / API_MAX_REPLICAS          [1 / 10]
   WORKER_MIN_REPLICAS / WORKER_MAX_REPLICAS    [1 / 10]
-  WORKER_QUEUE_LENGTH        queue messages per worker replica [6000]; see below
+  QUEUE_SHARDS               queues the codes are spread over, 1-64 [1];
+                             docs/scale.md gives the number for a rate
+  WORKER_BACKLOG_PER_REPLICA visible messages in a shard per worker replica [32];
+                             the worker scales on backlog, see below
   TRUST_PROXY                addresses/CIDRs of the ingress proxies whose
                              X-Forwarded-For the api believes
                              [uniquelocal,100.64.0.0/10]
@@ -56,8 +59,10 @@ readonly WORKER_HEALTH_PORT=3001
 # Container Apps' ingress reaches the app from private (or shared address
 # space) addresses; a client-supplied X-Forwarded-For entry is never believed.
 : "${TRUST_PROXY:=uniquelocal,100.64.0.0/10}"
+: "${QUEUE_SHARDS:=1}"
+: "${WORKER_BACKLOG_PER_REPLICA:=32}"
 # ARM API versions used with az rest (Container Apps 2025-01-01 has the
-# azureQueue scale rule's identity; Storage 2023-05-01 has queue/table PUT).
+# identity on scale rules, custom ones included; Storage 2023-05-01 has queue/table PUT).
 readonly APPS_API_VERSION=2025-01-01
 readonly STORAGE_API_VERSION=2023-05-01
 
@@ -98,7 +103,8 @@ api_env() {
     "THIRD_PARTY_API_SECRET_NAME=${SECRET_NAME}" \
     "THIRD_PARTY_API_ENDPOINT=${THIRD_PARTY_API_ENDPOINT}" \
     "STORAGE_QUEUE_URL=${queue_url}" \
-    "STORAGE_TABLE_URL=${table_url}"
+    "STORAGE_TABLE_URL=${table_url}" \
+    "QUEUE_SHARDS=${QUEUE_SHARDS}"
 }
 
 # Environment of the worker container (schemas.worker).
@@ -110,7 +116,28 @@ worker_env() {
     "AZURE_CREDENTIAL=default" \
     "AZURE_CLIENT_ID=${identity_client_id}" \
     "STORAGE_QUEUE_URL=${queue_url}" \
-    "STORAGE_TABLE_URL=${table_url}"
+    "STORAGE_TABLE_URL=${table_url}" \
+    "QUEUE_SHARDS=${QUEUE_SHARDS}"
+}
+
+# The queue shards: the base queue, then <base>-1 ... (packages/shared/src/shards.ts).
+shard_names() {
+  local i
+  printf '%s\n' "$QUEUE_NAME"
+  for ((i = 1; i < QUEUE_SHARDS; i++)); do printf '%s\n' "${QUEUE_NAME}-${i}"; done
+}
+
+# The worker's scale rules: one per shard, on its visible messages only.
+# KEDA's azure-queue scaler (>= 2.15) as a custom rule, read as the app's
+# identity; the built-in azureQueue rule counts hidden messages, i.e. every
+# live code (docs/scale.md). Not verified on Azure.
+worker_scale_rules() {
+  local name i=0 rules=''
+  while read -r name; do
+    rules+="${rules:+, }{\"name\": \"backlog-${i}\", \"custom\": {\"type\": \"azure-queue\", \"metadata\": {\"accountName\": $(json_str "$STORAGE_ACCOUNT"), \"queueName\": \"${name}\", \"queueLength\": \"${WORKER_BACKLOG_PER_REPLICA}\", \"queueLengthStrategy\": \"visibleonly\"}, \"identity\": $(json_str "$identity_id")}}"
+    i=$((i + 1))
+  done < <(shard_names)
+  printf '[%s]' "$rules"
 }
 
 # Startup, liveness and readiness probes on one port.
@@ -141,8 +168,7 @@ app_json() {
       ingress=''
       env=$(worker_env | env_json)
       probes=$(probes_json "$WORKER_HEALTH_PORT")
-      # KEDA azure-queue, authenticated as the app's identity (no connection string).
-      scale="{\"minReplicas\": ${WORKER_MIN_REPLICAS}, \"maxReplicas\": ${WORKER_MAX_REPLICAS}, \"rules\": [{\"name\": \"queue-length\", \"azureQueue\": {\"accountName\": $(json_str "$STORAGE_ACCOUNT"), \"queueName\": \"${QUEUE_NAME}\", \"queueLength\": ${WORKER_QUEUE_LENGTH}, \"identity\": $(json_str "$identity_id")}}]}"
+      scale="{\"minReplicas\": ${WORKER_MIN_REPLICAS}, \"maxReplicas\": ${WORKER_MAX_REPLICAS}, \"rules\": $(worker_scale_rules)}"
       ;;
     *) die "unknown app: $app" ;;
   esac
@@ -221,10 +247,9 @@ read_parameters() {
   API_MAX_REPLICAS="${API_MAX_REPLICAS:-10}"
   WORKER_MIN_REPLICAS="${WORKER_MIN_REPLICAS:-1}"
   WORKER_MAX_REPLICAS="${WORKER_MAX_REPLICAS:-10}"
-  # Each live code's expire message waits in the queue for its TTL (600 s),
-  # and KEDA counts invisible messages too, so the queue holds about
-  # codes/s x 600 messages in steady state. 6000 per replica = 10 codes/s each.
-  WORKER_QUEUE_LENGTH="${WORKER_QUEUE_LENGTH:-6000}"
+  # The rule on hidden messages this replaced scaled on codes/s x 600, not backlog.
+  [[ -z "${WORKER_QUEUE_LENGTH:-}" ]] ||
+    die "WORKER_QUEUE_LENGTH is no longer used: the worker scales on each shard's visible backlog (WORKER_BACKLOG_PER_REPLICA); size WORKER_MIN_REPLICAS for the steady load (docs/scale.md)"
   if [[ -z "${IMAGE_TAG:-}" ]]; then
     [[ "$BUILD_WITH" != none ]] || die "BUILD_WITH=none needs IMAGE_TAG (the tag of images already in the registry)"
     # Unique per run: an unchanged image reference would not start a new revision.
@@ -236,9 +261,11 @@ read_parameters() {
   [[ "$IMAGE_TAG" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "IMAGE_TAG is not a valid image tag: ${IMAGE_TAG}"
   [[ "$BUILD_WITH" =~ ^(acr|docker|none)$ ]] || die "BUILD_WITH must be acr, docker or none"
   local n
-  for n in API_MIN_REPLICAS API_MAX_REPLICAS WORKER_MIN_REPLICAS WORKER_MAX_REPLICAS WORKER_QUEUE_LENGTH; do
+  for n in API_MIN_REPLICAS API_MAX_REPLICAS WORKER_MIN_REPLICAS WORKER_MAX_REPLICAS WORKER_BACKLOG_PER_REPLICA QUEUE_SHARDS; do
     [[ "${!n}" =~ ^[0-9]+$ ]] || die "${n} must be a whole number"
   done
+  (( QUEUE_SHARDS >= 1 && QUEUE_SHARDS <= 64 )) || die "QUEUE_SHARDS must be 1 to 64"
+  (( WORKER_BACKLOG_PER_REPLICA >= 1 )) || die "WORKER_BACKLOG_PER_REPLICA must be at least 1"
 
   if [[ -z "$THIRD_PARTY_API_ENDPOINT" && -t 0 ]]; then
     read -r -p "Third-party RandomNumber URL (THIRD_PARTY_API_ENDPOINT): " THIRD_PARTY_API_ENDPOINT
@@ -308,7 +335,7 @@ create_storage() {
   # Through Resource Manager: data-plane creation would need shared keys or a
   # data role for the deployer.
   local queue
-  for queue in "$QUEUE_NAME" "$POISON_QUEUE_NAME"; do
+  for queue in $(shard_names) "$POISON_QUEUE_NAME"; do
     log "queue ${queue}"
     az rest --method put --only-show-errors --output none \
       --url "${storage_id}/queueServices/default/queues/${queue}?api-version=${STORAGE_API_VERSION}" --body '{"properties": {}}'

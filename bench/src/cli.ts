@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick | --smoke] [--out DIR] [--only a,b] [--driver builtin|autocannon]
- *  [--node-flags "..."] [--profile DIR] [--api-log-level LEVEL]`
+ *  [--node-flags "..."] [--compare-flags "..."] [--profile DIR] [--api-log-level LEVEL]`
  *
  * Runs the scenarios, prints a summary table, and writes the JSON result and
  * the markdown: a full run to bench/results/full.json and docs/benchmarks.md
@@ -24,7 +24,7 @@ import { runTransactions } from './scenarios/transactions.js'
 import { runWorker } from './scenarios/worker.js'
 
 const USAGE = `usage: npm run bench -- [--quick | --smoke] [--out DIR] [--only ${SCENARIOS.join(',')}]
-                       [--driver auto|builtin|autocannon] [--node-flags "FLAGS"] [--profile DIR]
+                       [--driver auto|builtin|autocannon] [--node-flags "FLAGS"] [--compare-flags "FLAGS"] [--profile DIR]
                        [--api-log-level LEVEL]`
 
 const API_TARGET_MB = 120
@@ -39,6 +39,7 @@ async function main (): Promise<number> {
       only: { type: 'string' },
       driver: { type: 'string', default: 'auto' },
       'node-flags': { type: 'string', default: '' },
+      'compare-flags': { type: 'string' },
       profile: { type: 'string' },
       'api-log-level': { type: 'string' },
       help: { type: 'boolean', default: false }
@@ -72,7 +73,8 @@ async function main (): Promise<number> {
   log(`bench: mode ${modeName}, scenarios ${scenarios.join(', ')}; ${loadBefore.uptime}`)
   const figures: BenchResult['figures'] = {}
   if (scenarios.includes('getcode')) {
-    figures.getcode = await runGetcode(mode, { driver, nodeFlags, ...(profileDir !== undefined ? { profileDir } : {}), ...(values['api-log-level'] !== undefined ? { apiLogLevel: values['api-log-level'] } : {}), log })
+    const compareFlags = values['compare-flags']?.split(' ').filter((f) => f !== '')
+    figures.getcode = await runGetcode(mode, { driver, nodeFlags, ...(compareFlags !== undefined ? { compareFlags } : {}), ...(profileDir !== undefined ? { profileDir } : {}), ...(values['api-log-level'] !== undefined ? { apiLogLevel: values['api-log-level'] } : {}), log })
   }
   if (scenarios.includes('worker')) figures.worker = await runWorker(mode, { nodeFlags, log })
   if (scenarios.includes('transactions')) figures.transactions = await runTransactions(mode, { nodeFlags, log })

@@ -39,6 +39,10 @@ export interface Mode {
     /** Which node flag sets to run it with (`default`: those of the run; `recommended`: those plus the heap caps). */
     flagSets: ('default' | 'recommended')[]
   }
+  signInCost: {
+    /** Sign-ins of each kind (approved or refused, new or known address). */
+    signIns: number
+  }
   /** Worker runs per backlog and consumer, alternating which goes first; the best counts. */
   workerRepeats: number
   /** getcode and bare-loop runs per concurrency, alternating; the best counts. */
@@ -53,6 +57,7 @@ export const MODES: Record<ModeName, Mode> = {
     transactions: { burstCodes: 1024, steadyRate: 50, steadySeconds: 10, ttlSeconds: 20, idleSeconds: 20 },
     latency: { idleSamples: 40, idleGapMs: 2500, steadyRate: 50, steadyTtlSeconds: 10, steadySeconds: 30 },
     memory: { seconds: 20, flagSets: ['default', 'recommended'] },
+    signInCost: { signIns: 200 },
     workerRepeats: 3,
     getcodeRepeats: 2
   },
@@ -63,6 +68,7 @@ export const MODES: Record<ModeName, Mode> = {
     transactions: { burstCodes: 320, steadyRate: 50, steadySeconds: 2, ttlSeconds: 6, idleSeconds: 3 },
     latency: { idleSamples: 5, idleGapMs: 2000, steadyRate: 50, steadyTtlSeconds: 4, steadySeconds: 4 },
     memory: { seconds: 3, flagSets: ['recommended'] },
+    signInCost: { signIns: 40 },
     workerRepeats: 1,
     getcodeRepeats: 1
   },
@@ -73,6 +79,7 @@ export const MODES: Record<ModeName, Mode> = {
     transactions: { burstCodes: 32, steadyRate: 10, steadySeconds: 1, ttlSeconds: 6, idleSeconds: 1 },
     latency: { idleSamples: 1, idleGapMs: 500, steadyRate: 10, steadyTtlSeconds: 2, steadySeconds: 1 },
     memory: { seconds: 1, flagSets: [] },
+    signInCost: { signIns: 4 },
     workerRepeats: 1,
     getcodeRepeats: 1
   }

@@ -14,6 +14,19 @@ const mb = (x: number | undefined): string => x === undefined || !Number.isFinit
 export function rowsOf (result: Pick<BenchResult, 'figures'>): Row[] {
   const rows: Row[] = []
   const { getcode, worker, transactions, latency, memory } = result.figures
+  const signin = transactions?.signIn
+  if (signin !== undefined) {
+    for (const c of signin.costs) {
+      rows.push({
+        figure: `3b. table transactions per sign-in, ${c.kind}`,
+        measured: `${num(c.perSignIn, 2)} (limits table ${num(c.limitsTable, 2)})`,
+        baseline: `codes table alone ${num(c.codesTable, 2)}`,
+        ratio: ratio(c.perSignIn, c.codesTable, 2),
+        target: c.kind.startsWith('approved') ? `limits ≤ ${signin.target}` : '',
+        met: c.kind.startsWith('approved') ? c.limitsTable <= signin.target && c.unexpected === 0 : null
+      })
+    }
+  }
   if (getcode !== undefined) {
     const g = getcode.best.getcode
     const b = getcode.best['bare-loop']
@@ -34,6 +47,26 @@ export function rowsOf (result: Pick<BenchResult, 'figures'>): Row[] {
       target: '(noise check)',
       met: null
     })
+    const s = getcode.shippedFlags
+    if (s !== undefined) {
+      const withFlags = getcode.best['getcode-shipped']
+      rows.push({
+        figure: `1. getcode with the heap flags \`${s.nodeFlags.join(' ')}\`${s.asShipped ? ' (as shipped)' : ' (tried, not shipped)'}`,
+        measured: `${num(withFlags?.rps, 0)}/s (c=${num(withFlags?.concurrency, 0)}); by concurrency ${s.byConcurrency.map((c) => `c=${c.concurrency} ${num(c.ratio, 2)}`).join(', ')}`,
+        baseline: `the same api without them ${num(g?.rps, 0)}/s (c=${num(g?.concurrency, 0)})`,
+        ratio: s.ratio,
+        target: `≥ ${s.target} × without`,
+        met: s.met
+      })
+      rows.push({
+        figure: '1. getcode codes per CPU-second, with ÷ without those flags',
+        measured: `${num(withFlags?.perCoreSecond, 0)}`,
+        baseline: `without ${num(g?.perCoreSecond, 0)}`,
+        ratio: s.perCoreSecondRatio,
+        target: '(noise check)',
+        met: null
+      })
+    }
     rows.push({
       figure: '1. getcode vs framework ceiling',
       measured: `${num(g?.rps, 0)}/s`,
@@ -167,6 +200,12 @@ export function resultMarkdown (result: BenchResult): string {
   out.push('')
   out.push(summaryTable(result.rows))
   const { getcode, worker, transactions, latency, memory } = result.figures
+  const signin = transactions?.signIn
+  if (signin !== undefined) {
+    out.push('', `#### 3b. table transactions per sign-in (${signin.signIns} of each kind, 8 at a time, counted at a proxy)`, '')
+    out.push('| sign-in | per sign-in | codes table | limits table | by operation |', '|---|---|---|---|---|')
+    for (const c of signin.costs) out.push(`| ${c.kind} | ${num(c.perSignIn, 2)} | ${num(c.codesTable, 2)} | ${num(c.limitsTable, 2)} | ${Object.entries(c.byOperation).map(([op, v]) => `${op} ${num(v, 2)}`).join(', ')} |`)
+  }
   if (getcode !== undefined) {
     out.push('', `#### 1. getcode (${getcode.durationMs / 1000} s per run, load generator: ${getcode.driver})`, '')
     out.push('| target | concurrency | req/s | p50 ms | p99 ms | errors | cores busy (by process) |', '|---|---|---|---|---|---|---|')
@@ -202,6 +241,7 @@ export function resultMarkdown (result: BenchResult): string {
       if (mem !== undefined) out.push(`| ${when} | ${proc} | ${num(mem.rssMb, 0)} | ${num(mem.peakRssMb, 0)} |`)
     }
     line('after the getcode runs (fig. 1)', 'api', g?.apiMemory)
+    line('after the getcode runs (fig. 1)', `api with \`${g?.shippedFlags?.nodeFlags.join(' ') ?? ''}\``, g?.shippedFlags?.apiMemory)
     line('after the getcode runs (fig. 1)', 'bare getcode loop', g?.bareLoopMemory)
     line('after the largest backlog (fig. 2)', 'worker', w?.workerMemory)
     line('after the largest backlog (fig. 2)', 'bare worker loop', w?.bareLoopMemory)

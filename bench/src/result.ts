@@ -57,16 +57,18 @@ export function problemsOf (value: unknown, expected: readonly Scenario[] = SCEN
   }
   if (typeof r.wallSeconds !== 'number' || !(r.wallSeconds > 0)) problems.push('wallSeconds is not a positive number')
   if (typeof r.machine?.cores !== 'number') problems.push('machine.cores is missing')
+  if (!/^v\d+\.\d+\.\d+/.test(String(r.machine?.node))) problems.push('machine.node is not the Node version the run was measured on')
   if (!Array.isArray(r.loadBefore?.loadAverage) || !Array.isArray(r.loadAfter?.loadAverage)) problems.push('load averages are missing')
   for (const scenario of expected) {
     if (r.figures?.[scenario] === undefined) problems.push(`figures.${scenario} is missing`)
   }
   const g = r.figures?.getcode
   if (g !== undefined) {
-    for (const target of ['bare-loop', 'getcode', 'fastify-constant'] as const) {
+    for (const target of ['bare-loop', 'getcode', 'getcode-shipped', 'fastify-constant'] as const) {
       if (!(Number(g.best[target]?.rps) > 0)) problems.push(`getcode: no ${target} throughput`)
     }
     if (g.runs.some((run) => run.ok === 0)) problems.push('getcode: a run answered nothing')
+    if (g.shippedFlags === undefined || g.shippedFlags.nodeFlags.length === 0 || g.shippedFlags.byConcurrency.some((c) => !(c.ratio > 0))) problems.push('getcode: the shipped heap flags were not compared')
   }
   const w = r.figures?.worker
   if (w !== undefined && (w.ratios.length === 0 || w.runs.some((run) => !(run.perSecond > 0)))) problems.push('worker: a run activated nothing')
@@ -76,6 +78,8 @@ export function problemsOf (value: unknown, expected: readonly Scenario[] = SCEN
   if (l !== undefined && (!(l.idle.issueToValid.count > 0) || !(l.steady.issueToValid.count > 0))) problems.push('latency: no samples')
   const m = r.figures?.memory
   if (m !== undefined && m.runs.some((run) => !(Number(run.api?.rssMb) > 0) || !(Number(run.worker?.rssMb) > 0))) problems.push('memory: a reading is missing')
+  const s = r.figures?.transactions?.signIn
+  if (s !== undefined && (s.costs.length !== 4 || s.costs.some((c) => c.unexpected > 0 || !(c.codesTable >= 1)))) problems.push('signin: a sign-in got an unexpected answer or reached no table')
   if (!Array.isArray(r.rows) || r.rows.length === 0) problems.push('rows are missing')
   else if (r.rows.some((row) => typeof row.figure !== 'string' || typeof row.measured !== 'string')) problems.push('a row is malformed')
   return problems

@@ -48,6 +48,8 @@ export interface BenchSystem {
   waitFor: (count: () => number, target: number, timeoutMs: number) => Promise<void>
   /** Starts one more worker process (same settings). */
   addWorker: () => Promise<ManagedProcess>
+  /** Starts another api process on its own port, the same but for its node flags; stopped with the system. */
+  addApi: (name: string, nodeFlags: string[]) => Promise<{ api: ManagedProcess, url: string }>
   /** Process ids by role, for CPU and memory readings. */
   pids: () => Record<string, number | undefined>
   stop: () => Promise<void>
@@ -58,10 +60,16 @@ export function storageConfig (connectionString: string, queueName = 'code-reque
   return { auth: { kind: 'connection-string', connectionString, queueName }, tableName, messageEncoding: 'base64', codeTtlSeconds: 600, storageTimeoutMs: 30_000 }
 }
 
-/** Rate limits and lockouts are per client address, and all bench load comes from one. */
+/**
+ * Rate limits and lockouts are per client address, and all bench load comes
+ * from one. TRUST_PROXY lets a scenario name other addresses in
+ * X-Forwarded-For (the sign-in cost scenario, which needs fresh ones).
+ */
 export const UNLIMITED = {
   RATE_LIMIT_MAX: '1000000000',
-  SIGNIN_MAX_FAILURES: '1000000000'
+  SIGNIN_MAX_FAILURES: '1000000000',
+  SIGNIN_SUBJECT_MAX_FAILURES: '1000000000',
+  TRUST_PROXY: '127.0.0.1'
 }
 
 const INHERITED = ['PATH', 'HOME', 'USER', 'LANG', 'TZ', 'TMPDIR']
@@ -126,13 +134,23 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
     // The launcher's api ran with --enable-source-maps; replace it with the container's command line.
     await system.api.stop()
     const storage = { STORAGE_CONNECTION_STRING: options.storageConnectionString ?? system.connectionString }
+    const apiEnv = { ...inheritedEnv(), ...system.api.env, ...storage, ...(options.apiLogLevel !== undefined ? { LOG_LEVEL: options.apiLogLevel } : {}) }
+    const apiEntry = join(repositoryRoot(), 'services/api/dist/main.js')
     api = await startProcess({
       name: 'api',
       command: process.execPath,
-      args: [...nodeFlags, join(repositoryRoot(), 'services/api/dist/main.js')],
-      env: { ...inheritedEnv(), ...system.api.env, ...storage, ...(options.apiLogLevel !== undefined ? { LOG_LEVEL: options.apiLogLevel } : {}) },
+      args: [...nodeFlags, apiEntry],
+      env: apiEnv,
       ready: { url: `${system.api.url}/readyz` }
     })
+    const extraApis: ManagedProcess[] = []
+    const addApi = async (name: string, flags: string[]): Promise<{ api: ManagedProcess, url: string }> => {
+      const url = new URL(system.api.url)
+      url.port = String(await freePort())
+      const extra = await startProcess({ name, command: process.execPath, args: [...flags, apiEntry], env: { ...apiEnv, PORT: url.port }, ready: { url: `${url.origin}/readyz` } })
+      extraApis.push(extra)
+      return { api: extra, url: url.origin }
+    }
     const workerEnv = { ...settings, ...storage }
     const addWorker = async (): Promise<ManagedProcess> => {
       const worker = await startWorkerProcess(`worker-${workers.length + 1}`, workerEnv, nodeFlags, eventCounter(events, wake))
@@ -149,6 +167,7 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
       events,
       connectionString: system.connectionString,
       addWorker,
+      addApi,
       async waitFor (count, target, timeoutMs) {
         if (count() >= target) return
         await new Promise<void>((resolve, reject) => {
@@ -177,7 +196,7 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
         }
       },
       stop: async () => {
-        await Promise.all([running, ...workers].map(async (p) => await p.stop()))
+        await Promise.all([running, ...extraApis, ...workers].map(async (p) => await p.stop()))
         await system.stop()
       }
     }

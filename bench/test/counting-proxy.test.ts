@@ -1,7 +1,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { classify, diff, startCountingProxy, transactions } from '../src/counting-proxy.js'
+import { classify, diff, startCountingProxy, tableOf, transactions } from '../src/counting-proxy.js'
 
 t.test('requests are named by the storage operation they are', async (t) => {
   const q = (method: string, url: string): string => classify('queue', method, url)
@@ -20,6 +20,10 @@ t.test('requests are named by the storage operation they are', async (t) => {
   t.equal(tb('GET', '/devstoreaccount1/codes()?$filter=x'), 'table.query')
   t.equal(tb('DELETE', "/devstoreaccount1/codes(PartitionKey='ab',RowKey='ojE-161-pTv')"), 'table.delete')
   t.equal(tb('PATCH', "/devstoreaccount1/codes(PartitionKey='ab',RowKey='ojE-161-pTv')"), 'table.merge')
+  t.equal(tableOf("/devstoreaccount1/signinlimits(PartitionKey='ab',RowKey='c0ffee')"), 'signinlimits', 'the table a request is about')
+  t.equal(tableOf('/devstoreaccount1/codes'), 'codes')
+  t.equal(tableOf('/devstoreaccount1/Tables'), undefined, 'service calls are about no table')
+  t.equal(tableOf('/devstoreaccount1/$batch'), undefined)
 })
 
 t.test('the proxy forwards unchanged and counts each request, empty receives apart', async (t) => {

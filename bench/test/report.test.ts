@@ -25,5 +25,16 @@ t.test('each figure becomes summary rows with its baseline and verdict', async (
 t.test('a result missing a figure it was asked for is not well formed', async (t) => {
   t.same(problemsOf(null), ['not an object'])
   const problems = problemsOf({ version: 1, mode: 'smoke', command: 'x', startedAt: 'a', finishedAt: 'b', wallSeconds: 1, machine: { cores: 2 }, loadBefore: { loadAverage: [] }, loadAfter: { loadAverage: [] }, figures: {}, rows: [] }, ['worker'])
-  t.same(problems, ['figures.worker is missing', 'rows are missing'])
+  t.same(problems, ['machine.node is not the Node version the run was measured on', 'figures.worker is missing', 'rows are missing'])
+})
+
+t.test('the cost of the shipped heap flags is a row with a 5 % target', async (t) => {
+  const best = (rps: number, concurrency: number): { concurrency: number, rps: number, p50: number, p99: number, perCoreSecond: number } => ({ concurrency, rps, p50: 1, p99: 2, perCoreSecond: 1 })
+  const getcode = {
+    driver: 'builtin', durationMs: 1000, runs: [], ratioToBareLoop: 0.9, perCoreSecondRatio: 1, ratioToFastifyConstant: 0.01, target: 0.9, met: true, apiMemory: undefined, bareLoopMemory: undefined,
+    best: { getcode: best(772, 32), 'getcode-shipped': best(686, 32), 'bare-loop': best(800, 32), 'fastify-constant': best(9000, 32) },
+    shippedFlags: { nodeFlags: ['--max-old-space-size=96'], asShipped: true, byConcurrency: [{ concurrency: 32, withFlags: 686, without: 772, ratio: 0.89 }], ratio: 0.89, perCoreSecondRatio: 0.9, target: 0.95, met: false, apiMemory: undefined }
+  }
+  const row = rowsOf({ figures: { getcode } }).find((r) => r.figure.includes('heap flags'))
+  t.match(row, { figure: '1. getcode with the heap flags `--max-old-space-size=96` (as shipped)', measured: '686/s (c=32); by concurrency c=32 0.89', baseline: 'the same api without them 772/s (c=32)', ratio: 0.89, target: '≥ 0.95 × without', met: false })
 })

@@ -28,7 +28,10 @@ t.test('npm run bench -- --smoke runs every scenario and writes a well-formed re
   t.equal(code, 0, `exit 0 (stderr: ${stderr.slice(-2000)})`)
   const result: unknown = JSON.parse(await readFile(join(dir, 'benchmarks.json'), 'utf8'))
   t.same(problemsOf(result), [], 'the JSON result has every figure')
-  t.match(await readFile(join(dir, 'benchmarks.md'), 'utf8'), /\| figure \| measured \| baseline/, 'the markdown has the summary table')
+  t.equal((result as { machine: { node: string } }).machine.node, process.version, 'it names the Node it ran on (process.execPath, like this test)')
+  const markdown = await readFile(join(dir, 'benchmarks.md'), 'utf8')
+  t.match(markdown, /\| figure \| measured \| baseline/, 'the markdown has the summary table')
+  t.match(markdown, `; Node ${process.version};`, 'and the Node version')
   t.match(stdout, /\| figure \| measured \| baseline/, 'the summary table is printed too')
 })
 

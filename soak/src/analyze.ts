@@ -97,9 +97,24 @@ export interface SignInCounts {
   unclassified: number
 }
 
+/** What the attacker got: judged guesses (401) per address must stay within the address limit, across both apis. */
+export interface AttackCounts {
+  guesses: number
+  judged: number
+  locked: number
+  approved: number
+  unavailable: number
+  addresses: number
+  maxJudgedPerAddress: number
+  addressesOverLimit: number
+  /** Guesses that named an honest user's subject. */
+  honestSubjects: number
+}
+
 export interface Analysis {
   passed: boolean
   invariants: Invariant[]
+  attack: AttackCounts
   codes: {
     planned: number
     issued: number
@@ -493,6 +508,25 @@ export function analyze (record: SoakRecord): Analysis {
   for (const h of record.logs.secretHits) example('secrets', `${h.label} in ${h.lines} line(s) of ${h.process}`)
   for (const h of record.logs.codeHits) example('codes-in-logs', `${h.masked} in ${h.process}${h.issued ? ' (issued to the soak)' : ''}`)
 
+  // --- the attacker ----------------------------------------------------------------------
+  const attackList = record.attack ?? []
+  const judgedBy = new Map<string, number>()
+  for (const a of attackList) if (a.status === 401) judgedBy.set(a.address, (judgedBy.get(a.address) ?? 0) + 1)
+  const limit = options.attack?.maxJudgedPerAddress ?? Number.POSITIVE_INFINITY
+  const over = [...judgedBy.entries()].filter(([, n]) => n > limit)
+  for (const [address, n] of over) example('attack-over-limit', `${address}: ${n} guesses judged`)
+  const attack: AttackCounts = {
+    guesses: attackList.length,
+    judged: attackList.filter((a) => a.status === 401).length,
+    locked: attackList.filter((a) => a.status === 429).length,
+    approved: attackList.filter((a) => a.status === 200).length,
+    unavailable: attackList.filter(failed).length,
+    addresses: new Set(attackList.map((a) => a.address)).size,
+    maxJudgedPerAddress: Math.max(0, ...judgedBy.values()),
+    addressesOverLimit: over.length,
+    honestSubjects: attackList.filter((a) => a.honestSubject).length
+  }
+
   const planned = Math.floor(options.rate * options.loadSeconds)
   const injected = record.faults.filter((f) => f.error === undefined).length
   const inv = (id: string, label: string, value: number | string, expected: string, pass: boolean): Invariant =>
@@ -519,13 +553,20 @@ export function analyze (record: SoakRecord): Analysis {
     inv('crashes', 'processes that exited unasked', exited.length, '0', exited.length === 0),
     inv('secrets', 'log lines with a secret', secretHits, '0', secretHits === 0),
     inv('codes-in-logs', 'whole codes in logs', record.logs.codeHits.length, '0', record.logs.codeHits.length === 0),
-    inv('soak-errors', 'errors in the soak\'s own tasks', record.soakErrors.length, '0', record.soakErrors.length === 0)
+    inv('soak-errors', 'errors in the soak\'s own tasks', record.soakErrors.length, '0', record.soakErrors.length === 0),
+    ...(options.attack !== undefined && options.attack.perSecond > 0
+      ? [
+          inv('attack-approved', 'attacker guesses approved', attack.approved, `0 (of ${attack.guesses})`, attack.approved === 0 && attack.guesses > 0),
+          inv('attack-over-limit', `attacker addresses with more than ${limit} guesses judged, over ${options.apis} apis`, attack.addressesOverLimit, `0 (of ${attack.addresses}; most ${attack.maxJudgedPerAddress})`, attack.addressesOverLimit === 0 && attack.judged > 0)
+        ]
+      : [])
   ]
 
   const lines = Object.values(record.logs.lines).reduce((a, b) => a + b, 0)
   return {
     passed: invariants.every((i) => i.pass),
     invariants,
+    attack,
     codes: {
       planned,
       issued: record.codes.length,

@@ -47,10 +47,11 @@ export async function getCode (getCodeUrl: string, subject: string): Promise<{ c
   return { call: c, issued: { code: b.code, timestamp: b.timestamp, expiresAt: b.expiresAt } }
 }
 
-export async function signIn (apiUrl: string, code: string, subject: string): Promise<ApiCall> {
+/** `from`: the client address, sent as X-Forwarded-For (the soak's apis trust it from loopback). */
+export async function signIn (apiUrl: string, code: string, subject: string, from: string): Promise<ApiCall> {
   const { call: c } = await call(`${apiUrl}/api/v1/signin`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': from },
     body: JSON.stringify({ code, subject })
   })
   return c

@@ -137,7 +137,7 @@ export class LogWatch {
       this.#apiFailures[error] = (this.#apiFailures[error] ?? 0) + 1
       return
     }
-    if (name === 'api' && msg === 'unexpected error') {
+    if ((name === 'api' || name.startsWith('api-')) && msg === 'unexpected error') {
       this.#apiUnexpected++
       return
     }

@@ -51,6 +51,16 @@ export interface Bounds {
   apiGraceMs: number
 }
 
+/** The attacker: made-up codes from many addresses, subjects rotated, in parallel bursts, over every api replica. */
+export interface AttackPlan {
+  addresses: number
+  /** Guesses per second, sent `burst` at a time. */
+  perSecond: number
+  burst: number
+  /** SIGNIN_MAX_FAILURES as the apis run: no address may have more guesses judged (the lockout outlasts the run). */
+  maxJudgedPerAddress: number
+}
+
 export interface SoakOptions {
   profile: 'quick' | 'full'
   /** getcode requests per second (open loop). */
@@ -58,6 +68,9 @@ export interface SoakOptions {
   ttlSeconds: number
   loadSeconds: number
   workers: number
+  /** Api replicas sharing the storage (and the sign-in limits). */
+  apis: number
+  attack: AttackPlan
   /** Share of codes that get a sign-in plan; the others are left alone to expire unused. */
   sampleShare: number
   /** Sign-ins per second with codes that were never issued. */
@@ -122,8 +135,13 @@ export function soakEnv (ttlSeconds: number): Record<string, string> {
   return {
     LOG_LEVEL: 'info',
     CODE_TTL_SECONDS: String(ttlSeconds),
-    // All load comes from one address: the per-client limit would refuse it.
+    // All load comes from one address: the per-client request limit would refuse it.
     RATE_LIMIT_MAX: '1000000',
+    // Sign-ins name their client in X-Forwarded-For: each honest user, and each
+    // attacker address, is a client of its own, as behind the ingress.
+    TRUST_PROXY: '127.0.0.1',
+    // Longer than any run: an attacker address's failures are never forgotten mid-run.
+    SIGNIN_LOCKOUT_SECONDS: '3600',
     WORKER_MAX_BACKOFF_MS: '1000',
     // A message held by a killed worker (or whose release failed during a
     // storage outage) comes back after this; it must be well under the TTL,
@@ -145,7 +163,10 @@ export const USAGE = `usage: npm run soak -- [--quick] [options]
   --ttl S               code life in seconds (full 20, quick 15)
   --duration S          seconds of load (full 180, quick 35)
   --seed N              seed of every random choice (default 1)
+  --workers N           worker processes (default 2; the faults kill workers 1 and 2)
+  --shards N            queue shards, QUEUE_SHARDS for api and workers (default 1: the single queue)
   --no-faults           the same load without faults (a baseline)
+  --attack-rate N       attacker guesses per second over both apis (full 20, quick 10; 0: no attacker)
   --set NAME=VALUE      a service setting, e.g. --set WORKER_VISIBILITY_TIMEOUT_SECONDS=30 (repeatable)
   --out FILE            write the figures as JSON
   --markdown FILE       write the figures as a Markdown table
@@ -170,7 +191,10 @@ export function parseOptions (argv: string[]): SoakOptions {
         ttl: { type: 'string' },
         duration: { type: 'string' },
         seed: { type: 'string' },
+        workers: { type: 'string' },
+        shards: { type: 'string' },
         'no-faults': { type: 'boolean', default: false },
+        'attack-rate': { type: 'string' },
         set: { type: 'string', multiple: true, default: [] },
         out: { type: 'string' },
         markdown: { type: 'string' },
@@ -191,7 +215,11 @@ export function parseOptions (argv: string[]): SoakOptions {
   const ttlSeconds = Math.round(positive('ttl', values.ttl, quick ? 15 : 20))
   const loadSeconds = positive('duration', values.duration, quick ? 35 : 180)
   const seed = Math.round(positive('seed', values.seed, 1))
+  const attackRate = values['attack-rate'] === '0' ? 0 : positive('attack-rate', values['attack-rate'], quick ? 10 : 20)
+  const workers = Math.round(positive('workers', values.workers, 2))
+  const shards = Math.round(positive('shards', values.shards, 1))
   const env = soakEnv(ttlSeconds)
+  if (shards > 1) env.QUEUE_SHARDS = String(shards)
   for (const setting of values.set ?? []) {
     const eq = setting.indexOf('=')
     if (eq <= 0) throw new UsageError(`--set takes NAME=VALUE, got ${setting}`)
@@ -201,12 +229,21 @@ export function parseOptions (argv: string[]): SoakOptions {
   const faults = values['no-faults'] === true ? [] : (quick ? QUICK_FAULTS : FULL_FAULTS)
   const late = faults.find((f) => f.atSeconds + (f.downSeconds ?? 0) >= loadSeconds)
   if (late !== undefined) throw new UsageError(`the ${late.kind} fault at ${late.atSeconds} s does not end within --duration ${loadSeconds}; use --no-faults for short runs`)
+  const missing = faults.find((f) => f.worker !== undefined && f.worker >= workers)
+  if (missing !== undefined) throw new UsageError(`the ${missing.kind} fault at ${missing.atSeconds} s kills worker ${(missing.worker ?? 0) + 1}, but --workers is ${workers}`)
   return {
     profile: quick ? 'quick' : 'full',
     rate,
     ttlSeconds,
     loadSeconds,
-    workers: 2,
+    workers,
+    apis: 2,
+    attack: {
+      addresses: quick ? 20 : 100,
+      perSecond: attackRate,
+      burst: 5,
+      maxJudgedPerAddress: Number(env.SIGNIN_MAX_FAILURES ?? 5)
+    },
     sampleShare: quick ? 0.5 : 0.3,
     unknownPerSecond: 1,
     seed,

@@ -72,6 +72,15 @@ export interface SignInAttempt extends ApiCall {
   rowAt?: number
 }
 
+/** One guess of the attacker: a made-up code from one of its addresses. */
+export interface AttackAttempt extends ApiCall {
+  address: string
+  /** Which api replica it was sent to (0 = api, 1 = api-2). */
+  api: number
+  /** It named the subject of a code issued to an honest user. */
+  honestSubject: boolean
+}
+
 export interface FaultRecord {
   kind: FaultKind
   target: string
@@ -119,6 +128,8 @@ export interface SoakRecord {
   skipped: number
   codes: IssuedCode[]
   signIns: SignInAttempt[]
+  /** The attacker's guesses, from many addresses, over both api replicas. */
+  attack: AttackAttempt[]
   faults: FaultRecord[]
   final: FinalState
   crashes: Crash[]

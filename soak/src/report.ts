@@ -20,7 +20,7 @@ const tally = (t: Record<string, number>): string => {
 
 export function describeProfile (o: SoakOptions): string {
   return `${o.profile}: ${o.rate} codes/s, TTL ${o.ttlSeconds} s (${Math.round(o.rate * o.ttlSeconds)} live codes), ${o.loadSeconds} s of load, ` +
-    `${o.workers} workers, seed ${o.seed}; bounds: activation ${o.bounds.activationMs} ms, removal ${o.bounds.removalMs} ms, ` +
+    `${o.workers} workers, ${o.env.QUEUE_SHARDS ?? 1} queue shard${(o.env.QUEUE_SHARDS ?? '1') === '1' ? '' : 's'}, seed ${o.seed}; bounds: activation ${o.bounds.activationMs} ms, removal ${o.bounds.removalMs} ms, ` +
     `recovery ${o.bounds.recoveryMs} ms; worker visibility timeout ${o.bounds.visibilityMs / 1000} s`
 }
 
@@ -65,6 +65,8 @@ export function figureRows (a: Analysis): [string, string][] {
     ['  after expiry: approved (row still in the table)', `${s.afterExpiryApproved} of ${s.afterExpiry} (${s.afterExpiryRowPresent})`],
     ['  never-issued codes: approved', `${s.unknownApproved} of ${s.unknown}`],
     ['  within the margin of expiry / 5xx or no answer / unclassified', `${s.boundary} / ${s.unavailable} / ${s.unclassified}`],
+    ['attacker guesses / judged (401) / refused (429) / 5xx or no answer', `${a.attack?.guesses ?? 0} / ${a.attack?.judged ?? 0} / ${a.attack?.locked ?? 0} / ${a.attack?.unavailable ?? 0}`],
+    ['  from addresses / most judged for one / naming an honest subject', `${a.attack?.addresses ?? 0} / ${a.attack?.maxJudgedPerAddress ?? 0} / ${a.attack?.honestSubjects ?? 0}`],
     ['queue messages: codes / garbage / processed / poisoned', `${a.messages.codes} / ${a.messages.garbage} / ${a.messages.processed} / ${a.messages.poisoned}`],
     ['messages not from a returned code (api failed after sending)', String(a.messages.orphans)],
     ['codes whose code.issued log line was not found', String(a.codes.withoutIssuedLog)],

@@ -19,7 +19,7 @@ import { injectFault } from './faults.js'
 import { LogWatch } from './logs.js'
 import type { SoakOptions } from './options.js'
 import { Random } from './random.js'
-import type { ApiCall, Crash, FinalState, IssuedCode, Plan, RowState, SignInAttempt, SignInKind, SoakRecord } from './records.js'
+import type { ApiCall, AttackAttempt, Crash, FinalState, IssuedCode, Plan, RowState, SignInAttempt, SignInKind, SoakRecord } from './records.js'
 
 export interface RunHooks {
   progress?: (message: string) => void
@@ -40,6 +40,12 @@ const REMOVAL_POLL_MS = 1000
 const VALID_BEFORE_EXPIRY_MS = 2000
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+
+/** A client address of its own for each honest user (10.…, bursts 11.…), unknown-code sign-in (12.…) and attacker address (13.…). */
+function address (first: number, i: number): string {
+  return `${first}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
+}
+const honestAddress = (n: number): string => n < 1_000_000 ? address(10, n) : address(11, Math.floor(n / 1_000_000) * 4096 + (n % 1_000_000))
 
 /** The random draws of one tick, made in tick order so a seed gives the same plan. */
 interface Draw {
@@ -67,6 +73,8 @@ export class SoakRun {
   #deadline = Number.POSITIVE_INFINITY
   #inFlight = 0
   #pairs = 0
+  /** Round robin over the api replicas. */
+  #calls = 0
   #system: LocalSystem | undefined
   #table: CodesTable | undefined
   #queues: Queues | undefined
@@ -93,6 +101,7 @@ export class SoakRun {
       skipped: 0,
       codes: [],
       signIns: [],
+      attack: [],
       faults: [],
       final: { poison: [] },
       crashes: [],
@@ -117,10 +126,11 @@ export class SoakRun {
     const logs = this.#logs
     const crashes: Crash[] = this.record.crashes
     try {
-      this.#progress(`starting the system (${options.workers} workers)`)
+      this.#progress(`starting the system (${options.apis} apis, ${options.workers} workers)`)
       const system = await startLocalSystem({
         env: options.env,
         workers: options.workers,
+        apis: options.apis,
         thirdPartyApiKey: key,
         onLine: (name, line) => { logs.line(name, line) },
         onCrash: (name, exit) => {
@@ -137,15 +147,17 @@ export class SoakRun {
         tableName: options.env.CODES_TABLE_NAME ?? 'codes',
         messageEncoding: 'base64',
         codeTtlSeconds: options.ttlSeconds,
-        storageTimeoutMs: 5000
+        storageTimeoutMs: 5000,
+        queueShards: Number(options.env.QUEUE_SHARDS ?? 1)
       }
       this.#queues = createQueues(storage)
       this.#table = new CodesTable(createTableClient(storage))
       this.#progress(`system ready in ${((this.record.systemReadyAt - this.record.startedAt) / 1000).toFixed(1)} s; ` +
-        `load: ${options.rate} codes/s, TTL ${options.ttlSeconds} s, ${options.loadSeconds} s, ${options.faults.length} faults`)
+        `load: ${options.rate} codes/s, TTL ${options.ttlSeconds} s, ${options.loadSeconds} s, ${options.faults.length} faults; ` +
+        `attacker: ${options.attack.perSecond} guesses/s from ${options.attack.addresses} addresses`)
 
       this.record.loadStartedAt = Date.now()
-      await Promise.all([this.#load(), this.#injectFaults()])
+      await Promise.all([this.#load(), this.#injectFaults(), this.#attack()])
       this.record.loadEndedAt = Date.now()
       await this.#drain()
       this.record.drainEndedAt = Date.now()
@@ -230,7 +242,7 @@ export class SoakRun {
       this.#progress(`fault at +${((Date.now() - start) / 1000).toFixed(1)} s: ${plan.kind}${plan.downSeconds !== undefined ? ` (${plan.downSeconds} s)` : ''}`)
       const record = await injectFault(plan, plannedAt, {
         system: this.#need(this.#system),
-        queue: this.#need(this.#queues).queue,
+        queue: this.#garbageQueue(),
         random: this.#random,
         burst: async (count) => { await this.#burst(count) },
         activates: async (name, timeoutMs) => await this.#need(this.#logs).nextEvent((e) => e.process === name && e.event === 'code.activated', timeoutMs)
@@ -254,6 +266,50 @@ export class SoakRun {
     await halfAnswered
   }
 
+  /** The next api replica's base URL, round robin: the limits must hold across them. */
+  #apiUrl (): string {
+    const apis = this.#need(this.#system).apis
+    return (apis[this.#calls++ % apis.length] as { url: string }).url
+  }
+
+  /**
+   * The attacker: bursts of made-up codes from a pool of addresses, each
+   * guess naming a new subject, or the subject of a code an honest user holds
+   * (to try to lock them out), spread over every api replica.
+   */
+  async #attack (): Promise<void> {
+    const { addresses, perSecond, burst } = this.#options.attack
+    if (perSecond <= 0) return
+    const random = new Random(this.#options.seed + 2)
+    const start = this.record.loadStartedAt
+    const end = start + this.#options.loadSeconds * 1000
+    const apis = this.#need(this.#system).apis
+    for (let tick = 0; !this.#stopped; tick++) {
+      const due = start + tick * burst * 1000 / perSecond
+      if (due >= end) break
+      try {
+        await this.#sleepUntil(due)
+      } catch {
+        break
+      }
+      for (let k = 0; k < burst; k++) {
+        const i = tick * burst + k
+        const from = address(13, random.int(addresses))
+        const api = i % apis.length
+        const recent = this.record.codes.at(-1 - random.int(Math.min(20, this.record.codes.length) || 1))
+        const honest = recent !== undefined && random.next() < 0.3
+        const subject = honest ? recent.subject : `atk.${this.#runId}.${i}`
+        const code = this.#unknownCodeFrom(random)
+        this.#track((async () => {
+          const call = await signIn((apis[api] as { url: string }).url, code, subject, from)
+          if (this.#issuedCodes.has(code)) return
+          const attempt: AttackAttempt = { ...call, address: from, api, honestSubject: honest }
+          this.record.attack.push(attempt)
+        })())
+      }
+    }
+  }
+
   #need<T> (value: T | undefined): T {
     if (value === undefined) throw new Error('the system is not running')
     return value
@@ -265,7 +321,7 @@ export class SoakRun {
     this.#inFlight++
     let answer
     try {
-      answer = await getCode(system.urls.getCode, subject)
+      answer = await getCode(`${this.#apiUrl()}/api/v1/getcode`, subject)
     } finally {
       this.#inFlight--
     }
@@ -351,7 +407,7 @@ export class SoakRun {
   }
 
   async #signIn (c: IssuedCode, kind: SignInKind, row?: { state: RowState, at: number }, pair?: number): Promise<SignInAttempt> {
-    const call: ApiCall = await signIn(this.#need(this.#system).urls.api, c.code, c.subject)
+    const call: ApiCall = await signIn(this.#apiUrl(), c.code, c.subject, honestAddress(c.n))
     const attempt: SignInAttempt = { ...call, n: c.n, kind, ...(pair !== undefined ? { pair } : {}), ...(row !== undefined ? { row: row.state, rowAt: row.at } : {}) }
     this.record.signIns.push(attempt)
     if (call.status === 200 && call.sentAt < c.expiresAt) this.#seen(c, call.answeredAt, 'signin')
@@ -399,12 +455,16 @@ export class SoakRun {
   }
 
   #unknownCode (): string {
-    const letters = (): string => Array.from({ length: 3 }, () => this.#random.pick([...LETTERS])).join('')
-    return `${letters()}-${1 + this.#random.int(1000)}-${letters()}`
+    return this.#unknownCodeFrom(this.#random)
+  }
+
+  #unknownCodeFrom (random: Random): string {
+    const letters = (): string => Array.from({ length: 3 }, () => random.pick([...LETTERS])).join('')
+    return `${letters()}-${1 + random.int(1000)}-${letters()}`
   }
 
   async #signInUnknown (i: number, code: string): Promise<void> {
-    const call = await signIn(this.#need(this.#system).urls.api, code, `soak.${this.#runId}.u${i}`)
+    const call = await signIn(this.#apiUrl(), code, `soak.${this.#runId}.u${i}`, address(12, i))
     // A made-up code that happens to equal an issued one is not "unknown".
     if (this.#issuedCodes.has(code)) return
     this.record.signIns.push({ ...call, n: -1, kind: 'unknown' })
@@ -432,9 +492,17 @@ export class SoakRun {
     }
   }
 
+  /** Messages left in every queue shard together. */
   async #queueLength (): Promise<number> {
-    const properties = await this.#need(this.#queues).queue.getProperties()
-    return properties.approximateMessagesCount ?? -1
+    const lengths = await Promise.all(this.#need(this.#queues).shards.map(async (q) => (await q.getProperties()).approximateMessagesCount ?? -1))
+    return lengths.some((n) => n < 0) ? -1 : lengths.reduce((a, b) => a + b, 0)
+  }
+
+  /** Garbage goes to each shard in turn: every shard must poison what it cannot read. */
+  #garbageQueue (): Pick<Queues['queue'], 'sendMessage'> {
+    const { shards } = this.#need(this.#queues)
+    let next = 0
+    return { sendMessage: async (...args) => await (shards[next++ % shards.length] as Queues['queue']).sendMessage(...args) }
   }
 
   async #finalState (): Promise<FinalState> {

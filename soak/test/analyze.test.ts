@@ -6,7 +6,7 @@ import t from 'tap'
 import { maskCode } from '@codegate/shared/logger'
 import { analyze, stats, windowsOf, type Analysis } from '../src/analyze.js'
 import type { FaultRecord, IssuedCode, SignInAttempt } from '../src/records.js'
-import { baseline, bounds, code, codes4, recordWith, T0 } from './fixtures/records.js'
+import { attackFrom, baseline, bounds, code, codes4, options, recordWith, T0 } from './fixtures/records.js'
 
 const failing = (a: Analysis): string[] => a.invariants.filter((i) => !i.pass).map((i) => i.id)
 
@@ -15,6 +15,22 @@ t.test('a clean run passes every invariant', async (t) => {
   const a = analyze(recordWith(codes, { signIns: baseline(codes[0] as IssuedCode) }))
   t.same(failing(a), [])
   t.equal(a.codes.validWithinBound, 4)
+})
+
+t.test('the attacker: an approved guess fails, and so does an address with more guesses judged than the limit', async (t) => {
+  const codes = codes4()
+  const signIns = baseline(codes[0] as IssuedCode)
+  const limit = options.attack.maxJudgedPerAddress
+  const atLimit = analyze(recordWith(codes, { signIns, attack: attackFrom('13.0.0.2', ...Array<number>(limit).fill(401), 429, 429) }))
+  t.same(failing(atLimit), [], 'the limit itself is allowed')
+  t.equal(atLimit.attack.maxJudgedPerAddress, limit)
+  const over = analyze(recordWith(codes, { signIns, attack: attackFrom('13.0.0.3', ...Array<number>(limit + 1).fill(401)) }))
+  t.same(failing(over), ['attack-over-limit'])
+  t.match(over.invariants.find((i) => i.id === 'attack-over-limit')?.examples?.[0], /13\.0\.0\.3: \d+ guesses judged/)
+  const approved = analyze(recordWith(codes, { signIns, attack: attackFrom('13.0.0.4', 401, 200) }))
+  t.same(failing(approved), ['attack-approved'])
+  const none = analyze(recordWith(codes, { signIns, attack: [] }))
+  t.ok(failing(none).includes('attack-approved'), 'a run whose attacker sent nothing does not pass')
 })
 
 t.test('a code never seen valid before its expiry fails, wherever it was issued', async (t) => {

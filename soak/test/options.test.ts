@@ -33,3 +33,14 @@ t.test('bad arguments are usage errors', async (t) => {
   t.throws(() => parseOptions(['--duration', '10']), /does not end within/)
   t.equal(parseOptions(['--duration', '10', '--no-faults']).faults.length, 0)
 })
+
+t.test('--shards and --workers set the queue shards of api and workers and the worker count', async (t) => {
+  const o = parseOptions(['--quick', '--shards', '4', '--workers', '3'])
+  t.equal(o.env.QUEUE_SHARDS, '4')
+  t.equal(o.workers, 3)
+  const plain = parseOptions(['--quick'])
+  t.equal(plain.env.QUEUE_SHARDS, undefined, 'one shard: the variable is left unset')
+  t.equal(plain.workers, 2)
+  t.throws(() => parseOptions(['--quick', '--workers', '1']), /kills worker 2, but --workers is 1/)
+  t.equal(parseOptions(['--quick', '--workers', '1', '--no-faults']).workers, 1)
+})

@@ -14,8 +14,27 @@ import type { Mode } from '../modes.js'
 import { CpuMeter, memoryOf, type Memory } from '../proc.js'
 import { ratio, round, type LatencySummary } from '../stats.js'
 import { startSystem, storageConfig } from '../system.js'
+import { SERVICE_NODE_FLAGS } from '@codegate/stack'
 
-export type GetcodeTarget = 'bare-loop' | 'getcode' | 'api-healthz' | 'fastify-constant'
+/** getcode-shipped: the same api with the heap flags its container runs with (SERVICE_NODE_FLAGS), beside getcode without them. */
+export type GetcodeTarget = 'bare-loop' | 'getcode' | 'getcode-shipped' | 'api-healthz' | 'fastify-constant'
+
+/** The cost of the shipped heap flags: getcode with them ÷ without, best of the alternated runs at each concurrency. */
+export interface ShippedFlagsFigures {
+  nodeFlags: string[]
+  /** The flags are those the containers and npm start use (not a --compare-flags trial). */
+  asShipped: boolean
+  byConcurrency: { concurrency: number, withFlags: number, without: number, ratio: number }[]
+  /** Best getcode-shipped ÷ best getcode, over all concurrencies. */
+  ratio: number
+  /** The same for codes per CPU-second of the code path (noise check: what the flags cost in CPU, whatever else ran). */
+  perCoreSecondRatio: number
+  /** The flags may cost at most 5 %. */
+  target: number
+  met: boolean
+  /** The api with the flags, after its last getcode run. */
+  apiMemory: Memory | undefined
+}
 
 export interface GetcodeRun {
   target: GetcodeTarget
@@ -44,11 +63,13 @@ export interface GetcodeFigures {
   apiMemory: Memory | undefined
   /** The bare loop's process after its last run: the same SDK clients without the api around them. */
   bareLoopMemory: Memory | undefined
+  /** Absent from results written before it was measured. */
+  shippedFlags?: ShippedFlagsFigures
 }
 
 /** Codes per second of CPU spent on the path of a code: the api or the bare loop, number-api and Azurite (not the load generator, not the bench). */
 function perCoreSecond (run: GetcodeRun): number {
-  const path = ['api', 'bare-loop', 'fastify', 'number-api', 'azurite-queue', 'azurite-table']
+  const path = ['api', 'api-shipped', 'bare-loop', 'fastify', 'number-api', 'azurite-queue', 'azurite-table']
   const cores = path.reduce((sum, name) => sum + (run.cpu[name] ?? 0), 0)
   return cores > 0 ? round(run.rps / cores, 0) : Number.NaN
 }
@@ -58,6 +79,8 @@ export interface GetcodeOptions {
   profileDir?: string
   /** Node flags for the api process (the memory settings under test). */
   nodeFlags: string[]
+  /** Flags of the compared api (default: SERVICE_NODE_FLAGS.api, as shipped), to try others. */
+  compareFlags?: string[]
   /** The api's LOG_LEVEL, to measure what logging costs (default: info, as deployed). */
   apiLogLevel?: string
   log: (line: string) => void
@@ -84,6 +107,8 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
     const constant = await forkChild<never, never, { url: string }>('constant-server')
     children.push(constant)
     const { queue } = createQueues(storageConfig(bench.connectionString))
+    const shippedFlags = [...options.nodeFlags, ...(options.compareFlags ?? SERVICE_NODE_FLAGS.api ?? [])]
+    const shipped = await bench.addApi('api-shipped', [...profile, ...shippedFlags])
 
     const pidsFor = (target: GetcodeTarget): Record<string, number | undefined> => {
       const { api, bench: parent, 'azurite-queue': azuriteQueue, 'azurite-table': azuriteTable, 'number-api': numberApi } = bench.pids()
@@ -91,12 +116,14 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
       switch (target) {
         case 'bare-loop': return { ...common, 'bare-loop': bare.pid }
         case 'getcode': return { ...common, api, loader: loader.pid }
+        case 'getcode-shipped': return { ...common, 'api-shipped': shipped.api.running ? shipped.api.pid : undefined, loader: loader.pid }
         case 'api-healthz': return { api, loader: loader.pid, bench: process.pid }
         case 'fastify-constant': return { fastify: constant.pid, loader: loader.pid, bench: process.pid }
       }
     }
     const urls: Record<Exclude<GetcodeTarget, 'bare-loop'>, string> = {
       getcode: `${bench.apiUrl}/api/v1/getcode`,
+      'getcode-shipped': `${shipped.url}/api/v1/getcode`,
       'api-healthz': `${bench.apiUrl}/healthz`,
       'fastify-constant': constant.info.url
     }
@@ -121,13 +148,14 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
     for (const concurrency of concurrencies) {
       for (let repeat = 0; repeat < mode.getcodeRepeats; repeat++) {
         // Alternating which goes first; the best run counts, since another user of the machine only ever slows one down.
-        const order: GetcodeTarget[] = repeat % 2 === 0 ? ['bare-loop', 'getcode'] : ['getcode', 'bare-loop']
+        const order: GetcodeTarget[] = repeat % 2 === 0 ? ['bare-loop', 'getcode', 'getcode-shipped'] : ['getcode-shipped', 'getcode', 'bare-loop']
         for (const target of order) await measure(target, concurrency)
       }
       await measure('fastify-constant', concurrency)
     }
     // Read before /healthz is hammered at tens of thousands of requests per second, which grows the heap far more than getcode does.
     const apiMemory = memoryOf(bench.api.pid)
+    const shippedApiMemory = memoryOf(shipped.api.pid)
     for (const concurrency of concurrencies) await measure('api-healthz', concurrency)
     const bareLoopMemory = memoryOf(bare.pid)
     const best: GetcodeFigures['best'] = {}
@@ -136,6 +164,9 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
       if (current === undefined || run.rps > current.rps) best[run.target] = { concurrency: run.concurrency, rps: run.rps, p50: run.latency.p50, p99: run.latency.p99, perCoreSecond: perCoreSecond(run) }
     }
     const ratioToBareLoop = ratio(best.getcode?.rps, best['bare-loop']?.rps)
+    const bestAt = (target: GetcodeTarget, concurrency: number): number =>
+      Math.max(0, ...runs.filter((r) => r.target === target && r.concurrency === concurrency).map((r) => r.rps))
+    const shippedRatio = ratio(best['getcode-shipped']?.rps, best.getcode?.rps)
     return {
       driver,
       durationMs,
@@ -147,7 +178,21 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
       target: 0.9,
       met: ratioToBareLoop >= 0.9,
       apiMemory,
-      bareLoopMemory
+      bareLoopMemory,
+      shippedFlags: {
+        nodeFlags: shippedFlags,
+        asShipped: options.compareFlags === undefined || options.compareFlags.join(' ') === (SERVICE_NODE_FLAGS.api ?? []).join(' '),
+        byConcurrency: concurrencies.map((concurrency) => {
+          const withFlags = bestAt('getcode-shipped', concurrency)
+          const without = bestAt('getcode', concurrency)
+          return { concurrency, withFlags, without, ratio: ratio(withFlags, without) }
+        }),
+        ratio: shippedRatio,
+        perCoreSecondRatio: ratio(best['getcode-shipped']?.perCoreSecond, best.getcode?.perCoreSecond),
+        target: 0.95,
+        met: shippedRatio >= 0.95,
+        apiMemory: shippedApiMemory
+      }
     }
   } finally {
     await Promise.all(children.map(async (c) => { await c.stop() }))

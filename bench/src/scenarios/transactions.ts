@@ -17,6 +17,7 @@ import { diff, startCountingProxy, transactions, type Counts } from '../counting
 import type { Mode } from '../modes.js'
 import { round } from '../stats.js'
 import { startSystem } from '../system.js'
+import { measureSignInCost, type SignInCostFigures } from './signin-cost.js'
 
 export interface PhaseCount {
   codes: number
@@ -40,6 +41,8 @@ export interface TransactionFigures {
   /** 5 + 2/32: send, insert, updateMessage, delete row, delete message, two shares of a 32-message receive. */
   target: number
   met: boolean
+  /** Table requests per approved and refused sign-in, by table (what the shared limits add). */
+  signIn: SignInCostFigures
 }
 
 const SETUP = /^(queue\.create|table\.create-table)(:|$)/
@@ -124,8 +127,10 @@ export async function runTransactions (mode: Mode, options: { nodeFlags: string[
     const steady = { ...phase(steadyCodes, (performance.now() - t0) / 1000, diff(proxy.snapshot(), before)), rate: steadyRate, signIns: steadyCodes, approved }
     options.log(`storage  steady ${steadyRate}/s with sign-in: ${steady.perCode} transactions per code ${JSON.stringify(steady.perCodeByOperation)}`)
 
+    const signInCost = await measureSignInCost(bench, proxy, mode.signInCost.signIns, options.log)
+
     const target = 5 + 2 / 32
-    return { ttlSeconds, atLoad, idle, steady, target: round(target, 4), met: atLoad.perCode <= target }
+    return { ttlSeconds, atLoad, idle, steady, target: round(target, 4), met: atLoad.perCode <= target, signIn: signInCost }
   } finally {
     await bench?.stop()
     await proxy.close()

@@ -4,14 +4,20 @@
  */
 import { readFileSync } from 'node:fs'
 import type { TokenCredential } from '@azure/core-auth'
-import { TableClient } from '@azure/data-tables'
+import { TableClient, type TableServiceClientOptions } from '@azure/data-tables'
 import { SecretClient } from '@azure/keyvault-secrets'
 import { QueueClient, QueueServiceClient, type StoragePipelineOptions } from '@azure/storage-queue'
 import type { StorageConfig, VaultConfig } from './config.js'
+import { poisonQueueName, shardQueueName } from './shards.js'
+
+export { poisonQueueName }
 
 export interface Queues {
+  /** The base queue: shard 0. */
   queue: QueueClient
   poison: QueueClient
+  /** Every shard, `queue` first (QUEUE_SHARDS of them; [queue] when there is one). */
+  shards: QueueClient[]
 }
 
 /**
@@ -20,11 +26,6 @@ export interface Queues {
  */
 function retryOptions (config: StorageConfig): StoragePipelineOptions['retryOptions'] {
   return { maxTries: 2, tryTimeoutInMs: config.storageTimeoutMs, retryDelayInMs: 100, maxRetryDelayInMs: 500 }
-}
-
-/** `<queue>-poison`: the name the Azure Functions host gives the poison queue too. */
-export function poisonQueueName (queueName: string): string {
-  return `${queueName}-poison`
 }
 
 /** The queue's name: STORAGE_QUEUE_NAME with a connection string, else the last segment of STORAGE_QUEUE_URL. */
@@ -37,29 +38,65 @@ export function queueNameOf (config: StorageConfig): string {
 export function createQueues (config: StorageConfig, credential?: TokenCredential): Queues {
   const options: StoragePipelineOptions = { retryOptions: retryOptions(config) }
   const { auth } = config
+  const count = config.queueShards ?? 1
+  let make: (name: (base: string) => string) => QueueClient
   if (auth.kind === 'connection-string') {
     const service = QueueServiceClient.fromConnectionString(auth.connectionString, options)
-    return { queue: service.getQueueClient(auth.queueName), poison: service.getQueueClient(poisonQueueName(auth.queueName)) }
+    make = (name) => service.getQueueClient(name(auth.queueName))
+  } else {
+    if (credential === undefined) throw new Error('a credential is required for STORAGE_QUEUE_URL')
+    const url = new URL(auth.queueUrl)
+    const base = url.pathname.replace(/\/?$/, '')
+    make = (name) => {
+      const baseName = base.slice(base.lastIndexOf('/') + 1)
+      // Shard 0 is the configured URL itself, untouched.
+      if (name(baseName) === baseName) return new QueueClient(url.toString(), credential, options)
+      const derived = new URL(url)
+      // The name is the last path segment (Azurite puts the account before it).
+      derived.pathname = base.slice(0, base.lastIndexOf('/') + 1) + name(baseName)
+      return new QueueClient(derived.toString(), credential, options)
+    }
   }
-  if (credential === undefined) throw new Error('a credential is required for STORAGE_QUEUE_URL')
-  const url = new URL(auth.queueUrl)
-  const poisonUrl = new URL(url)
-  poisonUrl.pathname = url.pathname.replace(/\/?$/, '') + '-poison'
-  return { queue: new QueueClient(url.toString(), credential, options), poison: new QueueClient(poisonUrl.toString(), credential, options) }
+  const shards = Array.from({ length: count }, (_, i) => make((base) => shardQueueName(base, i)))
+  return { queue: shards[0] as QueueClient, poison: make(poisonQueueName), shards }
 }
 
-export function createTableClient (config: StorageConfig, credential?: TokenCredential): TableClient {
+type PipelinePolicy = NonNullable<TableServiceClientOptions['additionalPolicies']>[number]['policy']
+
+/**
+ * Bounds a whole table call, retries included, by `timeoutMs`: the table SDK
+ * has no per-try timeout of its own (unlike the queue's tryTimeoutInMs), so
+ * without this a table endpoint that accepts and never answers holds a
+ * sign-in, a start-up check or a worker's message for ever. The caller's own
+ * abort signal still applies.
+ */
+export function timeoutPolicy (timeoutMs: number): PipelinePolicy {
+  return {
+    name: 'codegateTimeout',
+    sendRequest: async (request, next) => {
+      const timeout = AbortSignal.timeout(timeoutMs)
+      // The SDK's AbortSignalLike is in practice Node's AbortSignal (it is what callers pass).
+      const own = request.abortSignal as AbortSignal | undefined
+      request.abortSignal = own !== undefined ? AbortSignal.any([own, timeout]) : timeout
+      return await next(request)
+    }
+  }
+}
+
+/** A client of `tableName` (default: the codes table) in the configured account, every call bounded by STORAGE_TIMEOUT_MS. */
+export function createTableClient (config: StorageConfig, credential?: TokenCredential, tableName: string = config.tableName): TableClient {
   const { auth } = config
   const options = {
     retryOptions: { maxRetries: 1, retryDelayInMs: 100, maxRetryDelayInMs: 500 },
+    additionalPolicies: [{ policy: timeoutPolicy(config.storageTimeoutMs), position: 'perCall' as const }],
     // Azurite speaks http; the SDK refuses shared-key requests over http without this.
     allowInsecureConnection: true
   }
   if (auth.kind === 'connection-string') {
-    return TableClient.fromConnectionString(auth.connectionString, config.tableName, options)
+    return TableClient.fromConnectionString(auth.connectionString, tableName, options)
   }
   if (credential === undefined) throw new Error('a credential is required for STORAGE_TABLE_URL')
-  return new TableClient(auth.tableUrl, config.tableName, credential, { retryOptions: options.retryOptions })
+  return new TableClient(auth.tableUrl, tableName, credential, { retryOptions: options.retryOptions, additionalPolicies: options.additionalPolicies })
 }
 
 export function createSecretClient (config: VaultConfig, credential: TokenCredential): SecretClient {

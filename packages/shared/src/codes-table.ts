@@ -52,6 +52,11 @@ export function checkSignIn (row: CodeRow | undefined, subject: string | undefin
   return { approved: true }
 }
 
+/** Options of a table call: an abort signal that ends it early (a request's deadline). */
+export interface CallOptions {
+  abortSignal?: AbortSignal
+}
+
 export class CodesTable {
   constructor (readonly client: TableClient) {}
 
@@ -60,10 +65,10 @@ export class CodesTable {
     await this.client.createTable()
   }
 
-  async get (code: string): Promise<CodeRow | undefined> {
+  async get (code: string, options: CallOptions = {}): Promise<CodeRow | undefined> {
     assertCode(code)
     try {
-      const entity = await this.client.getEntity<Entity>(partitionKeyOf(code), code)
+      const entity = await this.client.getEntity<Entity>(partitionKeyOf(code), code, options)
       return toRow(entity)
     } catch (err) {
       if (statusOf(err) === 404) return undefined
@@ -127,15 +132,15 @@ export class CodesTable {
    * Checks a code and marks it consumed in one ETag-conditioned step: of two
    * concurrent sign-ins with one code, exactly one passes.
    */
-  async consume (code: string, subject: string | undefined, now: Date): Promise<SignInResult> {
-    const row = await this.get(code)
+  async consume (code: string, subject: string | undefined, now: Date, options: CallOptions = {}): Promise<SignInResult> {
+    const row = await this.get(code, options)
     const check = checkSignIn(row, subject, now)
     if (!check.approved || row === undefined) return check
     try {
       await this.client.updateEntity(
         { partitionKey: partitionKeyOf(code), rowKey: code, consumedAt: now },
         'Merge',
-        { etag: row.etag }
+        { etag: row.etag, ...options }
       )
       return { approved: true }
     } catch (err) {

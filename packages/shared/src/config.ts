@@ -9,6 +9,7 @@
  */
 import envSchema from 'env-schema'
 import { ConfigError } from './errors.js'
+import { MAX_QUEUE_SHARDS, poisonQueueName, queueNameProblem, shardQueueNames } from './shards.js'
 
 type Env = Record<string, string | undefined>
 
@@ -40,10 +41,11 @@ const storage: Properties = {
   STORAGE_QUEUE_URL: { type: 'string', pattern: '^https?://', description: 'Queue URL in Azure, e.g. https://<account>.queue.core.windows.net/code-requests; accessed with Entra ID (managed identity).' },
   STORAGE_TABLE_URL: { type: 'string', pattern: '^https?://', description: 'Table service URL; defaults to STORAGE_QUEUE_URL\'s account with .table. in place of .queue.' },
   STORAGE_QUEUE_NAME: { type: 'string', pattern: '^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$', default: 'code-requests', description: 'Queue name used with STORAGE_CONNECTION_STRING (with STORAGE_QUEUE_URL the name is in the URL)' },
+  QUEUE_SHARDS: { type: 'integer', minimum: 1, maximum: MAX_QUEUE_SHARDS, default: 1, description: 'Queues the codes are spread over by hash: the base queue, then <base>-1 … <base>-(N-1); 1 is the single base queue. Workers read every shard; api and worker must agree (docs/scale.md)' },
   CODES_TABLE_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9]{2,62}$', default: 'codes', description: 'Table of valid codes' },
   QUEUE_MESSAGE_ENCODING: { type: 'string', enum: ['base64', 'text'], default: 'base64', description: 'How message text is encoded; base64 is what Azure Functions queue triggers expect' },
   CODE_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 604800, default: 600, description: 'How long a code stays valid after it is issued' },
-  STORAGE_TIMEOUT_MS: { type: 'integer', minimum: 100, default: 5000, description: 'Timeout of one storage call' }
+  STORAGE_TIMEOUT_MS: { type: 'integer', minimum: 100, default: 5000, description: 'Timeout of one storage call (queue: per try; table: the whole call, its retry included). A sign-in answers within about this, 503 when the table does not' }
 }
 
 const credential: Properties = {
@@ -63,8 +65,11 @@ const api: Properties = {
   PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000, description: 'Port to listen on' },
   RATE_LIMIT_MAX: { type: 'integer', minimum: 1, default: 60, description: 'Requests per client and window on getcode and signin' },
   RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 1000, default: 60000, description: 'Rate-limit window' },
-  SIGNIN_MAX_FAILURES: { type: 'integer', minimum: 1, default: 5, description: 'Failed sign-ins for one subject before it is locked' },
-  SIGNIN_LOCKOUT_SECONDS: { type: 'integer', minimum: 1, default: 900, description: 'How long a subject stays locked' },
+  SIGNIN_MAX_FAILURES: { type: 'integer', minimum: 1, default: 5, description: 'Failed sign-ins from one client address (an IPv6 address counts as its /64), whatever subjects they name, before the address is locked (docs/security.md)' },
+  SIGNIN_SUBJECT_MAX_FAILURES: { type: 'integer', minimum: 1, default: 3, description: 'Failed sign-ins for one subject from one client address before that address is locked for that subject; other addresses are not (docs/security.md)' },
+  SIGNIN_LOCKOUT_SECONDS: { type: 'integer', minimum: 1, default: 900, description: 'How long a lock lasts; failures are forgotten this long after the last one' },
+  SIGNIN_LIMITS_STORE: { type: 'string', enum: ['table', 'memory'], default: 'table', description: 'Where failure counts and locks live: table (SIGNIN_LIMITS_TABLE_NAME, shared by every api replica and kept across restarts) or memory (one process only)' },
+  SIGNIN_LIMITS_TABLE_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9]{2,62}$', default: 'signinlimits', description: 'Table of failure counts and locks (with SIGNIN_LIMITS_STORE=table)' },
   TRUST_PROXY: { type: 'string', pattern: '^[0-9A-Za-z.:/, ]*$', default: '', description: 'Addresses or CIDRs of the proxies in front of the api (e.g. uniquelocal behind Container Apps ingress); the client address is then the last X-Forwarded-For entry not from one of them. Empty: X-Forwarded-For is ignored' }
 }
 
@@ -74,7 +79,10 @@ const functionsApi: Properties = {
   THIRD_PARTY_API_ENDPOINT: api.THIRD_PARTY_API_ENDPOINT as JsonSchemaProperty,
   THIRD_PARTY_TIMEOUT_MS: api.THIRD_PARTY_TIMEOUT_MS as JsonSchemaProperty,
   SIGNIN_MAX_FAILURES: api.SIGNIN_MAX_FAILURES as JsonSchemaProperty,
-  SIGNIN_LOCKOUT_SECONDS: api.SIGNIN_LOCKOUT_SECONDS as JsonSchemaProperty
+  SIGNIN_SUBJECT_MAX_FAILURES: api.SIGNIN_SUBJECT_MAX_FAILURES as JsonSchemaProperty,
+  SIGNIN_LOCKOUT_SECONDS: api.SIGNIN_LOCKOUT_SECONDS as JsonSchemaProperty,
+  SIGNIN_LIMITS_STORE: api.SIGNIN_LIMITS_STORE as JsonSchemaProperty,
+  SIGNIN_LIMITS_TABLE_NAME: api.SIGNIN_LIMITS_TABLE_NAME as JsonSchemaProperty
 }
 
 const worker: Properties = {
@@ -143,6 +151,8 @@ export type StorageAuth =
 
 export interface StorageConfig {
   auth: StorageAuth
+  /** Queue shards (QUEUE_SHARDS); 1 when omitted: the single base queue. */
+  queueShards?: number
   tableName: string
   messageEncoding: 'base64' | 'text'
   codeTtlSeconds: number
@@ -166,8 +176,13 @@ export interface ApiConfig extends LogConfig, StorageConfig, CredentialConfig, V
   port: number
   rateLimitMax: number
   rateLimitWindowMs: number
+  /** Failed sign-ins per client address before it is locked. */
   signinMaxFailures: number
+  /** Failed sign-ins per subject and client address before that address is locked for that subject. */
+  signinSubjectMaxFailures: number
   signinLockoutSeconds: number
+  signinLimitsStore: 'table' | 'memory'
+  signinLimitsTableName: string
   /** Proxies whose X-Forwarded-For entries are believed; empty: none. */
   trustProxy: string[]
 }
@@ -199,7 +214,10 @@ export interface FunctionsApiConfig extends VaultConfig {
   thirdPartyEndpoint: string
   thirdPartyTimeoutMs: number
   signinMaxFailures: number
+  signinSubjectMaxFailures: number
   signinLockoutSeconds: number
+  signinLimitsStore: 'table' | 'memory'
+  signinLimitsTableName: string
 }
 
 export interface NumberApiConfig extends LogConfig {
@@ -236,12 +254,37 @@ function storageConfig (raw: Raw): StorageConfig {
   } else {
     throw new ConfigError([{ variable: 'STORAGE_QUEUE_URL', problem: 'is required (or STORAGE_CONNECTION_STRING for Azurite)' }])
   }
+  const queueShards = int(raw, 'QUEUE_SHARDS')
+  checkQueueNames(auth, queueShards)
   return {
     auth,
+    queueShards,
     tableName: str(raw, 'CODES_TABLE_NAME'),
     messageEncoding: str(raw, 'QUEUE_MESSAGE_ENCODING') as 'base64' | 'text',
     codeTtlSeconds: int(raw, 'CODE_TTL_SECONDS'),
     storageTimeoutMs: int(raw, 'STORAGE_TIMEOUT_MS')
+  }
+}
+
+/** The base queue's name: STORAGE_QUEUE_NAME, or the last path segment of STORAGE_QUEUE_URL. */
+export function baseQueueName (auth: StorageAuth): string {
+  if (auth.kind === 'connection-string') return auth.queueName
+  return new URL(auth.queueUrl).pathname.replace(/\/+$/, '').split('/').pop() ?? ''
+}
+
+/**
+ * Every queue name derived from the base (the shards and the poison queue)
+ * must itself be a valid Azure queue name; checked here so a bad one stops
+ * the process at start instead of failing its first send.
+ */
+function checkQueueNames (auth: StorageAuth, shards: number): void {
+  const base = baseQueueName(auth)
+  const variable = auth.kind === 'connection-string' ? 'STORAGE_QUEUE_NAME' : 'STORAGE_QUEUE_URL'
+  for (const name of [...shardQueueNames(base, shards), poisonQueueName(base)]) {
+    const problem = queueNameProblem(name)
+    if (problem === undefined) continue
+    const derived = name === base ? `the queue name "${name}"` : `the derived queue name "${name}" (QUEUE_SHARDS=${shards})`
+    throw new ConfigError([{ variable, problem: `gives ${derived}, which ${problem}` }])
   }
 }
 
@@ -269,7 +312,10 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
     rateLimitMax: int(raw, 'RATE_LIMIT_MAX'),
     rateLimitWindowMs: int(raw, 'RATE_LIMIT_WINDOW_MS'),
     signinMaxFailures: int(raw, 'SIGNIN_MAX_FAILURES'),
+    signinSubjectMaxFailures: int(raw, 'SIGNIN_SUBJECT_MAX_FAILURES'),
     signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS'),
+    signinLimitsStore: str(raw, 'SIGNIN_LIMITS_STORE') as 'table' | 'memory',
+    signinLimitsTableName: str(raw, 'SIGNIN_LIMITS_TABLE_NAME'),
     trustProxy: list(str(raw, 'TRUST_PROXY'))
   }
 }
@@ -315,6 +361,10 @@ export function loadFunctionsConfig (env: Env = process.env): FunctionsConfig {
     // The queue trigger decodes base64 (host.json messageEncoding); text would go to the poison queue unread.
     throw new ConfigError([{ variable: 'QUEUE_MESSAGE_ENCODING', problem: 'must be base64 for the Functions queue trigger (host.json messageEncoding)' }])
   }
+  if ((storageSettings.queueShards ?? 1) !== 1) {
+    // One queue trigger reads one queue: codes sent to another shard would never be activated.
+    throw new ConfigError([{ variable: 'QUEUE_SHARDS', problem: 'must be 1 for the Functions app (its one queue trigger reads the base queue only); run the container worker to read several shards' }])
+  }
   const enabled = str(raw, 'FUNCTIONS_ENABLED') as FunctionsConfig['enabled']
   const base = { logLevel: str(raw, 'LOG_LEVEL'), ...storageSettings, credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev', enabled }
   if (enabled === 'worker') return base
@@ -330,7 +380,10 @@ export function loadFunctionsConfig (env: Env = process.env): FunctionsConfig {
       thirdPartyEndpoint: str(raw, 'THIRD_PARTY_API_ENDPOINT'),
       thirdPartyTimeoutMs: int(raw, 'THIRD_PARTY_TIMEOUT_MS'),
       signinMaxFailures: int(raw, 'SIGNIN_MAX_FAILURES'),
-      signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS')
+      signinSubjectMaxFailures: int(raw, 'SIGNIN_SUBJECT_MAX_FAILURES'),
+      signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS'),
+      signinLimitsStore: str(raw, 'SIGNIN_LIMITS_STORE') as 'table' | 'memory',
+      signinLimitsTableName: str(raw, 'SIGNIN_LIMITS_TABLE_NAME')
     }
   }
 }

@@ -23,6 +23,10 @@
  *   activate again (the row is there, so only a second expire is sent; two
  *   expires for one issue delete it once), or an expire again (its delete
  *   finds nothing).
+ * - an activate that no api could have sent (a life longer than the code TTL,
+ *   or issued in the future, beyond CLOCK_SKEW_SECONDS) goes to the poison
+ *   queue at once, and no row is written: a forged message must not make a
+ *   code live for ever (`implausibility`).
  * - a message nobody can read goes to the poison queue at once; one whose
  *   handling keeps failing goes there after `maxDequeueCount` tries (see
  *   `attemptOf` for how tries are counted). Poison is sent before the
@@ -51,8 +55,12 @@ export type LifecycleTable = Pick<CodesTable, 'insert' | 'deleteExpired'>
 export interface LifecycleRules {
   /** How the worker writes message text (the rewritten expire, poison). */
   encoding: MessageEncoding
-  /** Life given to the original sample's `{code, timestamp}` messages, which carry no expiry. */
-  legacyTtlSeconds: number
+  /**
+   * CODE_TTL_SECONDS: the longest life an activate may claim (plus
+   * CLOCK_SKEW_SECONDS), and the life given to the original sample's
+   * `{code, timestamp}` messages, which carry no expiry.
+   */
+  codeTtlSeconds: number
   /** Tries of one phase before its message goes to the poison queue. */
   maxDequeueCount: number
   /** Longest wait before a failed message is tried again (the processing visibility timeout). */
@@ -151,6 +159,26 @@ export function attemptOf (received: ReceivedMessage, decoded: DecodedMessage): 
   return Math.max(1, received.dequeueCount - before)
 }
 
+/**
+ * How far the api's clock (which stamps issuedAt and expiresAt) and the
+ * worker's may disagree before a message is judged implausible.
+ */
+export const CLOCK_SKEW_SECONDS = 30
+
+/** Why an activate could not have come from an api with this TTL, or undefined when it could. */
+export function implausibility (message: CodeMessage, now: Date, codeTtlSeconds: number): string | undefined {
+  if (message.phase !== 'activate') return undefined
+  const lifeSeconds = (message.expiresAt.getTime() - message.issuedAt.getTime()) / 1000
+  if (lifeSeconds > codeTtlSeconds + CLOCK_SKEW_SECONDS) {
+    return `expiresAt - issuedAt is ${Math.round(lifeSeconds)} s, more than CODE_TTL_SECONDS (${codeTtlSeconds}) + ${CLOCK_SKEW_SECONDS} s of clock skew`
+  }
+  const aheadSeconds = (message.issuedAt.getTime() - now.getTime()) / 1000
+  if (aheadSeconds > CLOCK_SKEW_SECONDS) {
+    return `issuedAt is ${Math.round(aheadSeconds)} s in the future, more than ${CLOCK_SKEW_SECONDS} s of clock skew`
+  }
+  return undefined
+}
+
 /** Wait before try `attempt + 1`: 1, 2, 4 … seconds, at most `maxSeconds`. */
 export function retryDelaySeconds (attempt: number, maxSeconds: number): number {
   return Math.max(1, Math.min(maxSeconds, 2 ** Math.max(0, attempt - 1)))
@@ -203,12 +231,14 @@ export async function handleMessage (received: ReceivedMessage, deps: LifecycleD
   const ctx: Context = { received, deps, log }
   let decoded: DecodedMessage
   try {
-    decoded = decodeMessage(received.messageText, deps.rules.legacyTtlSeconds)
+    decoded = decodeMessage(received.messageText, deps.rules.codeTtlSeconds)
   } catch (err) {
     // Deterministic: every retry would fail the same way.
     return await poison(ctx, `unreadable message: ${errorText(err)}`, undefined)
   }
   const { message } = decoded
+  const implausible = implausibility(message, deps.now(), deps.rules.codeTtlSeconds)
+  if (implausible !== undefined) return await poison(ctx, `implausible ${decoded.source} message: ${implausible}`, message)
   const attempt = attemptOf(received, decoded)
   const { maxDequeueCount } = deps.rules
   if (attempt > maxDequeueCount) {

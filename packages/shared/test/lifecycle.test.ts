@@ -37,7 +37,7 @@ const azurite = await startAzurite()
 t.teardown(async () => { await azurite.stop() })
 
 const TTL_MS = 600_000
-const RULES: LifecycleRules = { encoding: 'base64', legacyTtlSeconds: 600, maxDequeueCount: 5, maxRetryDelaySeconds: 30 }
+const RULES: LifecycleRules = { encoding: 'base64', codeTtlSeconds: 600, maxDequeueCount: 5, maxRetryDelaySeconds: 30 }
 
 /** Each test its own table. */
 async function freshTable (create = true): Promise<CodesTable> {
@@ -376,6 +376,39 @@ t.test('an unreadable message is poisoned at once: poison sent first, then the o
   }
 })
 
+t.test('an activate no api could have sent is poisoned at once with the reason, and no row is written', async (t) => {
+  const cases: [string, (now: number) => string, RegExp][] = [
+    ['a life of years', (now) => encodeMessage({ ...activateMessage(now), expiresAt: new Date('9999-12-31T23:59:59Z') }), /expiresAt - issuedAt is \d+ s, more than CODE_TTL_SECONDS \(600\) \+ 30 s/],
+    ['a life just over TTL + skew', (now) => encodeMessage(activateMessage(now, (600 + 31) * 1000)), /more than CODE_TTL_SECONDS/],
+    ['issued in the future', (now) => encodeMessage(activateMessage(now + 3_600_000)), /issuedAt is 3600 s in the future/],
+    ['the sample\'s dict text from 2099', () => `{'code': 'ojE-161-pTv', 'timestamp': '2099-01-01 00:00:00.000000'}`, /^implausible legacy message: issuedAt is \d+ s in the future/],
+    ['the sample\'s JSON from 2099', () => JSON.stringify({ code: 'ojE-162-pTv', timestamp: '2099-01-01 00:00:00.000000' }), /in the future/]
+  ]
+  for (const [what, text, reason] of cases) {
+    const h = await harness()
+    const sent = text(h.clock.now)
+    const code = decodeMessage(sent, 600).message.code
+    h.queue.send(sent, h.clock.now)
+    const { outcome } = await deliverNext(h)
+    t.match(outcome, { kind: 'poisoned', reason }, what)
+    t.same(h.queue.calls, ['poison', 'delete'], `${what}: poisoned, then deleted`)
+    const poisoned = JSON.parse(Buffer.from(h.queue.poison[0] as string, 'base64').toString('utf8')) as Record<string, unknown>
+    t.match(poisoned, { reason: /^implausible /, text: sent }, `${what}: the poison message says why`)
+    t.equal(await (h.table as CodesTable).get(code), undefined, `${what}: no row`)
+  }
+})
+
+t.test('activates within the TTL and the skew allowance are accepted', async (t) => {
+  for (const [what, message] of [
+    ['a life of TTL + 30 s', (now: number) => activateMessage(now, (600 + 30) * 1000)],
+    ['issued 30 s ahead of the worker\'s clock', (now: number) => activateMessage(now + 30_000)]
+  ] as const) {
+    const h = await harness()
+    h.queue.send(encodeMessage(message(h.clock.now)), h.clock.now)
+    t.match((await deliverNext(h)).outcome, { kind: 'activated', inserted: true }, what)
+  }
+})
+
 t.test('a message that keeps failing is retried with growing delays, then poisoned on try maxDequeueCount', async (t) => {
   const h = await harness({ table: await freshTable(false) }) // the table does not exist: every insert fails for real
   const message = activateMessage(h.clock.now)
@@ -438,7 +471,7 @@ t.test('the original sample\'s payloads activate and come back as envelope expir
     t.match(h.lines.find((l) => l.msg === 'code.activated'), { source: 'legacy', lagMs: 2000 })
     const next = decodeMessage(onlyMessage(h.queue).text, 1)
     t.match(next, { source: 'envelope', message: { phase: 'expire', code } })
-    t.equal(next.message.expiresAt.getTime() - next.message.issuedAt.getTime(), RULES.legacyTtlSeconds * 1000)
+    t.equal(next.message.expiresAt.getTime() - next.message.issuedAt.getTime(), RULES.codeTtlSeconds * 1000)
     await deliverNext(h)
     t.equal(await (h.table as CodesTable).get(code), undefined, `${shape}: expired`)
   }

@@ -9,6 +9,7 @@ import { loadLauncherConfig, type LauncherConfig } from './cli-config.js'
 import { repositoryRoot, ServiceNotBuiltError, startLocalSystem, type LocalSystem } from './local-system.js'
 import { createLogPrinter } from './log-printer.js'
 import { describeExit, ProcessStartError } from './managed-process.js'
+import { nodeSupportWarning } from './node-support.js'
 import { PortInUseError } from './ports.js'
 
 // A closed terminal must not turn a graceful stop into a crash on the next write.
@@ -25,6 +26,9 @@ try {
   printer.say(err.message)
   process.exit(1)
 }
+
+const nodeWarning = nodeSupportWarning(process.version)
+if (nodeWarning !== undefined) printer.say(`warning: ${nodeWarning}`)
 
 const startup = new AbortController()
 let system: LocalSystem | undefined

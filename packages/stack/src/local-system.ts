@@ -121,6 +121,8 @@ export interface LocalSystemOptions {
   thirdPartyApiKey?: string
   /** Worker processes (competing consumers); default 1. The first one's probe is on ports.worker. */
   workers?: number
+  /** Api processes (replicas sharing the storage); default 1. The first one is on ports.api, the others on free ports. */
+  apis?: number
   /** Each output line of each process; names: azurite, vault, number-api, api, worker, worker-2, ... */
   onLine?: (name: string, line: string) => void
   /** A process (or Azurite) exited without being asked to, after startup. */
@@ -182,7 +184,10 @@ export interface LocalSystem {
   azurite: Azurite
   vault: Service
   numberApi: Service
+  /** The first api. */
   api: Service
+  /** Every api replica (names: api, api-2, ...). */
+  apis: Service[]
   /** The first worker, if any. */
   worker: Service | undefined
   workers: Service[]
@@ -235,6 +240,7 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
   const host = '127.0.0.1'
   const key = options.thirdPartyApiKey ?? DEV_THIRD_PARTY_API_KEY
   const workerCount = options.workers ?? 1
+  const apiCount = Math.max(1, options.apis ?? 1)
   const fixed = options.ports ?? {}
   const settings = options.env ?? {}
   const baseEnv = pick(options.baseEnv ?? process.env, INHERITED)
@@ -323,6 +329,8 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
     }
     const workerPorts = workerCount > 0 ? [ports.worker] : []
     for (let i = 1; i < workerCount; i++) workerPorts.push(await freePortExcept(taken))
+    const apiPorts = [ports.api]
+    for (let i = 1; i < apiCount; i++) apiPorts.push(await freePortExcept(taken))
     progress(`Azurite queue on ${azurite.queueEndpoint}, table on ${azurite.tableEndpoint}`)
     startup.signal.throwIfAborted()
 
@@ -397,14 +405,15 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
       THIRD_PARTY_API_KEYS: key
     }, { url: `http://${host}:${ports.numberApi}/healthz` })
     // Ready on /readyz, not /healthz: it holds once queue, table and the third-party key are there, so getcode works.
-    const api = makeService('api', 'api', ports.api, `http://${host}:${ports.api}`, {
+    const apis = apiPorts.map((port, i) => makeService('api', i === 0 ? 'api' : `api-${i + 1}`, port, `http://${host}:${port}`, {
       ...storage,
       HOST: host,
-      PORT: String(ports.api),
+      PORT: String(port),
       KEY_VAULT_URL: vaultUrl,
       KEY_VAULT_CA_FILE: caFile,
       THIRD_PARTY_API_ENDPOINT: thirdParty
-    }, { url: `http://${host}:${ports.api}/readyz` })
+    }, { url: `http://${host}:${port}/readyz` }))
+    const api = apis[0] as Service
     const workers = workerPorts.map((port, i) => makeService('worker', i === 0 ? 'worker' : `worker-${i + 1}`, port, `http://${host}:${port}`, {
       ...storage,
       WORKER_HEALTH_HOST: host,
@@ -426,8 +435,8 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
     }
     progress(`starting dev-vault (${vaultUrl}) and number-api (${numberApi.url})`)
     await startTogether([vault, numberApi])
-    progress(`starting api (${api.url})${workers.length > 0 ? ` and ${workers.length === 1 ? 'worker' : `${workers.length} workers`} (health ${workers.map((w) => w.port).join(', ')})` : ''}`)
-    await startTogether([api, ...workers])
+    progress(`starting api (${apis.map((a) => a.url).join(', ')})${workers.length > 0 ? ` and ${workers.length === 1 ? 'worker' : `${workers.length} workers`} (health ${workers.map((w) => w.port).join(', ')})` : ''}`)
+    await startTogether([...apis, ...workers])
     startup.signal.throwIfAborted()
     started = true
     options.signal?.removeEventListener('abort', onAbort)
@@ -453,6 +462,7 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
       vault,
       numberApi,
       api,
+      apis,
       worker: workers[0],
       workers,
       services: () => [...services],

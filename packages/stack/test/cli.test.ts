@@ -12,6 +12,7 @@ import t from 'tap'
 import { freePort } from '../src/ports.js'
 import { PORT_VARIABLES, repositoryRoot } from '../src/local-system.js'
 import { isAlive } from '../src/managed-process.js'
+import { nodeSupportWarning } from '../src/node-support.js'
 
 const cli = join(repositoryRoot(), 'packages/stack/dist/cli.js')
 
@@ -107,4 +108,8 @@ t.test('npm start on a taken port exits 1 naming the port and the variable to ch
   t.equal(await launcher.exited, 1)
   t.match(launcher.output(), `Port ${port} on 127.0.0.1, wanted by api, is already in use`)
   t.match(launcher.output(), 'set PORT to a free port')
+  // On an end-of-life Node (20 is one since 2026-04-30) it says so first; on 24 or 22 it does not.
+  const warning = nodeSupportWarning(process.version)
+  if (warning === undefined) t.notMatch(launcher.output(), /warning: Node/, `no warning on ${process.version}`)
+  else t.match(launcher.output(), `warning: ${warning}`, `the end-of-life warning on ${process.version}`)
 })

@@ -294,8 +294,15 @@ t.test('the Dockerfile has a non-root, health-checked production stage per servi
     t.ok(instructions.some((i) => i.keyword === 'ENV' && /\bNODE_ENV=production\b/.test(i.args)), `${name} sets NODE_ENV=production`)
     t.ok(instructions.some((i) => i.keyword === 'RUN' && /npm ci\b.*--omit=dev/.test(i.args) && i.args.includes(`services/${name}`)), `${name} installs its production dependencies only`)
     t.match(last('CMD') ?? '', `services/${name}/dist/main.js`, `${name} starts services/${name}/dist/main.js`)
-    t.equal(baseImage(name), 'node:20-bookworm-slim', `${name} runs on node:20-bookworm-slim`)
+    t.equal(baseImage(name), 'node:24-bookworm-slim', `${name} runs on node:24-bookworm-slim, the active LTS`)
   }
+})
+
+t.test('one build argument, NODE_IMAGE, names the base image of every stage', async (t) => {
+  const roots = [...dockerfile.stages.values()].filter((stage) => !dockerfile.stages.has(stage.from))
+  t.ok(roots.length >= 2, 'the build stage and the runtime base')
+  for (const stage of roots) t.equal(stage.from, '${NODE_IMAGE}', `${stage.name} starts FROM \${NODE_IMAGE}`)
+  t.equal(dockerfile.args.NODE_IMAGE, 'node:24-bookworm-slim', 'the default is Node 24, the active LTS')
 })
 
 t.test('the api and worker images run with the heap limits the local system and benchmarks use', async (t) => {
@@ -350,7 +357,6 @@ t.test('infra/deploy.sh gives the apps URLs and a managed identity, never keys',
     API_MAX_REPLICAS: '10',
     WORKER_MIN_REPLICAS: '1',
     WORKER_MAX_REPLICAS: '10',
-    WORKER_QUEUE_LENGTH: '6000',
     STORAGE_ACCOUNT: 'codegatest',
     identity_id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/codegate-identity',
     identity_client_id: '00000000-0000-0000-0000-00000000000c',
@@ -387,11 +393,20 @@ t.test('infra/deploy.sh gives the apps URLs and a managed identity, never keys',
   const worker = renderApp('worker', inputs)
   t.notOk('ingress' in worker.body.properties.configuration, 'worker has no ingress')
   t.equal(worker.env.WORKER_HEALTH_HOST, '0.0.0.0', 'worker probes answer on all interfaces')
-  const rule = worker.body.properties.template.scale.rules[0].azureQueue
-  t.same(rule, {
-    accountName: inputs.STORAGE_ACCOUNT,
-    queueName: new URL(worker.env.STORAGE_QUEUE_URL!).pathname.slice(1),
-    queueLength: 6000,
-    identity: inputs.identity_id
-  }, 'worker scales on its queue, read with the identity')
+  const backlogRule = (queueName: string, index: number): unknown => ({
+    name: `backlog-${index}`,
+    custom: {
+      type: 'azure-queue',
+      metadata: { accountName: inputs.STORAGE_ACCOUNT, queueName, queueLength: '32', queueLengthStrategy: 'visibleonly' },
+      identity: inputs.identity_id
+    }
+  })
+  const base = new URL(worker.env.STORAGE_QUEUE_URL!).pathname.slice(1)
+  t.same(worker.body.properties.template.scale.rules, [backlogRule(base, 0)], 'worker scales on its queue\'s visible messages, read with the identity')
+  t.equal(worker.env.QUEUE_SHARDS, '1')
+
+  const sharded = renderApp('worker', { ...inputs, QUEUE_SHARDS: '3' })
+  t.same(sharded.body.properties.template.scale.rules, [backlogRule(base, 0), backlogRule(`${base}-1`, 1), backlogRule(`${base}-2`, 2)], 'one rule per shard')
+  t.equal(sharded.env.QUEUE_SHARDS, '3')
+  t.equal(renderApp('api', { ...inputs, QUEUE_SHARDS: '3' }).env.QUEUE_SHARDS, '3', 'api and worker agree on the shards')
 })

@@ -76,7 +76,7 @@ export const codegateApi: FastifyPluginAsync<{ config: ApiConfig } & AppOptions>
   await fastify.register(swagger)
 
   await fastify.register(codeIssuer)
-  await fastify.register(signIn)
+  await fastify.register(signIn, { credential })
   await fastify.register(readiness)
 
   fastify.addSchema(errorSchema)

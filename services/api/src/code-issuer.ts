@@ -5,6 +5,7 @@
  */
 import type { QueueClient } from '@azure/storage-queue'
 import { generateCode } from '@codegate/shared/code'
+import { shardOf } from '@codegate/shared/shards'
 import { encodeMessage, type CodeMessage, type MessageEncoding } from '@codegate/shared/message'
 import { StorageUnavailableError } from './errors.js'
 
@@ -18,7 +19,8 @@ export interface IssuedCode {
 
 export interface CodeIssuerOptions {
   numbers: { next: () => Promise<number> }
-  queue: Pick<QueueClient, 'sendMessage'>
+  /** The queue shards; a code's message goes to the one its hash picks. */
+  shards: Array<Pick<QueueClient, 'sendMessage'>>
   /** Creates the queues if needed; resolves at once after the first success. */
   ensureQueue: () => Promise<void>
   ttlSeconds: number
@@ -30,8 +32,9 @@ export class CodeIssuer {
   constructor (private readonly options: CodeIssuerOptions) {}
 
   async issue (subject?: string): Promise<IssuedCode> {
-    const { numbers, queue, ensureQueue, ttlSeconds, encoding, now } = this.options
+    const { numbers, shards, ensureQueue, ttlSeconds, encoding, now } = this.options
     const code = generateCode(await numbers.next())
+    const queue = shards[shardOf(code, shards.length)] as Pick<QueueClient, 'sendMessage'>
     const issuedAt = now()
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000)
     const message: CodeMessage = { v: 1, phase: 'activate', code, issuedAt, expiresAt, ...(subject !== undefined ? { subject } : {}) }

@@ -3,12 +3,14 @@
  * Fastify plugins and the Azure Functions app both build their services here,
  * so a rule added to one (a limit, a check) reaches both hostings.
  */
-import type { ApiConfig } from '@codegate/shared/config'
+import type { TokenCredential } from '@azure/core-auth'
+import type { ApiConfig, StorageConfig } from '@codegate/shared/config'
 import type { CodesTable } from '@codegate/shared/codes-table'
-import type { Queues } from '@codegate/shared/clients'
+import { createTableClient, type Queues } from '@codegate/shared/clients'
 import type { SecretProvider } from '@codegate/shared/secret-provider'
 import { CodeIssuer } from './code-issuer.js'
-import { Lockout } from './lockout.js'
+import { MemoryLimitStore, SignInLimits, type LimitRules, type LimitStore } from './limits.js'
+import { TableLimitStore } from './limits-table.js'
 import { SignInService } from './sign-in.js'
 import { ThirdPartyNumbers } from './third-party.js'
 
@@ -22,18 +24,50 @@ export interface IssuerParts {
 
 export function createCodeIssuer ({ config, secrets, queues, ensureStorage, now }: IssuerParts): CodeIssuer {
   const numbers = new ThirdPartyNumbers({ endpoint: config.thirdPartyEndpoint, timeoutMs: config.thirdPartyTimeoutMs, keys: secrets })
-  return new CodeIssuer({ numbers, queue: queues.queue, ensureQueue: ensureStorage, ttlSeconds: config.codeTtlSeconds, encoding: config.messageEncoding, now })
+  return new CodeIssuer({ numbers, shards: queues.shards, ensureQueue: ensureStorage, ttlSeconds: config.codeTtlSeconds, encoding: config.messageEncoding, now })
 }
 
 export interface SignInParts {
-  config: Pick<ApiConfig, 'signinMaxFailures' | 'signinLockoutSeconds'>
+  config: StorageConfig & Pick<ApiConfig, 'signinMaxFailures' | 'signinSubjectMaxFailures' | 'signinLockoutSeconds' | 'signinLimitsStore' | 'signinLimitsTableName'>
+  /** For the limits table with STORAGE_QUEUE_URL (Entra ID). */
+  credential?: TokenCredential
   codesTable: CodesTable
   now: () => Date
 }
 
-export function createSignInService ({ config, codesTable, now }: SignInParts): SignInService {
-  const lockout = new Lockout({ maxFailures: config.signinMaxFailures, lockoutSeconds: config.signinLockoutSeconds })
-  return new SignInService({ table: codesTable, lockout, now })
+export interface SignInSetup {
+  signIn: SignInService
+  limits: SignInLimits
+  /** The limits table (SIGNIN_LIMITS_STORE=table), for the host to prepare and sweep; absent with memory. */
+  limitsTable?: TableLimitStore
+}
+
+/**
+ * The sign-in service with its limits (limits.ts): in the limits table, which
+ * every replica and both hostings share, or with SIGNIN_LIMITS_STORE=memory
+ * in this process only.
+ */
+export function createSignInService ({ config, credential, codesTable, now }: SignInParts): SignInSetup {
+  const rules: LimitRules = {
+    maxFailures: config.signinMaxFailures,
+    subjectMaxFailures: config.signinSubjectMaxFailures,
+    lockoutSeconds: config.signinLockoutSeconds,
+    // Longer than a sign-in can take (its deadline, below).
+    holdMs: 2 * config.storageTimeoutMs + 1000
+  }
+  let store: LimitStore
+  let limitsTable: TableLimitStore | undefined
+  if (config.signinLimitsStore === 'memory') {
+    store = new MemoryLimitStore(rules, now)
+  } else {
+    limitsTable = new TableLimitStore(createTableClient(config, credential, config.signinLimitsTableName), rules, now)
+    store = limitsTable
+  }
+  const limits = new SignInLimits(store, rules, now)
+  // Each table call is bounded by STORAGE_TIMEOUT_MS (so a hung table is a 503
+  // after about that long); the whole sign-in, up to five calls, by twice it.
+  const signIn = new SignInService({ table: codesTable, limits, now, timeoutMs: 2 * config.storageTimeoutMs })
+  return { signIn, limits, ...(limitsTable !== undefined ? { limitsTable } : {}) }
 }
 
 const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number } | null)?.statusCode
@@ -48,7 +82,7 @@ export function storageEnsurer (queues: Queues, codesTable: CodesTable, log: { i
   let pending: Promise<void> | undefined
   async function create (): Promise<void> {
     try {
-      await Promise.all([queues.queue.createIfNotExists(), queues.poison.createIfNotExists(), codesTable.ensureTable()])
+      await Promise.all([...queues.shards.map(async (q) => await q.createIfNotExists()), queues.poison.createIfNotExists(), codesTable.ensureTable()])
     } catch (err) {
       // An identity with data roles only (Queue Data Message Sender) may not create
       // queues: then infrastructure made them, and sending will say if it did not.

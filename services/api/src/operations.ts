@@ -52,7 +52,7 @@ export async function signInAnswer (service: Pick<SignInService, 'signIn'>, requ
       log.info({ event: 'signin.refused', reason: outcome.reason, ...fields }, 'sign-in refused')
       return { status: 401, headers: NO_STORE, body: { error: 'invalid_code', message: 'The code is not valid. Get a new one and try again.' } }
     case 'locked':
-      log.warn({ event: 'signin.locked', retryAfterSeconds: outcome.retryAfterSeconds, ...fields }, 'sign-in refused: locked')
+      log.warn({ event: 'signin.locked', reason: outcome.reason, retryAfterSeconds: outcome.retryAfterSeconds, ...fields }, 'sign-in refused: locked')
       return {
         status: 429,
         headers: { ...NO_STORE, 'retry-after': String(outcome.retryAfterSeconds) },

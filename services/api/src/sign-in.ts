@@ -1,54 +1,93 @@
 /**
- * Sign-in: the lockout first (no table access for a locked subject), then the
- * single-use check in the codes table. Every refusal looks the same to the
- * caller; the reason goes to the log.
+ * Sign-in: reserve an attempt against the client address's limits (and its
+ * subject's, see limits.ts) before anything looks at the code, then the
+ * single-use check in the codes table, then count a failure before the
+ * refusal is answered. Every refusal looks the same to the caller; the
+ * reason goes to the log. Every table call is bounded by STORAGE_TIMEOUT_MS
+ * and the whole sign-in by one deadline: a table that does not answer is a
+ * 503, never a hang.
  */
 import type { CodesTable, SignInRefusal } from '@codegate/shared/codes-table'
+import { clientAddress } from './client-address.js'
 import { StorageUnavailableError } from './errors.js'
-import type { Lockout } from './lockout.js'
+import type { SignInLimits } from './limits.js'
 
 export type SignInOutcome =
   | { status: 'approved' }
   | { status: 'refused', reason: SignInRefusal }
-  | { status: 'locked', retryAfterSeconds: number }
+  /** `busy`: the limit is taken by attempts still in flight; `locked`: by failures. */
+  | { status: 'locked', reason: 'locked' | 'busy', retryAfterSeconds: number }
 
 export interface SignInRequest {
   code: string
   subject?: string
-  /** Client address: the lockout key when there is no subject. */
+  /** Client address (request.ip), normalised here before it is counted. */
   ip: string
 }
 
 export interface SignInOptions {
   table: Pick<CodesTable, 'consume'>
-  lockout: Lockout
+  limits: SignInLimits
   now: () => Date
+  /** The whole sign-in's deadline. */
+  timeoutMs: number
 }
 
-export function lockoutKey (request: Pick<SignInRequest, 'subject' | 'ip'>): string {
-  return request.subject !== undefined ? `subject:${request.subject}` : `ip:${request.ip}`
+class DeadlineError extends Error {
+  constructor () {
+    super('the sign-in did not finish within its deadline')
+  }
+}
+
+/** `task`, or a DeadlineError as soon as `signal` aborts (a call queued behind a hung one must not wait it out). */
+async function within<T> (signal: AbortSignal, task: Promise<T>): Promise<T> {
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => { reject(new DeadlineError()) }
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([task, aborted])
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
+    task.catch(() => {}) // settled after the deadline: nobody waits for it any more
+  }
 }
 
 export class SignInService {
   constructor (private readonly options: SignInOptions) {}
 
   async signIn (request: SignInRequest): Promise<SignInOutcome> {
-    const { table, lockout, now } = this.options
-    const key = lockoutKey(request)
-    const state = lockout.check(key, now())
-    if (state.locked) return { status: 'locked', retryAfterSeconds: state.retryAfterSeconds }
-    let result
+    const { table, limits, now, timeoutMs } = this.options
+    const signal = AbortSignal.timeout(timeoutMs)
+    let reservation
     try {
-      result = await table.consume(request.code, request.subject, now())
+      reservation = await within(signal, limits.reserve(clientAddress(request.ip), request.subject, signal))
     } catch (err) {
       throw new StorageUnavailableError('table', { cause: err })
     }
-    if (result.approved) {
-      lockout.succeed(key)
-      return { status: 'approved' }
+    if (!reservation.ok) return { status: 'locked', reason: reservation.reason, retryAfterSeconds: reservation.retryAfterSeconds }
+    const { ticket } = reservation
+    let result
+    try {
+      result = await within(signal, table.consume(request.code, request.subject, now(), { abortSignal: signal }))
+    } catch (err) {
+      limits.abandon(ticket)
+      throw new StorageUnavailableError('table', { cause: err })
     }
     // A lost race means the caller held a valid code a moment ago: not a guess.
-    if (result.reason !== 'race') lockout.fail(key, now())
+    if (result.approved || result.reason === 'race') {
+      limits.succeed(ticket)
+      return result.approved ? { status: 'approved' } : { status: 'refused', reason: 'race' }
+    }
+    try {
+      // Counted before the refusal is answered. If it cannot be, the answer is a
+      // 503 and the reservation goes on counting until it lapses.
+      await within(signal, limits.fail(ticket, signal))
+    } catch (err) {
+      throw new StorageUnavailableError('table', { cause: err })
+    }
     return { status: 'refused', reason: result.reason }
   }
 }

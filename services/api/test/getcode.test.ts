@@ -40,6 +40,19 @@ t.test('getcode answers a code only once the queue holds its activate message', 
   })
 })
 
+t.test('HEAD /api/v1/getcode is no route: it issues nothing, queues nothing, calls no third party', async (t) => {
+  const config = configFor(parts)
+  const { app } = await appFor(t, config)
+  const before = numberApi.statuses.length
+  for (let i = 0; i < 5; i++) {
+    const res = await app.inject({ method: 'HEAD', url: '/api/v1/getcode' })
+    t.equal(res.statusCode, 404)
+  }
+  t.equal(numberApi.statuses.length, before, 'no paid third-party call')
+  t.same(await drainQueue(config), [], 'no message queued')
+  t.equal((await app.inject({ method: 'HEAD', url: '/healthz' })).statusCode, 200, 'probes keep their HEAD')
+})
+
 t.test('getcode without subject queues a message without subject, as plain text when configured', async (t) => {
   const config = configFor(parts, { messageEncoding: 'text', codeTtlSeconds: 30 })
   const { app } = await appFor(t, config)

@@ -75,8 +75,8 @@ t.test('a code expires by the injected clock', async (t) => {
   t.equal((await app.inject(signin({ code: 'clk-9-TIM' }))).statusCode, 200, 'a millisecond before, it is alive')
 })
 
-t.test('after SIGNIN_MAX_FAILURES failures a subject is locked, even for its right code, until the lockout ends', async (t) => {
-  const config = configFor(parts, { signinMaxFailures: 3, signinLockoutSeconds: 120 })
+t.test('after SIGNIN_SUBJECT_MAX_FAILURES failures a subject is locked for that address, even for its right code, until the lockout ends', async (t) => {
+  const config = configFor(parts, { signinMaxFailures: 10, signinSubjectMaxFailures: 3, signinLockoutSeconds: 120 })
   const table = await tableFor(config)
   const start = Date.now()
   await insertCode(table, 'lck-1-ALI', { subject: 'alice', expiresAt: new Date(start + 3_600_000) })
@@ -100,7 +100,7 @@ t.test('after SIGNIN_MAX_FAILURES failures a subject is locked, even for its rig
   t.equal((await app.inject(signin({ code: 'lck-1-ALI', subject: 'alice' }))).statusCode, 200, 'the lockout ends')
 })
 
-t.test('without subject, failures are counted per client address', async (t) => {
+t.test('failures are counted per client address', async (t) => {
   const config = configFor(parts, { signinMaxFailures: 2, trustProxy: ['127.0.0.1'] })
   const { app } = await appFor(t, config)
   const from = (ip: string, code: string): InjectOptions =>

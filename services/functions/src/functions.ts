@@ -65,7 +65,7 @@ function apiParts (config: FunctionsConfig, api: FunctionsApiConfig, parts: { cr
   const secrets = new SecretProvider(createSecretClient(api, credential), api.secretName)
   return {
     issuer: createCodeIssuer({ config: { ...api, codeTtlSeconds: config.codeTtlSeconds, messageEncoding: config.messageEncoding }, secrets, queues, ensureStorage, now }),
-    signIn: createSignInService({ config: api, codesTable, now })
+    signIn: createSignInService({ config: { ...config, ...api }, ...(config.auth.kind === 'url' ? { credential } : {}), codesTable, now }).signIn
   }
 }
 
@@ -86,7 +86,7 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
   }
   const rules: LifecycleRules = {
     encoding: config.messageEncoding,
-    legacyTtlSeconds: config.codeTtlSeconds,
+    codeTtlSeconds: config.codeTtlSeconds,
     maxDequeueCount: host.maxDequeueCount,
     maxRetryDelaySeconds: host.visibilityTimeoutSeconds,
     nextMessage: 'send'

@@ -5,6 +5,11 @@
  *
  * - receive batches of up to `batchSize` (Azure allows 32), each message
  *   hidden for `visibilityTimeoutSeconds` while it is handled;
+ * - with several queue shards (QUEUE_SHARDS), every worker reads every
+ *   shard: each shard is polled as a lone queue would be (again at once
+ *   when it returned messages, after its own back-off when it was empty),
+ *   and shards that are due take turns, so a deep shard does not starve
+ *   the others (docs/scale.md);
  * - at most `maxInFlight` messages in flight; the next batch is fetched once
  *   there is room for `min(batchSize, maxInFlight / 2)` more (the Functions
  *   listener's newBatchThreshold);
@@ -93,10 +98,13 @@ export class Worker {
   /** A successful poll at most this long ago means ready. */
   readonly readyWindowMs: number
   private readonly queues: Queues
+  /** Every queue shard, the base queue first. */
+  private readonly shards: QueueClient[]
   private readonly table: CodesTable
   private readonly now: () => Date
   private readonly rules: LifecycleRules
-  private readonly idle: Backoff
+  /** The idle back-off of each shard. */
+  private readonly idle: Backoff[]
   private readonly failing: Backoff
   private readonly abort = new AbortController()
   private readonly inFlight = new Set<Promise<void>>()
@@ -114,15 +122,16 @@ export class Worker {
     this.log = options.logger ?? pino(loggerOptions('worker', config.logLevel))
     const credential = options.credential ?? (config.auth.kind === 'url' ? createCredential(config) : undefined)
     this.queues = options.queues ?? createQueues(config, credential)
+    this.shards = this.queues.shards.length > 0 ? this.queues.shards : [this.queues.queue]
     this.table = options.table ?? new CodesTable(createTableClient(config, credential))
     this.now = options.now ?? (() => new Date())
     this.rules = {
       encoding: config.messageEncoding,
-      legacyTtlSeconds: config.codeTtlSeconds,
+      codeTtlSeconds: config.codeTtlSeconds,
       maxDequeueCount: config.maxDequeueCount,
       maxRetryDelaySeconds: config.visibilityTimeoutSeconds
     }
-    this.idle = new Backoff(Math.min(IDLE_MIN_MS, config.maxBackoffMs), config.maxBackoffMs)
+    this.idle = this.shards.map(() => new Backoff(Math.min(IDLE_MIN_MS, config.maxBackoffMs), config.maxBackoffMs))
     const errorMaxMs = Math.max(ERROR_MAX_MS, config.maxBackoffMs)
     this.failing = new Backoff(Math.min(250, errorMaxMs), errorMaxMs)
     this.readyWindowMs = Math.max(5000, 5 * config.maxBackoffMs)
@@ -178,12 +187,13 @@ export class Worker {
     while (!this.closing) {
       try {
         await Promise.all([
-          this.queues.queue.createIfNotExists({ abortSignal: this.abort.signal }),
+          ...this.shards.map(async (shard) => await shard.createIfNotExists({ abortSignal: this.abort.signal })),
           this.queues.poison.createIfNotExists({ abortSignal: this.abort.signal }),
           this.table.ensureTable()
         ])
         this.log.info({
           queue: this.queues.queue.name,
+          ...(this.shards.length > 1 ? { shards: this.shards.map((q) => q.name) } : {}),
           poisonQueue: this.queues.poison.name,
           table: this.table.client.tableName,
           batchSize: this.config.batchSize,
@@ -204,15 +214,33 @@ export class Worker {
   private async poll (): Promise<void> {
     const { batchSize, maxInFlight, visibilityTimeoutSeconds } = this.config
     const threshold = Math.min(batchSize, Math.ceil(maxInFlight / 2))
+    const shards = this.shards
+    // Each shard has its own idle back-off and is received from again once it is due:
+    // at once after it returned messages, after its back-off when it was empty. So
+    // each shard is polled as a lone queue would be, and the due ones take turns.
+    const dueAt = shards.map(() => 0)
+    let turn = 0
     while (!this.closing) {
       const room = maxInFlight - this.inFlight.size
       if (room < threshold) {
         await this.waitForRoom()
         continue
       }
+      const now = Date.now()
+      let index = -1
+      for (let k = 0; k < shards.length && index < 0; k++) {
+        const i = (turn + k) % shards.length
+        if ((dueAt[i] as number) <= now) index = i
+      }
+      if (index < 0) {
+        await this.sleep(Math.min(...dueAt) - now)
+        continue
+      }
+      turn = (index + 1) % shards.length
+      const shard = shards[index] as QueueClient
       let items: ReceivedItem[]
       try {
-        const response = await this.queues.queue.receiveMessages({
+        const response = await shard.receiveMessages({
           numberOfMessages: Math.min(batchSize, room),
           visibilityTimeout: visibilityTimeoutSeconds,
           abortSignal: this.abort.signal
@@ -228,13 +256,18 @@ export class Worker {
       }
       this.stats.lastPollAt = new Date()
       this.failing.reset()
-      for (const item of items) this.dispatch(item)
-      if (items.length > 0) this.idle.reset()
-      else await this.sleep(this.idle.next())
+      for (const item of items) this.dispatch(item, shard)
+      const idle = this.idle[index] as Backoff
+      if (items.length > 0) {
+        idle.reset()
+        dueAt[index] = 0
+      } else {
+        dueAt[index] = Date.now() + idle.next()
+      }
     }
   }
 
-  private dispatch (item: ReceivedItem): void {
+  private dispatch (item: ReceivedItem, queue: QueueClient): void {
     this.stats.received++
     this.log.debug({ messageId: item.messageId, dequeueCount: item.dequeueCount }, 'message.received')
     const received: ReceivedMessage = {
@@ -243,7 +276,7 @@ export class Worker {
       insertedOn: item.insertedOn,
       messageText: item.messageText
     }
-    const task: Promise<void> = handleMessage(received, this.depsFor(item))
+    const task: Promise<void> = handleMessage(received, this.depsFor(item, queue))
       .then((outcome) => { this.count(outcome) }, (err: unknown) => {
         // handleMessage does not throw; if a bug makes it, the message still comes back.
         this.stats.errors++
@@ -258,8 +291,9 @@ export class Worker {
     this.stats.inFlight = this.inFlight.size
   }
 
-  private depsFor (item: ReceivedItem): LifecycleDeps {
-    const { queue, poison } = this.queues
+  /** What handling `item` may do: rewrite or delete it in the shard it came from, or poison it. */
+  private depsFor (item: ReceivedItem, queue: QueueClient): LifecycleDeps {
+    const { poison } = this.queues
     // updateMessage hands out a new pop receipt; later calls must use it.
     let popReceipt = item.popReceipt
     return {

@@ -4,7 +4,7 @@
  * cores); no sleep is an assertion.
  */
 import t from 'tap'
-import { startAzurite } from '@codegate/stack'
+import { connectionStringFor, startAzurite, startTcpProxy } from '@codegate/stack'
 import { checkSignIn, encodeMessage, formatTimestamp, generateCode } from '@codegate/shared'
 import { startWorker } from '../src/index.js'
 import {
@@ -177,6 +177,35 @@ t.test('a storage outage: the worker backs off, is not ready, keeps running, and
   const message = activate(120_000)
   await queues.queue.sendMessage(encodeMessage(message))
   await waitFor('a code activated after the outage', async () => await table.get(message.code))
+})
+
+t.test('a table that accepts and never answers: work in flight stays bounded, nothing is lost, and the worker recovers', async (t) => {
+  const proxy = await startTcpProxy({ port: azurite.tablePort })
+  t.teardown(() => proxy.close())
+  const names = freshNames()
+  const direct = workerConfig(azurite.connectionString, names, { STORAGE_TIMEOUT_MS: '500' })
+  const { queues, table } = await storageFor(direct)
+  const config = workerConfig(connectionStringFor('127.0.0.1', azurite.queuePort, proxy.port), names, {
+    STORAGE_TIMEOUT_MS: '500',
+    WORKER_MAX_IN_FLIGHT: '8',
+    WORKER_VISIBILITY_TIMEOUT_SECONDS: '2'
+  })
+  const worker = await startWorker(config, { logger: captureLogger().log })
+  t.teardown(worker.close)
+
+  proxy.hang()
+  const codes = await sendActivates(queues, 20, 120_000)
+  let most = 0
+  await waitFor('failures while the table hangs', () => {
+    most = Math.max(most, worker.stats.inFlight)
+    return worker.stats.failed >= 8
+  }, 30_000, 20)
+  t.ok(most <= 8, `at most WORKER_MAX_IN_FLIGHT messages in flight (saw ${most})`)
+  t.equal((await presentCodes(table, codes)).size, 0, 'nothing written while it hangs')
+
+  proxy.forward()
+  await waitFor('every code activated once the table answers', async () => (await presentCodes(table, codes)).size === codes.length, 60_000, 250)
+  t.equal(worker.stats.poisoned, 0, 'none given up on')
 })
 
 t.test('close() is idempotent and waits for messages in flight', async (t) => {

@@ -8,7 +8,7 @@ const page = `<!doctype html>
 <h1>codegate</h1>
 <p>Two-factor sign-in codes.</p>
 <ul>
-<li><a href="/api/v1/getcode">GET /api/v1/getcode</a>: a new code, valid for a few minutes (<code>?subject=</code> ties it to a user)</li>
+<li>GET /api/v1/getcode: issues a new code on every request, valid for a few minutes (<code>?subject=</code> ties it to a user); not linked here, so that following links never issues one</li>
 <li>POST /api/v1/signin with <code>{"code": "…"}</code>: uses a code once</li>
 <li><a href="/healthz">/healthz</a> and <a href="/readyz">/readyz</a>: probes</li>
 <li><a href="/docs">/docs</a>: OpenAPI documentation</li>

@@ -1,6 +1,7 @@
 /**
- * What /readyz checks: queue and table answer, and the third-party key is
- * loaded. Once the key is cached the vault is not probed: codes can be issued
+ * What /readyz checks: every queue shard and the table answer, and the
+ * third-party key is loaded. The answer is reused for a second. Once the key
+ * is cached the vault is not probed: codes can be issued
  * without it, and probes every few seconds would only add vault traffic.
  */
 import fp from 'fastify-plugin'
@@ -44,14 +45,27 @@ async function check (probe: () => Promise<unknown>): Promise<{ ok: boolean, rea
   }
 }
 
+/** A probe answer is reused this long: a flood of probes is not a flood of storage calls. */
+export const READINESS_CACHE_MS = 1000
+
 export default fp(async (fastify) => {
   const { queues, codesTable, keyLoader, ensureStorage } = fastify
+  let last: { at: number, result: Promise<Readiness> } | undefined
 
   fastify.decorate('readiness', async (): Promise<Readiness> => {
+    // Probes that arrive while a check runs wait for it; those within a second after reuse its answer.
+    if (last !== undefined && (last.at === 0 || Date.now() - last.at < READINESS_CACHE_MS)) return await last.result
+    const entry: { at: number, result: Promise<Readiness> } = { at: 0, result: probe() }
+    last = entry
+    void entry.result.finally(() => { entry.at = Date.now() })
+    return await entry.result
+  })
+
+  async function probe (): Promise<Readiness> {
     const [queue, table] = await Promise.all([
       check(async () => {
         await ensureStorage()
-        await queues.queue.getProperties()
+        await Promise.all(queues.shards.map(async (q) => await q.getProperties()))
       }),
       check(async () => {
         try {
@@ -64,5 +78,5 @@ export default fp(async (fastify) => {
     ])
     const vault = keyLoader.loaded ? { ok: true } : { ok: false, reason: `key not loaded: ${keyLoader.lastError ?? 'not loaded yet'}` }
     return { ready: queue.ok && table.ok && vault.ok, checks: { queue, table, vault } }
-  })
+  }
 }, { name: 'readiness', fastify: '5.x', dependencies: ['storage', 'vault'] })

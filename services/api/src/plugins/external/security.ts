@@ -2,12 +2,14 @@
  * Security headers and per-client rate limits.
  *
  * Rate limits are opt-in per route (`config.rateLimit`): getcode and signin
- * have them, probes and docs do not. The counters live in memory, so the limit
- * is per api instance.
+ * have them, probes and docs do not. These request counters live in memory,
+ * so this limit is per api instance; the failed sign-in limits that bound
+ * guessing are shared (limits.ts).
  */
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
+import { IPV6_PREFIX } from '../../client-address.js'
 import { HttpError } from '../../errors.js'
 
 export default fp(async (fastify) => {
@@ -26,8 +28,9 @@ export default fp(async (fastify) => {
     global: false,
     max: fastify.config.rateLimitMax,
     timeWindow: fastify.config.rateLimitWindowMs,
-    // request.ip honours X-Forwarded-For only from the proxies in TRUST_PROXY.
-    keyGenerator: (request) => request.ip,
+    // The default key: request.ip (which honours X-Forwarded-For only from the
+    // proxies in TRUST_PROXY), IPv4-mapped addresses as IPv4, IPv6 by /64.
+    ipv6Subnet: IPV6_PREFIX,
     errorResponseBuilder: (_request, context) => new HttpError(
       context.statusCode,
       'rate_limited',

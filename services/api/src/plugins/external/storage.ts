@@ -33,10 +33,24 @@ export default fp<StoragePluginOptions>(async (fastify, opts) => {
   fastify.decorate('ensureStorage', ensureStorage)
 
   fastify.addHook('onReady', async () => {
+    // Bounded, so a storage endpoint that accepts and never answers cannot hold
+    // start past Fastify's plugin timeout (whose error names no one).
+    const timeoutMs = config.storageTimeoutMs
+    let timer: NodeJS.Timeout | undefined
+    const endpoints = { queueEndpoint: queues.queue.url, tableEndpoint: codesTable.client.url }
     try {
-      await ensureStorage()
+      await Promise.race([
+        ensureStorage(),
+        new Promise((_resolve, reject) => {
+          timer = setTimeout(() => {
+            reject(new Error(`storage did not answer within ${timeoutMs} ms (STORAGE_TIMEOUT_MS): queue ${endpoints.queueEndpoint}, table ${endpoints.tableEndpoint}`))
+          }, timeoutMs)
+        })
+      ])
     } catch (err) {
-      fastify.log.warn({ err, event: 'storage.unavailable' }, 'storage unreachable at start; queues and table will be created on first use')
+      fastify.log.warn({ err, event: 'storage.unavailable', ...endpoints }, 'storage unreachable at start; queues and table will be created on first use')
+    } finally {
+      clearTimeout(timer)
     }
   })
   // The Azure SDK clients hold no connections of their own beyond Node's shared

@@ -21,6 +21,9 @@ const getcode: FastifyPluginAsync = async (fastify) => {
   const { config } = fastify
 
   fastify.get<GetCode>('/getcode', {
+    // Issuing a code has effects (a paid third-party call, a queued message):
+    // no HEAD twin with a rate-limit budget of its own.
+    exposeHeadRoute: false,
     schema: {
       tags: ['codes'],
       summary: 'Issue a sign-in code',

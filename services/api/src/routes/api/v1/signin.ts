@@ -21,7 +21,9 @@ const signin: FastifyPluginAsync = async (fastify) => {
       tags: ['codes'],
       summary: 'Sign in with a code (single use)',
       description: '401 invalid_code for a code that is unknown, expired, already used or issued for another subject. ' +
-        '429 locked after too many failed sign-ins for one subject (or, without subject, one client address).',
+        '429 locked after too many failed sign-ins from this client address, or for this subject from this address; ' +
+        'also while the address has as many sign-ins in flight as it has failures left. Retry-After says when to try again. ' +
+        '503 when the table does not answer within the storage timeout.',
       body: signInBodySchema,
       response: {
         200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['approved'] } } },
