@@ -23,6 +23,8 @@ export interface SystemOptions {
   logLevel?: string
   /** The api's LOG_LEVEL alone (the workers keep `logLevel`: their lines are how the bench sees codes). */
   apiLogLevel?: string
+  /** More variables for the api alone (e.g. its load-shedding limits). */
+  apiEnv?: Record<string, string>
 }
 
 export interface WorkerEvents {
@@ -134,7 +136,7 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
     // The launcher's api ran with --enable-source-maps; replace it with the container's command line.
     await system.api.stop()
     const storage = { STORAGE_CONNECTION_STRING: options.storageConnectionString ?? system.connectionString }
-    const apiEnv = { ...inheritedEnv(), ...system.api.env, ...storage, ...(options.apiLogLevel !== undefined ? { LOG_LEVEL: options.apiLogLevel } : {}) }
+    const apiEnv = { ...inheritedEnv(), ...system.api.env, ...storage, ...(options.apiLogLevel !== undefined ? { LOG_LEVEL: options.apiLogLevel } : {}), ...options.apiEnv }
     const apiEntry = join(repositoryRoot(), 'services/api/dist/main.js')
     api = await startProcess({
       name: 'api',

@@ -19,7 +19,15 @@ export interface FaultDeps {
   burst: (count: number) => Promise<void>
   /** Resolves true when process `name` logs a code.activated (it is working through a batch), false after `timeoutMs`. */
   activates: (name: string, timeoutMs: number) => Promise<boolean>
+  /** Keeps `connections` getcode requests in flight for `ms` (recorded like the load's). */
+  flood: (connections: number, ms: number) => Promise<void>
+  /** Resolves once every code issued so far was seen valid (or expired), or after `timeoutMs`. */
+  caughtUp: (timeoutMs: number) => Promise<void>
+  ttlMs: number
 }
+
+/** How long the workers get to work off an overload's codes before the soak goes on (the activation window ends there). */
+const CATCH_UP_TIMEOUT_MS = 60_000
 
 const message = (err: unknown): string => err instanceof Error ? err.message : String(err)
 
@@ -64,6 +72,17 @@ export async function injectFault (plan: FaultPlan, plannedAt: number, deps: Fau
         const service = plan.kind === 'vault-down' ? system.vault : system.numberApi
         record.target = service.name
         await outage(async () => { await service.stop() }, async () => { await service.start() })
+        break
+      }
+      case 'overload': {
+        record.target = 'api'
+        record.connections = plan.connections ?? 200
+        record.ttlMs = deps.ttlMs
+        record.downAt = Date.now()
+        await deps.flood(record.connections, downMs)
+        record.upAt = Date.now()
+        await deps.caughtUp(CATCH_UP_TIMEOUT_MS)
+        record.caughtUpAt = Date.now()
         break
       }
       case 'garbage': {

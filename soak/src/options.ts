@@ -6,13 +6,13 @@
 import { parseArgs } from 'node:util'
 import { CodegateError } from '@codegate/shared/errors'
 
-export type FaultKind = 'worker-kill' | 'azurite-restart' | 'number-api-down' | 'vault-down' | 'garbage'
+export type FaultKind = 'worker-kill' | 'azurite-restart' | 'number-api-down' | 'vault-down' | 'garbage' | 'overload'
 
 export interface FaultPlan {
   kind: FaultKind
   /** Seconds after the load started. */
   atSeconds: number
-  /** How long the part stays down (worker-kill: before the restart). */
+  /** How long the part stays down (worker-kill: before the restart; overload: how long the flood lasts). */
   downSeconds?: number
   /** worker-kill: which worker (0 = "worker", 1 = "worker-2"). */
   worker?: number
@@ -24,6 +24,12 @@ export interface FaultPlan {
    * 10–20 codes/s they are idle most of the time and a kill would catch nothing).
    */
   burst?: number
+  /**
+   * overload: getcode requests kept in flight for downSeconds, each sent again
+   * as soon as it is answered: far past what the api takes at once
+   * (OUTGOING_MAX_IN_FLIGHT + OUTGOING_MAX_WAITING, 128 by default).
+   */
+  connections?: number
 }
 
 /**
@@ -98,7 +104,8 @@ const FULL_FAULTS: FaultPlan[] = [
   { kind: 'azurite-restart', atSeconds: 65, downSeconds: 5, burst: 40 },
   { kind: 'vault-down', atSeconds: 95, downSeconds: 5 },
   { kind: 'garbage', atSeconds: 115, count: 60 },
-  { kind: 'worker-kill', atSeconds: 140, downSeconds: 5, worker: 1, burst: 40 }
+  { kind: 'worker-kill', atSeconds: 140, downSeconds: 5, worker: 1, burst: 40 },
+  { kind: 'overload', atSeconds: 160, downSeconds: 5, connections: 400 }
 ]
 
 // Compressed, most disruptive first: codes issued just before the Azurite
@@ -108,7 +115,8 @@ const QUICK_FAULTS: FaultPlan[] = [
   { kind: 'worker-kill', atSeconds: 13, downSeconds: 2, worker: 1, burst: 20 },
   { kind: 'garbage', atSeconds: 17, count: 24 },
   { kind: 'number-api-down', atSeconds: 19, downSeconds: 2 },
-  { kind: 'vault-down', atSeconds: 22, downSeconds: 2 }
+  { kind: 'vault-down', atSeconds: 22, downSeconds: 2 },
+  { kind: 'overload', atSeconds: 24, downSeconds: 2, connections: 200 }
 ]
 
 export const WORKER_ERROR_BACKOFF_MS = 5000

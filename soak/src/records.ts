@@ -95,6 +95,11 @@ export interface FaultRecord {
   caughtBusy?: boolean
   /** Garbage: the ids sendMessage returned. */
   messageIds?: string[]
+  /** Overload: requests kept in flight, and when every code issued until the flood ended had been seen valid (or the wait gave up). */
+  connections?: number
+  caughtUpAt?: number
+  /** Overload: the codes' life, to place the expiries of the flood's codes. */
+  ttlMs?: number
   error?: string
 }
 

@@ -46,6 +46,7 @@ export function figureRows (a: Analysis): [string, string][] {
   return [
     ['getcode requests / 200 / skipped (too many waiting)', `${a.api.getcodes} / ${a.api.getcode200} / ${a.codes.skipped}`],
     ['api failures by answer', tally(a.api.failures)],
+    ['503 overloaded outside the overload bursts (the api shed load the machine gave it)', String(a.api.shedOutside)],
     ['api 5xx answers seen / logged by the api (request.failed) / "unexpected error" lines', `${a.api.answered5xx} / ${a.api.logged5xx} / ${a.api.unexpectedLogged}`],
     ['codes valid within bound / late inside fault windows / never valid', `${a.codes.validWithinBound} / ${a.codes.validLateInWindow} / ${a.codes.neverValid}`],
     ['codes issued inside activation fault windows', String(a.codes.inActivationWindow)],

@@ -245,6 +245,9 @@ export class SoakRun {
         queue: this.#garbageQueue(),
         random: this.#random,
         burst: async (count) => { await this.#burst(count) },
+        flood: async (connections, ms) => { await this.#flood(connections, ms) },
+        caughtUp: async (timeoutMs) => { await this.#caughtUp(timeoutMs) },
+        ttlMs: this.#options.ttlSeconds * 1000,
         activates: async (name, timeoutMs) => await this.#need(this.#logs).nextEvent((e) => e.process === name && e.event === 'code.activated', timeoutMs)
       })
       this.record.faults.push(record)
@@ -308,6 +311,25 @@ export class SoakRun {
         })())
       }
     }
+  }
+
+  /** Closed loops of getcode, one per connection, for `ms`: every answer, 503 or 200, is followed by the next request at once. */
+  async #flood (connections: number, ms: number): Promise<void> {
+    const end = Date.now() + ms
+    const base = 1_000_000 * ++this.#bursts
+    let k = 0
+    const loop = async (): Promise<void> => {
+      while (Date.now() < end && !this.#stopped) await this.#issue(base + k++, this.#drawFrom(this.#burstRandom))
+    }
+    const loops = Array.from({ length: connections }, loop)
+    for (const l of loops) this.#track(l)
+    await Promise.allSettled(loops)
+  }
+
+  async #caughtUp (timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs
+    const behind = (): boolean => this.record.codes.some((c) => c.seenAt === undefined && Date.now() < c.expiresAt)
+    while (behind() && Date.now() < until && !this.#stopped) await sleep(250)
   }
 
   #need<T> (value: T | undefined): T {

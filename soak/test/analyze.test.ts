@@ -6,7 +6,7 @@ import t from 'tap'
 import { maskCode } from '@codegate/shared/logger'
 import { analyze, stats, windowsOf, type Analysis } from '../src/analyze.js'
 import type { FaultRecord, IssuedCode, SignInAttempt } from '../src/records.js'
-import { attackFrom, baseline, bounds, code, codes4, options, recordWith, T0 } from './fixtures/records.js'
+import { attackFrom, baseline, bounds, code, codes4, options, recordWith, T0, TTL } from './fixtures/records.js'
 
 const failing = (a: Analysis): string[] => a.invariants.filter((i) => !i.pass).map((i) => i.id)
 
@@ -192,4 +192,34 @@ t.test('fault windows come from when the part was really down', async (t) => {
 t.test('stats are nearest-rank percentiles', async (t) => {
   t.same(stats([]), { n: 0 })
   t.same(stats([5, 1, 3, 2, 4]), { n: 5, p50: 3, p95: 5, p99: 5, max: 5 })
+})
+
+t.test('an overload: 503 overloaded is the one failure allowed during it, and its codes may be late until the workers caught up', async (t) => {
+  const codes = codes4()
+  const signIns = baseline(codes[0] as IssuedCode)
+  const flood: FaultRecord = { kind: 'overload', target: 'api', plannedAt: T0 + 1000, startedAt: T0 + 1000, downAt: T0 + 1000, upAt: T0 + 3000, caughtUpAt: T0 + 9000, endedAt: T0 + 9000, connections: 200, ttlMs: TTL }
+  const shed = { sentAt: T0 + 1500, answeredAt: T0 + 1502, status: 503, error: 'overloaded' }
+  const after = { sentAt: T0 + 3100, answeredAt: T0 + 3110, status: 200 }
+  // Issued during the flood, valid only once the workers worked off the backlog.
+  const late = code(7, 2000, {}, 6500)
+
+  const ok = analyze(recordWith([...codes, late], { signIns, faults: [flood], getcodes: [shed, after] }))
+  t.same(failing(ok), [])
+  t.equal(ok.codes.validLateInWindow, 1)
+  t.same(ok.faults[0]?.getcodeFailures, { '503 overloaded': 1 })
+
+  const timeout = { sentAt: T0 + 1500, answeredAt: T0 + 2500, status: 504, error: 'third_party_timeout' }
+  t.same(failing(analyze(recordWith(codes, { signIns, faults: [flood], getcodes: [shed, timeout, after] }))), ['overload-answers'])
+
+  // Outside a burst, shedding is the api's answer to a starved process: counted, not a failure; any other 5xx still is one.
+  const shedLater = { sentAt: T0 + 30_000, answeredAt: T0 + 30_002, status: 503, error: 'overloaded' }
+  const starved = analyze(recordWith(codes, { signIns, faults: [flood], getcodes: [shed, after, shedLater] }))
+  t.same(failing(starved), [])
+  t.equal(starved.api.shedOutside, 1)
+  const failedLater = { ...shedLater, error: 'queue_unavailable' }
+  t.same(failing(analyze(recordWith(codes, { signIns, faults: [flood], getcodes: [shed, after, failedLater] }))), ['api-failure-outside-outage'])
+
+  const w = windowsOf(flood, bounds)
+  t.same(w.activation, { from: T0 + 1000 - bounds.activationMs, to: T0 + 9000 + bounds.activationMs })
+  t.same(w.removal, { from: T0 + 1000 + TTL - bounds.removalMs, to: T0 + 9000 + TTL + bounds.removalMs })
 })

@@ -8,7 +8,7 @@ for (const args of [['--quick'], []]) {
     t.ok(o.rate * o.ttlSeconds <= 500, 'rate × TTL (stored messages) stays well under Azurite\'s ~1,000 (emulators.md)')
     t.ok(o.bounds.visibilityMs + o.bounds.errorBackoffMs < o.ttlSeconds * 1000, 'a message held by a killed worker comes back before its code expires')
     for (const f of o.faults) t.ok(f.atSeconds + (f.downSeconds ?? 0) + o.bounds.recoveryMs / 1000 <= o.loadSeconds + 1, `${f.kind} ends in time to see the api recover`)
-    t.same(new Set(o.faults.map((f) => f.kind)), new Set(['worker-kill', 'azurite-restart', 'number-api-down', 'vault-down', 'garbage']), 'every kind of fault')
+    t.same(new Set(o.faults.map((f) => f.kind)), new Set(['worker-kill', 'azurite-restart', 'number-api-down', 'vault-down', 'garbage', 'overload']), 'every kind of fault')
     t.equal(o.env.RATE_LIMIT_MAX, '1000000', 'the per-client limit does not refuse the soak\'s single address')
   })
 }

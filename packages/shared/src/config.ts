@@ -85,6 +85,18 @@ const functionsApi: Properties = {
   SIGNIN_LIMITS_TABLE_NAME: api.SIGNIN_LIMITS_TABLE_NAME as JsonSchemaProperty
 }
 
+/** Load shedding (docs/benchmarks.md, "Overload", has the measurements behind the defaults). */
+const overload: Properties = {
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', minimum: 0, default: 200, description: 'Mean event-loop delay over one sample above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
+  PRESSURE_MAX_HEAP_USED_PERCENT: { type: 'number', minimum: 0, maximum: 100, default: 90, description: 'V8 heap in use, in percent of the heap limit (--max-old-space-size), above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
+  PRESSURE_MAX_EVENT_LOOP_UTILIZATION: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'Share of one sample the event loop was busy (0..1) above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
+  PRESSURE_SAMPLE_INTERVAL_MS: { type: 'integer', minimum: 10, default: 500, description: 'How often event-loop delay, utilization and heap are sampled: how quickly shedding starts and stops' },
+  OVERLOAD_RETRY_AFTER_SECONDS: { type: 'integer', minimum: 1, default: 2, description: 'Retry-After of every 503 overloaded answer' },
+  OUTGOING_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, default: 64, description: 'Codes being issued at once, i.e. third-party calls and queue sends in flight' },
+  OUTGOING_MAX_WAITING: { type: 'integer', minimum: 0, default: 64, description: 'getcode requests waiting for one of OUTGOING_MAX_IN_FLIGHT; one more answers 503 overloaded at once' },
+  OUTGOING_MAX_WAIT_MS: { type: 'integer', minimum: 0, default: 250, description: 'How long a getcode waits for one of OUTGOING_MAX_IN_FLIGHT before it answers 503 overloaded; 0: no limit' }
+}
+
 const worker: Properties = {
   WORKER_BATCH_SIZE: { type: 'integer', minimum: 1, maximum: 32, default: 32, description: 'Messages per receive (Azure allows 32)' },
   WORKER_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, default: 64, description: 'Messages handled at once' },
@@ -113,7 +125,7 @@ const devVault: Properties = {
 }
 
 export const schemas = {
-  api: { properties: { ...log, ...storage, ...credential, ...vault, ...api }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
+  api: { properties: { ...log, ...storage, ...credential, ...vault, ...api, ...overload }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
   worker: { properties: { ...log, ...storage, ...credential, ...worker }, required: [] },
   // KEY_VAULT_URL and THIRD_PARTY_API_ENDPOINT are required unless FUNCTIONS_ENABLED=worker (loadFunctionsConfig).
   functions: { properties: { ...log, ...storage, ...credential, ...vault, ...functionsApi }, required: [] },
@@ -185,6 +197,22 @@ export interface ApiConfig extends LogConfig, StorageConfig, CredentialConfig, V
   signinLimitsTableName: string
   /** Proxies whose X-Forwarded-For entries are believed; empty: none. */
   trustProxy: string[]
+  overload: OverloadConfig
+}
+
+/** When the api sheds load; a limit of 0 is not checked. */
+export interface OverloadConfig {
+  maxEventLoopDelayMs: number
+  /** Percent of V8's heap limit (heap_size_limit); the api turns it into bytes at start. */
+  maxHeapUsedPercent: number
+  maxEventLoopUtilization: number
+  sampleIntervalMs: number
+  retryAfterSeconds: number
+  /** Codes being issued at once (third-party call, then queue send). */
+  maxInFlight: number
+  /** getcode requests waiting for a slot, and how long each may wait (0: no limit). */
+  maxWaiting: number
+  maxWaitMs: number
 }
 
 export interface WorkerConfig extends LogConfig, StorageConfig, CredentialConfig {
@@ -316,7 +344,17 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
     signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS'),
     signinLimitsStore: str(raw, 'SIGNIN_LIMITS_STORE') as 'table' | 'memory',
     signinLimitsTableName: str(raw, 'SIGNIN_LIMITS_TABLE_NAME'),
-    trustProxy: list(str(raw, 'TRUST_PROXY'))
+    trustProxy: list(str(raw, 'TRUST_PROXY')),
+    overload: {
+      maxEventLoopDelayMs: int(raw, 'PRESSURE_MAX_EVENT_LOOP_DELAY_MS'),
+      maxHeapUsedPercent: raw.PRESSURE_MAX_HEAP_USED_PERCENT as number,
+      maxEventLoopUtilization: raw.PRESSURE_MAX_EVENT_LOOP_UTILIZATION as number,
+      sampleIntervalMs: int(raw, 'PRESSURE_SAMPLE_INTERVAL_MS'),
+      retryAfterSeconds: int(raw, 'OVERLOAD_RETRY_AFTER_SECONDS'),
+      maxInFlight: int(raw, 'OUTGOING_MAX_IN_FLIGHT'),
+      maxWaiting: int(raw, 'OUTGOING_MAX_WAITING'),
+      maxWaitMs: int(raw, 'OUTGOING_MAX_WAIT_MS')
+    }
   }
 }
 

@@ -83,3 +83,23 @@ t.test('a message held by a crashed worker comes back while its code can still b
   t.match(err.message, /CODE_TTL_SECONDS/)
   t.equal(loadWorkerConfig({ ...local, CODE_TTL_SECONDS: '20', WORKER_VISIBILITY_TIMEOUT_SECONDS: '10' }).visibilityTimeoutSeconds, 10, 'half the TTL is allowed')
 })
+
+t.test('load shedding: defaults, typed values, and a bad limit named', async (t) => {
+  t.same(loadApiConfig(local).overload, {
+    maxEventLoopDelayMs: 200,
+    maxHeapUsedPercent: 90,
+    maxEventLoopUtilization: 0,
+    sampleIntervalMs: 500,
+    retryAfterSeconds: 2,
+    maxInFlight: 64,
+    maxWaiting: 64,
+    maxWaitMs: 250
+  })
+  const set = loadApiConfig({ ...local, PRESSURE_MAX_EVENT_LOOP_UTILIZATION: '0.95', PRESSURE_MAX_HEAP_USED_PERCENT: '0', OUTGOING_MAX_WAITING: '0' }).overload
+  t.equal(set.maxEventLoopUtilization, 0.95)
+  t.equal(set.maxHeapUsedPercent, 0, '0 turns the check off')
+  t.equal(set.maxWaiting, 0, 'no waiting: refused as soon as the bound is full')
+  t.same(configError(() => loadApiConfig({ ...local, PRESSURE_MAX_EVENT_LOOP_UTILIZATION: '1.5' })).variables, ['PRESSURE_MAX_EVENT_LOOP_UTILIZATION'])
+  t.same(configError(() => loadApiConfig({ ...local, OUTGOING_MAX_IN_FLIGHT: '0' })).variables, ['OUTGOING_MAX_IN_FLIGHT'])
+  t.same(configError(() => loadApiConfig({ ...local, OVERLOAD_RETRY_AFTER_SECONDS: 'soon' })).variables, ['OVERLOAD_RETRY_AFTER_SECONDS'])
+})

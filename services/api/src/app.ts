@@ -2,7 +2,8 @@
  * The api as a plugin (`codegateApi`) and a builder (`buildApp`) that wraps it
  * in a Fastify instance with codegate's logger, limits and validation rules.
  *
- * Load order: plugins/external (config, storage, vault, security, docs), then
+ * Load order: plugins/external (config, storage, vault, security, load
+ * shedding, docs), then
  * plugins/app (domain services), then routes.
  */
 import type { TokenCredential } from '@azure/core-auth'
@@ -21,6 +22,7 @@ import configPlugin from './plugins/external/config.js'
 import security from './plugins/external/security.js'
 import storage from './plugins/external/storage.js'
 import swagger from './plugins/external/swagger.js'
+import underPressure from './plugins/external/under-pressure.js'
 import vault from './plugins/external/vault.js'
 import routes from './routes/index.js'
 import { errorSchema } from './schemas.js'
@@ -73,6 +75,8 @@ export const codegateApi: FastifyPluginAsync<{ config: ApiConfig } & AppOptions>
     ...(opts.keyStartWaitMs !== undefined ? { keyStartWaitMs: opts.keyStartWaitMs } : {})
   })
   await fastify.register(security)
+  // After helmet (its headers go on the 503s too), before the rate limiter's route hooks and the routes.
+  await fastify.register(underPressure, { routes: ['/api/v1/getcode', '/api/v1/signin'] })
   await fastify.register(swagger)
 
   await fastify.register(codeIssuer)

@@ -26,12 +26,19 @@ export interface CodeIssuerOptions {
   ttlSeconds: number
   encoding: MessageEncoding
   now: () => Date
+  /** Bounds the codes being issued at once (each holds one third-party call, then one queue send); unbounded without. */
+  limit?: { run: <T>(task: () => Promise<T>) => Promise<T> }
 }
 
 export class CodeIssuer {
   constructor (private readonly options: CodeIssuerOptions) {}
 
   async issue (subject?: string): Promise<IssuedCode> {
+    const { limit } = this.options
+    return limit !== undefined ? await limit.run(async () => await this.#issue(subject)) : await this.#issue(subject)
+  }
+
+  async #issue (subject?: string): Promise<IssuedCode> {
     const { numbers, shards, ensureQueue, ttlSeconds, encoding, now } = this.options
     const code = generateCode(await numbers.next())
     const queue = shards[shardOf(code, shards.length)] as Pick<QueueClient, 'sendMessage'>

@@ -8,7 +8,7 @@ import type { ApiConfig, StorageConfig } from '@codegate/shared/config'
 import type { CodesTable } from '@codegate/shared/codes-table'
 import { createTableClient, type Queues } from '@codegate/shared/clients'
 import type { SecretProvider } from '@codegate/shared/secret-provider'
-import { CodeIssuer } from './code-issuer.js'
+import { CodeIssuer, type CodeIssuerOptions } from './code-issuer.js'
 import { MemoryLimitStore, SignInLimits, type LimitRules, type LimitStore } from './limits.js'
 import { TableLimitStore } from './limits-table.js'
 import { SignInService } from './sign-in.js'
@@ -20,11 +20,13 @@ export interface IssuerParts {
   queues: Queues
   ensureStorage: () => Promise<void>
   now: () => Date
+  /** Bounds the codes being issued at once (the api's outgoing bulkhead); none in Functions, whose host bounds concurrency. */
+  limit?: CodeIssuerOptions['limit']
 }
 
-export function createCodeIssuer ({ config, secrets, queues, ensureStorage, now }: IssuerParts): CodeIssuer {
+export function createCodeIssuer ({ config, secrets, queues, ensureStorage, now, limit }: IssuerParts): CodeIssuer {
   const numbers = new ThirdPartyNumbers({ endpoint: config.thirdPartyEndpoint, timeoutMs: config.thirdPartyTimeoutMs, keys: secrets })
-  return new CodeIssuer({ numbers, shards: queues.shards, ensureQueue: ensureStorage, ttlSeconds: config.codeTtlSeconds, encoding: config.messageEncoding, now })
+  return new CodeIssuer({ numbers, shards: queues.shards, ensureQueue: ensureStorage, ttlSeconds: config.codeTtlSeconds, encoding: config.messageEncoding, now, ...(limit !== undefined ? { limit } : {}) })
 }
 
 export interface SignInParts {

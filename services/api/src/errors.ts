@@ -5,6 +5,7 @@
  */
 import { CodegateError } from '@codegate/shared/errors'
 import { SecretUnavailableError } from '@codegate/shared/secret-provider'
+import { OverloadedError } from './bulkhead.js'
 
 export class HttpError extends CodegateError {
   readonly statusCode: number
@@ -35,6 +36,11 @@ export class StorageUnavailableError extends CodegateError {
 
 const NO_CODE = 'Could not get you a code.'
 
+/** The answer of every shed request, from the pressure check or the outgoing bound. */
+export function overloadedMessage (retryAfterSeconds: number): string {
+  return `The service is overloaded; try again in ${retryAfterSeconds} seconds.`
+}
+
 /** Maps what the domain throws to the answer; undefined for anything unexpected (a 500). */
 export function toHttpError (err: unknown): HttpError | undefined {
   if (err instanceof HttpError) return err
@@ -45,6 +51,9 @@ export function toHttpError (err: unknown): HttpError | undefined {
   }
   if (err instanceof SecretUnavailableError) {
     return new HttpError(503, 'vault_unavailable', `${NO_CODE} The service is not ready; try again shortly.`)
+  }
+  if (err instanceof OverloadedError) {
+    return new HttpError(503, 'overloaded', overloadedMessage(err.retryAfterSeconds), { headers: { 'retry-after': String(err.retryAfterSeconds) } })
   }
   if (err instanceof StorageUnavailableError) {
     return err.resource === 'queue'

@@ -23,6 +23,7 @@ export interface AnswerLog {
   info: (obj: object, msg: string) => void
   warn: (obj: object, msg: string) => void
   error: (obj: object, msg: string) => void
+  debug: (obj: object, msg: string) => void
 }
 
 const NO_STORE = { 'cache-control': 'no-store' }
@@ -72,7 +73,11 @@ export function errorAnswer (err: unknown, log: AnswerLog): Answer {
     log.error({ err }, 'unexpected error')
     return { status: 500, headers: {}, body: { error: 'internal', message: 'Something went wrong on our side; try again.' } }
   }
-  if (answer.statusCode >= 500) {
+  if (answer.code === 'overloaded') {
+    // One line per shed request would add to the load being shed; the cause is in the counters and overload.* lines.
+    log.debug({ event: 'request.shed', error: answer.code }, answer.message)
+  } else if (answer.statusCode >= 500) {
+    // The cause (upstream status, storage error) is logged here and nowhere else.
     log.warn({ err, event: 'request.failed', error: answer.code }, answer.message)
   } else {
     log.info({ event: 'request.rejected', error: answer.code, statusCode: answer.statusCode }, 'request rejected')

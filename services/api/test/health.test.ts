@@ -27,7 +27,7 @@ t.test('/readyz answers 200 when queue and table answer and the key is loaded', 
   const { app } = await appFor(t, configFor(parts))
   const res = await app.inject('/readyz')
   t.equal(res.statusCode, 200)
-  t.same(res.json(), { status: 'ready', checks: { queue: { ok: true }, table: { ok: true }, vault: { ok: true } } })
+  t.same(res.json(), { status: 'ready', checks: { queue: { ok: true }, table: { ok: true }, vault: { ok: true }, pressure: { ok: true } } })
 })
 
 t.test('vault down at start: the api starts, readyz and getcode answer 503, and it recovers when the vault comes up', async (t) => {

@@ -14,8 +14,8 @@ const readiness = {
     status: { type: 'string', enum: ['ready', 'not_ready'] },
     checks: {
       type: 'object',
-      required: ['queue', 'table', 'vault'],
-      properties: { queue: check, table: check, vault: check }
+      required: ['queue', 'table', 'vault', 'pressure'],
+      properties: { queue: check, table: check, vault: check, pressure: check }
     }
   }
 } as const
@@ -32,7 +32,7 @@ const health: FastifyPluginAsync = async (fastify) => {
   fastify.get('/readyz', {
     schema: {
       tags: ['health'],
-      summary: 'Readiness: queue and table reachable, third-party key loaded',
+      summary: 'Readiness: queue and table reachable, third-party key loaded, not shedding load',
       response: { 200: readiness, 503: readiness }
     }
   }, async (_request, reply) => {

@@ -1,15 +1,21 @@
 /** The code issuer: third-party number (key from the vault) → code → activate message. */
 import fp from 'fastify-plugin'
+import { Bulkhead } from '../../bulkhead.js'
 import type { CodeIssuer } from '../../code-issuer.js'
 import { createCodeIssuer } from '../../compose.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     codeIssuer: CodeIssuer
+    /** The bound on codes being issued at once (OUTGOING_MAX_IN_FLIGHT, OUTGOING_MAX_WAITING). */
+    outgoing: Bulkhead
   }
 }
 
 export default fp(async (fastify) => {
   const { config, secrets, queues, ensureStorage, now } = fastify
-  fastify.decorate('codeIssuer', createCodeIssuer({ config, secrets, queues, ensureStorage, now }))
+  const { maxInFlight, maxWaiting, maxWaitMs, retryAfterSeconds } = config.overload
+  const outgoing = new Bulkhead('codes being issued', maxInFlight, maxWaiting, retryAfterSeconds, maxWaitMs)
+  fastify.decorate('outgoing', outgoing)
+  fastify.decorate('codeIssuer', createCodeIssuer({ config, secrets, queues, ensureStorage, now, limit: outgoing }))
 }, { name: 'code-issuer', fastify: '5.x', dependencies: ['config', 'storage', 'vault'] })

@@ -1,7 +1,8 @@
 /**
- * What /readyz checks: every queue shard and the table answer, and the
- * third-party key is loaded. The answer is reused for a second. Once the key
- * is cached the vault is not probed: codes can be issued
+ * What /readyz checks: every queue shard and the table answer, the
+ * third-party key is loaded, and the api is not shedding load
+ * (under-pressure). The answer is reused for a second. Once the key is
+ * cached the vault is not probed: codes can be issued
  * without it, and probes every few seconds would only add vault traffic.
  */
 import fp from 'fastify-plugin'
@@ -12,7 +13,7 @@ declare module 'fastify' {
   }
 }
 
-export type CheckName = 'queue' | 'table' | 'vault'
+export type CheckName = 'queue' | 'table' | 'vault' | 'pressure'
 
 export interface Readiness {
   ready: boolean
@@ -50,18 +51,25 @@ export const READINESS_CACHE_MS = 1000
 
 export default fp(async (fastify) => {
   const { queues, codesTable, keyLoader, ensureStorage } = fastify
-  let last: { at: number, result: Promise<Readiness> } | undefined
+  let last: { at: number, result: Promise<Probed> } | undefined
 
   fastify.decorate('readiness', async (): Promise<Readiness> => {
     // Probes that arrive while a check runs wait for it; those within a second after reuse its answer.
-    if (last !== undefined && (last.at === 0 || Date.now() - last.at < READINESS_CACHE_MS)) return await last.result
-    const entry: { at: number, result: Promise<Readiness> } = { at: 0, result: probe() }
-    last = entry
-    void entry.result.finally(() => { entry.at = Date.now() })
-    return await entry.result
+    if (last === undefined || (last.at !== 0 && Date.now() - last.at >= READINESS_CACHE_MS)) {
+      const entry: { at: number, result: Promise<Probed> } = { at: 0, result: probe() }
+      last = entry
+      void entry.result.finally(() => { entry.at = Date.now() })
+    }
+    const probed = await last.result
+    // Read fresh, after the probes: under load they take a while, and the answer should be current.
+    const shedding = fastify.pressure()
+    const pressure = shedding === undefined ? { ok: true } : { ok: false, reason: `overloaded: ${shedding}` }
+    return { ready: probed.ready && pressure.ok, checks: { ...probed.checks, pressure } }
   })
 
-  async function probe (): Promise<Readiness> {
+  type Probed = { ready: boolean, checks: Omit<Readiness['checks'], 'pressure'> }
+
+  async function probe (): Promise<Probed> {
     const [queue, table] = await Promise.all([
       check(async () => {
         await ensureStorage()
@@ -79,4 +87,4 @@ export default fp(async (fastify) => {
     const vault = keyLoader.loaded ? { ok: true } : { ok: false, reason: `key not loaded: ${keyLoader.lastError ?? 'not loaded yet'}` }
     return { ready: queue.ok && table.ok && vault.ok, checks: { queue, table, vault } }
   }
-}, { name: 'readiness', fastify: '5.x', dependencies: ['storage', 'vault'] })
+}, { name: 'readiness', fastify: '5.x', dependencies: ['storage', 'vault', 'under-pressure'] })

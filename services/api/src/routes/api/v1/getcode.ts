@@ -28,7 +28,8 @@ const getcode: FastifyPluginAsync = async (fastify) => {
       tags: ['codes'],
       summary: 'Issue a sign-in code',
       description: 'Gets a number from the third-party API, builds a code around it and queues its activation. ' +
-        '502 when the third party fails, 504 when it is too slow, 503 when the vault or the queue is unavailable. ' +
+        '502 when the third party fails, 504 when it is too slow, 503 when the vault or the queue is unavailable, ' +
+        'or 503 overloaded with Retry-After when the api is shedding load. ' +
         'Nothing is queued unless the answer is 200.',
       querystring: getCodeQuerySchema,
       response: { 200: issued, ...errors(400, 429, 502, 503, 504) }

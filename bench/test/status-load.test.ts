@@ -1,0 +1,44 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t, { type Test } from 'tap'
+import { runStatusLoad } from '../src/status-load.js'
+import { BEGIN, END, replaceOverloadSection } from '../src/overload-report.js'
+
+/** Every third answer a 503, half of those without Retry-After. */
+async function server (t: Test): Promise<{ url: string, requests: () => number }> {
+  let n = 0
+  const s = createServer((_req, res) => {
+    n++
+    if (n % 3 === 0) res.writeHead(503, { 'content-type': 'application/json', ...(n % 2 === 0 ? { 'retry-after': '1' } : {}) }).end('{"error":"overloaded"}')
+    else res.writeHead(200, { 'content-type': 'application/json' }).end('{"code":"x"}')
+  })
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { s.closeAllConnections(); s.close() })
+  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}/api/v1/getcode`, requests: () => n }
+}
+
+t.test('impatient clients: 200s and 503s are timed apart, and 503s without Retry-After are told apart', async (t) => {
+  const { url } = await server(t)
+  // Long enough for a dozen answers even on a loaded machine; the assertions count, they do not time.
+  const result = await runStatusLoad({ url, connections: 4, durationMs: 3000, warmupMs: 0, clients: 'impatient' })
+  const ok = result.statuses['200'] ?? 0
+  const shed = result.statuses['503'] ?? 0
+  t.ok(ok + shed >= 12, JSON.stringify(result.statuses))
+  t.equal(result.ok.count, ok)
+  t.equal(result.shed.count, shed)
+  t.ok(result.shedWithRetryAfter > 0 && result.shedWithRetryAfter < shed, `${result.shedWithRetryAfter} of ${shed} with Retry-After`)
+  t.equal(result.socketErrors, 0)
+})
+
+t.test('polite clients wait out Retry-After before sending again', async (t) => {
+  const { url, requests } = await server(t)
+  await runStatusLoad({ url, connections: 2, durationMs: 400, warmupMs: 0, clients: 'polite' })
+  // Each connection stops for 1 s at its first 503 with Retry-After (at most the 6th request), which outlasts the run.
+  t.ok(requests() <= 2 * 6 + 2, `${requests()} requests`)
+})
+
+t.test('the overload section of the page is replaced between its markers, or appended', async (t) => {
+  const page = `# Benchmarks\n\ntext\n\n${BEGIN}\nold\n${END}\n\nafter\n`
+  t.equal(replaceOverloadSection(page, 'new'), `# Benchmarks\n\ntext\n\n${BEGIN}\nnew\n${END}\n\nafter\n`)
+  t.equal(replaceOverloadSection('# B\n', 'new'), `# B\n\n${BEGIN}\nnew\n${END}\n`)
+})
