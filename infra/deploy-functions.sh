@@ -10,7 +10,8 @@
 #
 #   <prefix>-fn-api-<suffix>     getcode and sign-in (FUNCTIONS_ENABLED=api):
 #                                send to code-requests, read and update the
-#                                codes table, read the one vault secret
+#                                codes and signinlimits tables, read the one
+#                                vault secret
 #   <prefix>-fn-worker-<suffix>  the queue trigger (FUNCTIONS_ENABLED=worker):
 #                                read, process and send on code-requests
 #                                (the expire is a new message), send to
@@ -56,6 +57,8 @@ EOF
 readonly QUEUE_NAME=code-requests
 readonly POISON_QUEUE_NAME=code-requests-poison
 readonly TABLE_NAME=codes
+# Sign-in failure counts and locks (SIGNIN_LIMITS_TABLE_NAME's default), shared with the container api.
+readonly LIMITS_TABLE_NAME=signinlimits
 readonly SECRET_NAME=third-party-api-key
 # The queue trigger's connection (services/functions/src/functions.ts TRIGGER_CONNECTION).
 readonly TRIGGER_CONNECTION=CODEGATE_STORAGE
@@ -166,9 +169,12 @@ create_storage() {
     az rest --method put --only-show-errors --output none \
       --url "${storage_id}/queueServices/default/queues/${queue}?api-version=${STORAGE_API_VERSION}" --body '{"properties": {}}'
   done
-  log "table ${TABLE_NAME}"
-  az rest --method put --only-show-errors --output none \
-    --url "${storage_id}/tableServices/default/tables/${TABLE_NAME}?api-version=${STORAGE_API_VERSION}" --body '{"properties": {}}'
+  local table
+  for table in "$TABLE_NAME" "$LIMITS_TABLE_NAME"; do
+    log "table ${table}"
+    az rest --method put --only-show-errors --output none \
+      --url "${storage_id}/tableServices/default/tables/${table}?api-version=${STORAGE_API_VERSION}" --body '{"properties": {}}'
+  done
 
   host_storage_id=$(storage_account "$HOST_STORAGE_ACCOUNT")
   local app
@@ -253,13 +259,15 @@ grant_roles() {
   local queue="${storage_id}/queueServices/default/queues/${QUEUE_NAME}"
   local poison="${storage_id}/queueServices/default/queues/${POISON_QUEUE_NAME}"
   local table="${storage_id}/tableServices/default/tables/${TABLE_NAME}"
+  local limits="${storage_id}/tableServices/default/tables/${LIMITS_TABLE_NAME}"
   local secret="${vault_id}/secrets/${SECRET_NAME}"
   # Both: the host's own storage (leases, keys, deployment package).
   assign_role "$api_identity_principal_id" ServicePrincipal "Storage Blob Data Owner" "$host_storage_id"
   assign_role "$worker_identity_principal_id" ServicePrincipal "Storage Blob Data Owner" "$host_storage_id"
-  # api: queue the activate, check and consume codes, read the one secret.
+  # api: queue the activate, check and consume codes, count sign-in failures, read the one secret.
   assign_role "$api_identity_principal_id" ServicePrincipal "Storage Queue Data Message Sender" "$queue"
   assign_role "$api_identity_principal_id" ServicePrincipal "Storage Table Data Contributor" "$table"
+  assign_role "$api_identity_principal_id" ServicePrincipal "Storage Table Data Contributor" "$limits"
   assign_role "$api_identity_principal_id" ServicePrincipal "Key Vault Secrets User" "$secret"
   # worker: the trigger reads queue metadata (scaling) and receives and deletes;
   # the expire is sent as a new message; failures go to the poison queue.
@@ -292,7 +300,8 @@ app_settings() {
     printf '%s\n' \
       "KEY_VAULT_URL=${vault_url}" \
       "THIRD_PARTY_API_SECRET_NAME=${SECRET_NAME}" \
-      "THIRD_PARTY_API_ENDPOINT=${THIRD_PARTY_API_ENDPOINT}"
+      "THIRD_PARTY_API_ENDPOINT=${THIRD_PARTY_API_ENDPOINT}" \
+      "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}"
   fi
 }
 
