@@ -127,11 +127,12 @@ t.test('the app refuses to load on bad settings, naming the variable', async (t)
   const { KEY_VAULT_URL: _, ...withoutVault } = settings
   const { THIRD_PARTY_API_ENDPOINT: __, ...workerOnly } = withoutVault
   // In parallel: each is a Node start, slow on a busy machine.
-  const [missing, text, worker, bad] = await Promise.all([
+  const [missing, text, worker, bad, shards] = await Promise.all([
     run(withoutVault),
     run({ ...settings, QUEUE_MESSAGE_ENCODING: 'text' }),
     run({ ...workerOnly, FUNCTIONS_ENABLED: 'worker' }),
-    run({ ...settings, FUNCTIONS_ENABLED: 'both' })
+    run({ ...settings, FUNCTIONS_ENABLED: 'both' }),
+    run({ ...settings, QUEUE_SHARDS: '2' })
   ])
   t.not(missing.code, 0)
   t.match(missing.stderr, /KEY_VAULT_URL is required/)
@@ -140,4 +141,6 @@ t.test('the app refuses to load on bad settings, naming the variable', async (t)
   t.notOk(missing.stderr.includes(KEY) || text.stderr.includes(KEY))
   t.equal(worker.code, 0, 'the worker alone needs neither vault nor third party')
   t.match(bad.stderr, /FUNCTIONS_ENABLED must be equal to one of the allowed values/)
+  t.not(shards.code, 0, 'one queue trigger cannot read several shards: codes on the others would never activate')
+  t.match(shards.stderr, /QUEUE_SHARDS must be 1 for the Functions app/)
 })
