@@ -98,7 +98,8 @@ t.test('the container worker in the same run: 5 + 2/32 per code', async (t) => {
     credential: 'dev',
     batchSize: 32,
     maxInFlight: 64,
-    visibilityTimeoutSeconds: 2,
+    // Longer than a receive's handling can take here: a message shown again mid-handling is handled twice, and counted twice.
+    visibilityTimeoutSeconds: 30,
     maxBackoffMs: 1000,
     maxDequeueCount: 5,
     shutdownTimeoutMs: 2000,
