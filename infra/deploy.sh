@@ -6,12 +6,13 @@
 #
 # Creates (or updates: every step can be re-run) one resource group holding a
 # storage account (queues code-requests, its shards and code-requests-poison,
-# table codes; Entra ID only, no shared keys), a Key Vault (RBAC) with the secret
-# third-party-api-key, a user-assigned managed identity with data-plane roles
-# on exactly those two resources, a container registry, Log Analytics, a
-# Container Apps environment, and two apps: api (public HTTPS) and worker
-# (no ingress, scaled on the queues' backlog). The apps get URLs and the identity's
-# client id, never a key or connection string.
+# tables codes and signinlimits; Entra ID only, no shared keys), a Key Vault
+# (RBAC) with the secret third-party-api-key, one user-assigned managed
+# identity per app with data-plane roles scoped to the queues, tables and
+# secret that app uses, a container registry, Log Analytics (with a daily
+# cap), a Container Apps environment, and two apps: api (public HTTPS) and
+# worker (no ingress, scaled on the queues' backlog). The apps get URLs and
+# their identity's client id, never a key or connection string.
 #
 # Parameters come from the environment; see usage() or --help.
 set -euo pipefail
@@ -21,31 +22,52 @@ usage() {
 Usage: infra/deploy.sh [--help]
 
 Environment (defaults in brackets):
-  LOCATION                   Azure region [westeurope]
-  RESOURCE_GROUP             resource group, created if missing [codegate-rg]
+  LOCATION                   Azure region [the existing group's region, else westeurope]
+  RESOURCE_GROUP             resource group, created if missing [codegate-rg];
+                             an existing one keeps its region and tags
   NAME_PREFIX                prefix of resource names, 3-20 of a-z 0-9 - [codegate]
-  THIRD_PARTY_API_ENDPOINT   RandomNumber URL (prompted when unset and interactive)
+  THIRD_PARTY_API_ENDPOINT   RandomNumber URL (prompted when unset and interactive);
+                             refused if it carries a key (code=...)
   THIRD_PARTY_API_KEY        its function key; stored in Key Vault. Prompted when
                              unset, interactive and the secret does not exist yet
+  AUTH_ISSUER, AUTH_AUDIENCE who may call the api: what infra/app-registration.sh
+                             prints (eval "$(infra/app-registration.sh | grep '^AUTH_')");
+                             required unless AUTH_MODE=none
+  AUTH_ISSUE_ROLE / AUTH_VERIFY_ROLE  app roles [Codes.Issue / Codes.Verify]
+  AUTH_MODE                  entra (default) | none: getcode and sign-in open to
+                             anyone who reaches the api, as in the original sample
   IMAGE_TAG                  image tag [<git short commit>-<UTC timestamp>]
   BUILD_WITH                 acr: az acr build (default) | docker: local docker
-                             build and push | none: images with IMAGE_TAG exist
+                             build and push (free-trial subscriptions refuse ACR
+                             Tasks) | none: images with IMAGE_TAG exist
+  REVISION_SUFFIX            suffix of the new revisions [r<UTC timestamp>]
   API_MIN_REPLICAS / API_MAX_REPLICAS          [1 / 10]
   WORKER_MIN_REPLICAS / WORKER_MAX_REPLICAS    [1 / 10]
+  API_CPU / API_MEMORY, WORKER_CPU / WORKER_MEMORY   per replica [0.25 / 0.5Gi]
   QUEUE_SHARDS               queues the codes are spread over, 1-64 [1];
                              docs/scale.md gives the number for a rate
   WORKER_BACKLOG_PER_REPLICA visible messages in a shard per worker replica [32];
-                             the worker scales on backlog, see below
+                             the worker scales on backlog (README, "Scaling")
+  LIMITS_TABLE_NAME          table of the api's sign-in limits [signinlimits]
+  LOG_DAILY_CAP_GB           Log Analytics daily ingestion cap, GB [3]; -1: none
+  LOG_RETENTION_DAYS         Log Analytics retention [30]
   TRUST_PROXY                addresses/CIDRs of the ingress proxies whose
                              X-Forwarded-For the api believes
                              [uniquelocal,100.64.0.0/10]
   STORAGE_ACCOUNT, KEY_VAULT, REGISTRY   override the generated global names
-  DEPLOYER_OBJECT_ID         object id granted "Key Vault Secrets Officer" to
-                             write the secret [the signed-in user or principal]
-  DEPLOYER_PRINCIPAL_TYPE    User | ServicePrincipal | Group, with DEPLOYER_OBJECT_ID [User]
+  DEPLOYER_OBJECT_ID         object id granted "Key Vault Secrets Officer" while
+                             it writes the secret [the signed-in user or principal,
+                             from its access token]
+  DEPLOYER_PRINCIPAL_TYPE    User | ServicePrincipal | Group [from the login]
+  ROLE_WAIT_SECONDS          how long to wait for a new role assignment to take
+                             effect [900]
+  REVISION_WAIT_SECONDS      how long to wait for a revision to be healthy [600]
+  CRASH_RESTARTS             container restarts that mean a crash loop [3]
+  POLL_SECONDS               pause between two polls of a wait [10]
 
 Requires az (logged in: az login) with Owner, or Contributor plus
 Role Based Access Control Administrator, on the subscription or group.
+No Microsoft Graph (directory) rights are needed.
 EOF
 }
 
@@ -65,6 +87,7 @@ readonly WORKER_HEALTH_PORT=3001
 # identity on scale rules, custom ones included; Storage 2023-05-01 has queue/table PUT).
 readonly APPS_API_VERSION=2025-01-01
 readonly STORAGE_API_VERSION=2023-05-01
+readonly KEYVAULT_API_VERSION=2023-07-01
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'deploy: %s\n' "$*" >&2; exit 1; }
@@ -91,30 +114,43 @@ env_json() {
 
 # Environment of the api container. Names are those of schemas.api in
 # packages/shared/src/config.ts (packages/stack/test/compose.test.ts checks).
+# LOG_REQUESTS=false: one line per code event (issued, signed in, refused),
+# not Fastify's two per request; probe requests are never logged.
 api_env() {
   printf '%s\n' \
     "LOG_LEVEL=info" \
+    "LOG_REQUESTS=false" \
     "HOST=0.0.0.0" \
     "PORT=${API_PORT}" \
     "TRUST_PROXY=${TRUST_PROXY}" \
     "AZURE_CREDENTIAL=default" \
-    "AZURE_CLIENT_ID=${identity_client_id}" \
+    "AZURE_CLIENT_ID=${api_identity_client_id}" \
     "KEY_VAULT_URL=${vault_url}" \
     "THIRD_PARTY_API_SECRET_NAME=${SECRET_NAME}" \
     "THIRD_PARTY_API_ENDPOINT=${THIRD_PARTY_API_ENDPOINT}" \
     "STORAGE_QUEUE_URL=${queue_url}" \
     "STORAGE_TABLE_URL=${table_url}" \
-    "QUEUE_SHARDS=${QUEUE_SHARDS}"
+    "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}" \
+    "QUEUE_SHARDS=${QUEUE_SHARDS}" \
+    "AUTH_MODE=${AUTH_MODE}"
+  if [[ "$AUTH_MODE" == entra ]]; then
+    printf '%s\n' \
+      "AUTH_ISSUER=${AUTH_ISSUER}" \
+      "AUTH_AUDIENCE=${AUTH_AUDIENCE}" \
+      "AUTH_ISSUE_ROLE=${AUTH_ISSUE_ROLE}" \
+      "AUTH_VERIFY_ROLE=${AUTH_VERIFY_ROLE}"
+  fi
 }
 
-# Environment of the worker container (schemas.worker).
+# Environment of the worker container (schemas.worker). At info it writes one
+# line per code event (activated, expired) and a summary every 30 s.
 worker_env() {
   printf '%s\n' \
     "LOG_LEVEL=info" \
     "WORKER_HEALTH_HOST=0.0.0.0" \
     "WORKER_HEALTH_PORT=${WORKER_HEALTH_PORT}" \
     "AZURE_CREDENTIAL=default" \
-    "AZURE_CLIENT_ID=${identity_client_id}" \
+    "AZURE_CLIENT_ID=${worker_identity_client_id}" \
     "STORAGE_QUEUE_URL=${queue_url}" \
     "STORAGE_TABLE_URL=${table_url}" \
     "QUEUE_SHARDS=${QUEUE_SHARDS}"
@@ -134,19 +170,23 @@ shard_names() {
 worker_scale_rules() {
   local name i=0 rules=''
   while read -r name; do
-    rules+="${rules:+, }{\"name\": \"backlog-${i}\", \"custom\": {\"type\": \"azure-queue\", \"metadata\": {\"accountName\": $(json_str "$STORAGE_ACCOUNT"), \"queueName\": \"${name}\", \"queueLength\": \"${WORKER_BACKLOG_PER_REPLICA}\", \"queueLengthStrategy\": \"visibleonly\"}, \"identity\": $(json_str "$identity_id")}}"
+    rules+="${rules:+, }{\"name\": \"backlog-${i}\", \"custom\": {\"type\": \"azure-queue\", \"metadata\": {\"accountName\": $(json_str "$STORAGE_ACCOUNT"), \"queueName\": \"${name}\", \"queueLength\": \"${WORKER_BACKLOG_PER_REPLICA}\", \"queueLengthStrategy\": \"visibleonly\"}, \"identity\": $(json_str "$worker_identity_id")}}"
     i=$((i + 1))
   done < <(shard_names)
   printf '[%s]' "$rules"
 }
 
-# Startup, liveness and readiness probes on one port.
+# Startup, liveness and readiness probes on one port. The startup window is
+# 5 + 10 x 5 = 55 s: the api listens only after its storage check (2 tries x
+# STORAGE_TIMEOUT_MS 5 s + back-off 0.5 s) and its vault wait (3 s), and its
+# modules take 1.5 s of CPU to load, 6 s on a quarter of a vCPU: 20 s at
+# worst, so the window is almost three times that (README, "Sizes and probes").
 probes_json() {
   local port=$1
   cat <<EOF
 [
-  {"type": "Startup", "httpGet": {"path": "/healthz", "port": ${port}}, "initialDelaySeconds": 1, "periodSeconds": 2, "timeoutSeconds": 2, "failureThreshold": 10},
-  {"type": "Liveness", "httpGet": {"path": "/healthz", "port": ${port}}, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3},
+  {"type": "Startup", "httpGet": {"path": "/healthz", "port": ${port}}, "initialDelaySeconds": 5, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 10},
+  {"type": "Liveness", "httpGet": {"path": "/healthz", "port": ${port}}, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 3},
   {"type": "Readiness", "httpGet": {"path": "/readyz", "port": ${port}}, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3}
 ]
 EOF
@@ -154,10 +194,12 @@ EOF
 
 # ARM body (Microsoft.App/containerApps) of the api or the worker.
 app_json() {
-  local app=$1 image ingress env probes scale
+  local app=$1 image ingress env probes scale identity cpu memory
   case "$app" in
     api)
       image="${registry_server}/codegate/api:${IMAGE_TAG}"
+      identity=$api_identity_id
+      cpu=$API_CPU memory=$API_MEMORY
       ingress="\"ingress\": {\"external\": true, \"targetPort\": ${API_PORT}, \"transport\": \"auto\", \"allowInsecure\": false},"
       env=$(api_env | env_json)
       probes=$(probes_json "$API_PORT")
@@ -165,6 +207,8 @@ app_json() {
       ;;
     worker)
       image="${registry_server}/codegate/worker:${IMAGE_TAG}"
+      identity=$worker_identity_id
+      cpu=$WORKER_CPU memory=$WORKER_MEMORY
       ingress=''
       env=$(worker_env | env_json)
       probes=$(probes_json "$WORKER_HEALTH_PORT")
@@ -176,19 +220,20 @@ app_json() {
 {
   "location": $(json_str "$LOCATION"),
   "tags": {"app": "codegate"},
-  "identity": {"type": "UserAssigned", "userAssignedIdentities": {$(json_str "$identity_id"): {}}},
+  "identity": {"type": "UserAssigned", "userAssignedIdentities": {$(json_str "$identity"): {}}},
   "properties": {
     "environmentId": $(json_str "$environment_id"),
     "configuration": {
       "activeRevisionsMode": "Single",
       ${ingress}
-      "registries": [{"server": $(json_str "$registry_server"), "identity": $(json_str "$identity_id")}]
+      "registries": [{"server": $(json_str "$registry_server"), "identity": $(json_str "$identity")}]
     },
     "template": {
+      "revisionSuffix": $(json_str "$REVISION_SUFFIX"),
       "containers": [{
         "name": "${app}",
         "image": $(json_str "$image"),
-        "resources": {"cpu": 0.5, "memory": "1Gi"},
+        "resources": {"cpu": ${cpu}, "memory": $(json_str "$memory")},
         "env": ${env},
         "probes": ${probes}
       }],
@@ -203,32 +248,41 @@ EOF
 exists() { "$@" --only-show-errors >/dev/null 2>&1; }
 
 # Assigns a role unless the principal already has it at exactly that scope.
+# Prints the id of an assignment it created, nothing otherwise.
 assign_role() {
   local principal_id=$1 principal_type=$2 role=$3 scope=$4 count
   count=$(az role assignment list --scope "$scope" --role "$role" \
     --query "length([?principalId=='${principal_id}'])" -o tsv --only-show-errors)
   if [[ "$count" == "0" ]]; then
-    log "role \"${role}\" for ${principal_type} ${principal_id} on ${scope##*/}"
+    log "role \"${role}\" for ${principal_type} ${principal_id} on ${scope#*/providers/}"
     # --assignee-object-id with a type skips the Graph lookup, which fails for
-    # an identity created seconds ago.
+    # an identity created seconds ago and for a deployer without Graph rights.
     az role assignment create --assignee-object-id "$principal_id" --assignee-principal-type "$principal_type" \
-      --role "$role" --scope "$scope" --only-show-errors >/dev/null
+      --role "$role" --scope "$scope" --query id -o tsv --only-show-errors
   fi
 }
 
-# Polls `$@` (an az command printing one value) until it prints a value
-# matching the pattern $1; dies on the pattern $2 or after $4 seconds.
+# Polls `$@` (an az command printing one value) every POLL_SECONDS until it
+# prints a value matching the pattern $1; dies on the pattern $2, or after
+# $4 seconds with the last value and error.
 wait_for() {
   local want=$1 bad=$2 what=$3 timeout=$4 value deadline
   shift 4
   deadline=$((SECONDS + timeout))
   while true; do
-    value=$("$@" 2>/dev/null || true)
+    value=$("$@" 2>"${work_dir}/wait.err" || true)
     if [[ "$value" =~ ^(${want})$ ]]; then return 0; fi
     if [[ -n "$bad" && "$value" =~ ^(${bad})$ ]]; then die "${what}: ${value}"; fi
-    ((SECONDS < deadline)) || die "${what}: still '${value}' after ${timeout}s"
-    sleep 10
+    ((SECONDS < deadline)) || die "${what}: still '${value}' after ${timeout}s$(last_error "${work_dir}/wait.err")"
+    sleep "$POLL_SECONDS"
   done
+}
+
+# "; last error: <first line of file $1>" when the file holds one.
+last_error() {
+  local line
+  line=$(grep -m1 -v '^[[:space:]]*$' "$1" 2>/dev/null || true)
+  [[ -z "$line" ]] || printf '; last error: %s' "$line"
 }
 
 stable_suffix() {
@@ -237,6 +291,7 @@ stable_suffix() {
 }
 
 read_parameters() {
+  LOCATION_GIVEN="${LOCATION:-}"
   LOCATION="${LOCATION:-westeurope}"
   RESOURCE_GROUP="${RESOURCE_GROUP:-codegate-rg}"
   NAME_PREFIX="${NAME_PREFIX:-codegate}"
@@ -247,6 +302,21 @@ read_parameters() {
   API_MAX_REPLICAS="${API_MAX_REPLICAS:-10}"
   WORKER_MIN_REPLICAS="${WORKER_MIN_REPLICAS:-1}"
   WORKER_MAX_REPLICAS="${WORKER_MAX_REPLICAS:-10}"
+  # Sized from docs/benchmarks.md: RSS 91-115 MB as shipped (heap capped at
+  # 96 MB), about 1 ms of CPU per getcode and 1.5 ms per worker message.
+  API_CPU="${API_CPU:-0.25}"
+  API_MEMORY="${API_MEMORY:-0.5Gi}"
+  WORKER_CPU="${WORKER_CPU:-0.25}"
+  WORKER_MEMORY="${WORKER_MEMORY:-0.5Gi}"
+  LIMITS_TABLE_NAME="${LIMITS_TABLE_NAME:-signinlimits}"
+  # About 2 GB a day at 10 codes/s (README, "Cost"); beyond the cap,
+  # ingestion stops until the next day.
+  LOG_DAILY_CAP_GB="${LOG_DAILY_CAP_GB:-3}"
+  LOG_RETENTION_DAYS="${LOG_RETENTION_DAYS:-30}"
+  ROLE_WAIT_SECONDS="${ROLE_WAIT_SECONDS:-900}"
+  REVISION_WAIT_SECONDS="${REVISION_WAIT_SECONDS:-600}"
+  CRASH_RESTARTS="${CRASH_RESTARTS:-3}"
+  POLL_SECONDS="${POLL_SECONDS:-10}"
   # The rule on hidden messages this replaced scaled on codes/s x 600, not backlog.
   [[ -z "${WORKER_QUEUE_LENGTH:-}" ]] ||
     die "WORKER_QUEUE_LENGTH is no longer used: the worker scales on each shard's visible backlog (WORKER_BACKLOG_PER_REPLICA); size WORKER_MIN_REPLICAS for the steady load (docs/scale.md)"
@@ -255,23 +325,59 @@ read_parameters() {
     # Unique per run: an unchanged image reference would not start a new revision.
     IMAGE_TAG="$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || printf 'build')-$(date -u +%Y%m%d%H%M%S)"
   fi
+  # The revision this run creates, so the health wait never reads the previous one.
+  REVISION_SUFFIX="${REVISION_SUFFIX:-r$(date -u +%y%m%d%H%M%S)}"
 
   [[ "$NAME_PREFIX" =~ ^[a-z][a-z0-9-]{1,18}[a-z0-9]$ && "$NAME_PREFIX" != *--* ]] ||
     die "NAME_PREFIX must be 3-20 of a-z, 0-9 and single -, starting with a letter"
   [[ "$IMAGE_TAG" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "IMAGE_TAG is not a valid image tag: ${IMAGE_TAG}"
+  [[ "$REVISION_SUFFIX" =~ ^[a-z][a-z0-9-]{0,30}[a-z0-9]$ && "$REVISION_SUFFIX" != *--* ]] ||
+    die "REVISION_SUFFIX must be 2-32 of a-z, 0-9 and single -, starting with a letter"
   [[ "$BUILD_WITH" =~ ^(acr|docker|none)$ ]] || die "BUILD_WITH must be acr, docker or none"
+  [[ "$LIMITS_TABLE_NAME" =~ ^[A-Za-z][A-Za-z0-9]{2,62}$ ]] || die "LIMITS_TABLE_NAME must be 3-63 letters and digits, starting with a letter"
   local n
-  for n in API_MIN_REPLICAS API_MAX_REPLICAS WORKER_MIN_REPLICAS WORKER_MAX_REPLICAS WORKER_BACKLOG_PER_REPLICA QUEUE_SHARDS; do
+  for n in API_MIN_REPLICAS API_MAX_REPLICAS WORKER_MIN_REPLICAS WORKER_MAX_REPLICAS WORKER_BACKLOG_PER_REPLICA QUEUE_SHARDS \
+    LOG_RETENTION_DAYS ROLE_WAIT_SECONDS REVISION_WAIT_SECONDS CRASH_RESTARTS POLL_SECONDS; do
     [[ "${!n}" =~ ^[0-9]+$ ]] || die "${n} must be a whole number"
   done
   (( QUEUE_SHARDS >= 1 && QUEUE_SHARDS <= 64 )) || die "QUEUE_SHARDS must be 1 to 64"
   (( WORKER_BACKLOG_PER_REPLICA >= 1 )) || die "WORKER_BACKLOG_PER_REPLICA must be at least 1"
+  for n in API_CPU WORKER_CPU; do [[ "${!n}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "${n} must be a number of vCPUs, e.g. 0.25"; done
+  for n in API_MEMORY WORKER_MEMORY; do [[ "${!n}" =~ ^[0-9]+(\.[0-9]+)?Gi$ ]] || die "${n} must be like 0.5Gi"; done
+  [[ "$LOG_DAILY_CAP_GB" =~ ^(-1|[0-9]+(\.[0-9]+)?)$ ]] || die "LOG_DAILY_CAP_GB must be a number of GB, or -1 for no cap"
 
   if [[ -z "$THIRD_PARTY_API_ENDPOINT" && -t 0 ]]; then
     read -r -p "Third-party RandomNumber URL (THIRD_PARTY_API_ENDPOINT): " THIRD_PARTY_API_ENDPOINT
   fi
   [[ "$THIRD_PARTY_API_ENDPOINT" =~ ^https?://[^[:space:]\"\\]+$ ]] || die "THIRD_PARTY_API_ENDPOINT must be an http(s) URL"
+  # A function key in the URL would sit in a plain app setting, readable by
+  # anyone with Reader on the app; the key belongs in THIRD_PARTY_API_KEY.
+  local query=${THIRD_PARTY_API_ENDPOINT#*\?}
+  if [[ "$THIRD_PARTY_API_ENDPOINT" == *\?* && "&${query,,}" == *'&code='* ]]; then
+    die "THIRD_PARTY_API_ENDPOINT carries a key (code=...): give the URL without it and the key as THIRD_PARTY_API_KEY (it goes to Key Vault)"
+  fi
   [[ "$THIRD_PARTY_API_ENDPOINT" == https://* ]] || log "warning: THIRD_PARTY_API_ENDPOINT is not https; the function key travels in clear"
+
+  # The api refuses to start without its callers' issuer and audience: say so
+  # here, before anything is created, not as a crash-looping revision.
+  AUTH_MODE="${AUTH_MODE:-entra}"
+  AUTH_ISSUER="${AUTH_ISSUER:-}"
+  AUTH_AUDIENCE="${AUTH_AUDIENCE:-}"
+  AUTH_ISSUE_ROLE="${AUTH_ISSUE_ROLE:-Codes.Issue}"
+  AUTH_VERIFY_ROLE="${AUTH_VERIFY_ROLE:-Codes.Verify}"
+  case "$AUTH_MODE" in
+    entra)
+      [[ -n "$AUTH_ISSUER" && -n "$AUTH_AUDIENCE" ]] ||
+        die "AUTH_ISSUER and AUTH_AUDIENCE are required (the api checks its callers' tokens): run infra/app-registration.sh and export what it prints, e.g. eval \"\$(infra/app-registration.sh | grep '^AUTH_')\"; or AUTH_MODE=none for an open api"
+      [[ "$AUTH_ISSUER" =~ ^https://[^[:space:]\"\\]+$ ]] || die "AUTH_ISSUER must be an https URL"
+      [[ "$AUTH_AUDIENCE" =~ ^[^[:space:]\"\\]+$ ]] || die "AUTH_AUDIENCE must be a comma-separated list without spaces"
+      for n in AUTH_ISSUE_ROLE AUTH_VERIFY_ROLE; do
+        [[ "${!n}" =~ ^[A-Za-z0-9._:-]{1,120}$ ]] || die "${n} must be 1-120 of letters, digits and ._:-"
+      done
+      ;;
+    none) log "warning: AUTH_MODE=none: anyone who reaches the api can issue and redeem codes" ;;
+    *) die "AUTH_MODE must be entra or none" ;;
+  esac
 }
 
 derive_names() {
@@ -284,26 +390,43 @@ derive_names() {
   STORAGE_ACCOUNT="${STORAGE_ACCOUNT:-${prefix_alnum:0:14}${suffix}}"
   KEY_VAULT="${KEY_VAULT:-${prefix_vault}-kv-${suffix}}"
   REGISTRY="${REGISTRY:-${prefix_alnum:0:14}cr${suffix}}"
-  IDENTITY_NAME="${NAME_PREFIX}-identity"
+  API_IDENTITY_NAME="${NAME_PREFIX}-api-identity"
+  WORKER_IDENTITY_NAME="${NAME_PREFIX}-worker-identity"
+  # The one identity both apps shared before they had their own.
+  LEGACY_IDENTITY_NAME="${NAME_PREFIX}-identity"
   WORKSPACE_NAME="${NAME_PREFIX}-logs"
   ENVIRONMENT_NAME="${NAME_PREFIX}-env"
+}
+
+# The object id ("oid") claim of a JWT's payload.
+jwt_oid() {
+  local payload=${1#*.}
+  payload=${payload%%.*}
+  payload=$(printf '%s' "$payload" | tr '_-' '/+')
+  while (( ${#payload} % 4 )); do payload+='='; done
+  printf '%s' "$payload" | base64 -d 2>/dev/null | grep -o '"oid" *: *"[0-9a-fA-F-]*"' | head -n1 | sed 's/.*"\([0-9a-fA-F-]*\)"$/\1/'
 }
 
 preflight() {
   command -v az >/dev/null || die "the Azure CLI (az) is required: https://learn.microsoft.com/cli/azure/install-azure-cli"
   subscription_id=$(az account show --query id -o tsv 2>/dev/null) || die "not logged in: run az login (and az account set --subscription ...)"
   if [[ "$BUILD_WITH" == docker ]]; then command -v docker >/dev/null || die "BUILD_WITH=docker needs docker"; fi
+  # user / servicePrincipal (a service principal or a managed identity).
+  local login_type
+  login_type=$(az account show --query user.type -o tsv)
+  case "$login_type" in
+    servicePrincipal) deployer_type=ServicePrincipal ;;
+    *) deployer_type=User ;;
+  esac
+  deployer_type="${DEPLOYER_PRINCIPAL_TYPE:-$deployer_type}"
+  [[ "$deployer_type" =~ ^(User|ServicePrincipal|Group)$ ]] || die "DEPLOYER_PRINCIPAL_TYPE must be User, ServicePrincipal or Group"
   if [[ -z "${DEPLOYER_OBJECT_ID:-}" ]]; then
-    if [[ "$(az account show --query user.type -o tsv)" == servicePrincipal ]]; then
-      DEPLOYER_OBJECT_ID=$(az ad sp show --id "$(az account show --query user.name -o tsv)" --query id -o tsv)
-      deployer_type=ServicePrincipal
-    else
-      DEPLOYER_OBJECT_ID=$(az ad signed-in-user show --query id -o tsv)
-      deployer_type=User
-    fi
-  else
-    deployer_type="${DEPLOYER_PRINCIPAL_TYPE:-User}"
+    # The token's oid is the signed-in principal's object id: no Graph call,
+    # which a service principal or managed identity is rarely allowed.
+    DEPLOYER_OBJECT_ID=$(jwt_oid "$(az account get-access-token --query accessToken -o tsv)")
+    [[ -n "$DEPLOYER_OBJECT_ID" ]] || die "could not read the signed-in principal's object id from its access token; set DEPLOYER_OBJECT_ID"
   fi
+  log "deploying as ${deployer_type} ${DEPLOYER_OBJECT_ID} to subscription ${subscription_id}"
 }
 
 register_providers() {
@@ -317,6 +440,15 @@ register_providers() {
 }
 
 create_group() {
+  local existing
+  existing=$(az group show --name "$RESOURCE_GROUP" --query location -o tsv 2>/dev/null || true)
+  if [[ -n "$existing" ]]; then
+    # Left as it is: `az group create` would fail in another region and
+    # replace the group's tags.
+    if [[ -z "$LOCATION_GIVEN" ]]; then LOCATION=$existing; fi
+    log "resource group ${RESOURCE_GROUP} exists (${existing}); its tags are left alone; resources go to ${LOCATION}"
+    return
+  fi
   log "resource group ${RESOURCE_GROUP} in ${LOCATION}"
   az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --tags app=codegate --only-show-errors >/dev/null
 }
@@ -325,7 +457,7 @@ create_storage() {
   log "storage account ${STORAGE_ACCOUNT} (Entra ID only, TLS 1.2, HTTPS only)"
   az storage account create --name "$STORAGE_ACCOUNT" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" \
     --sku Standard_LRS --kind StorageV2 --min-tls-version TLS1_2 --https-only true \
-    --allow-shared-key-access false --allow-blob-public-access false --only-show-errors >/dev/null
+    --allow-shared-key-access false --allow-blob-public-access false --tags app=codegate --only-show-errors >/dev/null
   storage_id=$(az storage account show --name "$STORAGE_ACCOUNT" --resource-group "$RESOURCE_GROUP" --query id -o tsv)
   local endpoint
   endpoint=$(az storage account show --ids "$storage_id" --query primaryEndpoints.queue -o tsv)
@@ -333,16 +465,18 @@ create_storage() {
   endpoint=$(az storage account show --ids "$storage_id" --query primaryEndpoints.table -o tsv)
   table_url="${endpoint%/}"
   # Through Resource Manager: data-plane creation would need shared keys or a
-  # data role for the deployer.
-  local queue
-  for queue in $(shard_names) "$POISON_QUEUE_NAME"; do
-    log "queue ${queue}"
+  # data role for the deployer. The apps' roles are scoped to these.
+  queue_scopes=()
+  local name scope
+  while read -r name; do queue_scopes+=("${storage_id}/queueServices/default/queues/${name}"); done < <(shard_names)
+  poison_scope="${storage_id}/queueServices/default/queues/${POISON_QUEUE_NAME}"
+  table_scope="${storage_id}/tableServices/default/tables/${TABLE_NAME}"
+  limits_scope="${storage_id}/tableServices/default/tables/${LIMITS_TABLE_NAME}"
+  for scope in "${queue_scopes[@]}" "$poison_scope" "$table_scope" "$limits_scope"; do
+    log "${scope#"${storage_id}"/}"
     az rest --method put --only-show-errors --output none \
-      --url "${storage_id}/queueServices/default/queues/${queue}?api-version=${STORAGE_API_VERSION}" --body '{"properties": {}}'
+      --url "${scope}?api-version=${STORAGE_API_VERSION}" --body '{"properties": {}}'
   done
-  log "table ${TABLE_NAME}"
-  az rest --method put --only-show-errors --output none \
-    --url "${storage_id}/tableServices/default/tables/${TABLE_NAME}?api-version=${STORAGE_API_VERSION}" --body '{"properties": {}}'
 }
 
 create_vault() {
@@ -354,18 +488,23 @@ create_vault() {
   else
     log "key vault ${KEY_VAULT} (RBAC authorization)"
     az keyvault create --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" \
-      --enable-rbac-authorization true --retention-days 7 --only-show-errors >/dev/null
+      --enable-rbac-authorization true --retention-days 7 --tags app=codegate --only-show-errors >/dev/null
   fi
   vault_id=$(az keyvault show --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --query id -o tsv)
   vault_url=$(az keyvault show --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --query properties.vaultUri -o tsv)
   vault_url=${vault_url%/}
+  secret_scope="${vault_id}/secrets/${SECRET_NAME}"
+}
+
+# Whether the secret exists, asked of Resource Manager (metadata only): no
+# data-plane role needed, so a re-run without a key grants nothing.
+secret_exists() {
+  exists az rest --method get --url "${secret_scope}?api-version=${KEYVAULT_API_VERSION}"
 }
 
 store_secret() {
-  # Writing the secret is a data-plane operation: the deployer needs a role.
-  assign_role "$DEPLOYER_OBJECT_ID" "$deployer_type" "Key Vault Secrets Officer" "$vault_id"
   if [[ -z "$THIRD_PARTY_API_KEY" ]]; then
-    if wait_for_secret_access && exists az keyvault secret show --vault-name "$KEY_VAULT" --name "$SECRET_NAME"; then
+    if secret_exists; then
       log "secret ${SECRET_NAME} exists; kept (set THIRD_PARTY_API_KEY to replace it)"
       return
     fi
@@ -374,52 +513,90 @@ store_secret() {
     printf '\n' >&2
     [[ -n "$THIRD_PARTY_API_KEY" ]] || die "THIRD_PARTY_API_KEY is empty"
   fi
+  # Writing is a data-plane operation: the deployer holds Key Vault Secrets
+  # Officer on this vault only while it writes (removed after, or on exit).
+  deployer_assignment=$(assign_role "$DEPLOYER_OBJECT_ID" "$deployer_type" "Key Vault Secrets Officer" "$vault_id")
   log "secret ${SECRET_NAME}"
-  local deadline=$((SECONDS + 300))
+  local deadline=$((SECONDS + ROLE_WAIT_SECONDS))
   # The value goes through stdin, not argv, so other local users cannot read
-  # it from the process list. Retried: new role assignments take a while.
+  # it from the process list. Retried: a new role assignment can take minutes.
   until printf '%s' "$THIRD_PARTY_API_KEY" | az keyvault secret set --vault-name "$KEY_VAULT" --name "$SECRET_NAME" \
-      --file /dev/stdin --encoding utf-8 --only-show-errors --output none 2>/dev/null; do
-    ((SECONDS < deadline)) || die "could not write secret ${SECRET_NAME} (is the Key Vault Secrets Officer role assigned?)"
-    log "waiting for the Key Vault role assignment to take effect"
-    sleep 15
+      --file /dev/stdin --encoding utf-8 --only-show-errors --output none 2>"${work_dir}/secret.err"; do
+    ((SECONDS < deadline)) ||
+      die "could not write secret ${SECRET_NAME} within ROLE_WAIT_SECONDS=${ROLE_WAIT_SECONDS}s$(last_error "${work_dir}/secret.err")"
+    log "waiting for the Key Vault role assignment to take effect$(last_error "${work_dir}/secret.err")"
+    sleep "$POLL_SECONDS"
   done
+  remove_deployer_role
 }
 
-# Waits until the deployer can list secrets (role propagation); false on timeout.
-wait_for_secret_access() {
-  local deadline=$((SECONDS + 300))
-  until exists az keyvault secret list --vault-name "$KEY_VAULT" --maxresults 1; do
-    ((SECONDS < deadline)) || return 1
-    log "waiting for the Key Vault role assignment to take effect"
-    sleep 15
-  done
+remove_deployer_role() {
+  [[ -n "${deployer_assignment:-}" ]] || return 0
+  log "removing the deployer's temporary Key Vault Secrets Officer role"
+  az role assignment delete --ids "$deployer_assignment" --only-show-errors >/dev/null ||
+    log "warning: could not remove role assignment ${deployer_assignment}; remove it with: az role assignment delete --ids ${deployer_assignment}"
+  deployer_assignment=''
 }
 
+# Creates the user-assigned identity $1 if missing; prints its resource id,
+# client id and principal id, one a line.
 create_identity() {
-  log "managed identity ${IDENTITY_NAME}"
-  az identity create --name "$IDENTITY_NAME" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" --only-show-errors >/dev/null
-  identity_id=$(az identity show --name "$IDENTITY_NAME" --resource-group "$RESOURCE_GROUP" --query id -o tsv)
-  identity_client_id=$(az identity show --ids "$identity_id" --query clientId -o tsv)
-  identity_principal_id=$(az identity show --ids "$identity_id" --query principalId -o tsv)
+  local name=$1 id
+  log "managed identity ${name}"
+  az identity create --name "$name" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" --tags app=codegate --only-show-errors >/dev/null
+  id=$(az identity show --name "$name" --resource-group "$RESOURCE_GROUP" --query id -o tsv)
+  printf '%s\n' "$id"
+  az identity show --ids "$id" --query clientId -o tsv
+  az identity show --ids "$id" --query principalId -o tsv
+}
+
+# One identity per app, so each holds only the roles its own work needs.
+create_identities() {
+  local ids
+  ids=$(create_identity "$API_IDENTITY_NAME")
+  { read -r api_identity_id; read -r api_identity_client_id; read -r api_identity_principal_id; } <<<"$ids"
+  ids=$(create_identity "$WORKER_IDENTITY_NAME")
+  { read -r worker_identity_id; read -r worker_identity_client_id; read -r worker_identity_principal_id; } <<<"$ids"
 }
 
 create_registry() {
   if ! exists az acr show --name "$REGISTRY" --resource-group "$RESOURCE_GROUP"; then
     log "container registry ${REGISTRY}"
     az acr create --name "$REGISTRY" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" \
-      --sku Basic --admin-enabled false --only-show-errors >/dev/null
+      --sku Basic --admin-enabled false --tags app=codegate --only-show-errors >/dev/null
   fi
   registry_id=$(az acr show --name "$REGISTRY" --resource-group "$RESOURCE_GROUP" --query id -o tsv)
   registry_server=$(az acr show --name "$REGISTRY" --resource-group "$RESOURCE_GROUP" --query loginServer -o tsv)
 }
 
-grant_identity() {
-  # Least privilege: data roles on the one account and the one vault, pull on the registry.
-  assign_role "$identity_principal_id" ServicePrincipal "Storage Queue Data Contributor" "$storage_id"
-  assign_role "$identity_principal_id" ServicePrincipal "Storage Table Data Contributor" "$storage_id"
-  assign_role "$identity_principal_id" ServicePrincipal "Key Vault Secrets User" "$vault_id"
-  assign_role "$identity_principal_id" ServicePrincipal "AcrPull" "$registry_id"
+# Least privilege: each app's roles on the queues, tables and secret it uses.
+grant_identities() {
+  local api=$api_identity_principal_id worker=$worker_identity_principal_id
+  # api: puts activates on the queue; reads and consumes codes; keeps the
+  # sign-in limits (its reading of the third-party key: grant_secret_reader).
+  local scope
+  for scope in "${queue_scopes[@]}"; do
+    assign_role "$api" ServicePrincipal "Storage Queue Data Message Sender" "$scope" >/dev/null
+  done
+  assign_role "$api" ServicePrincipal "Storage Table Data Contributor" "$table_scope" >/dev/null
+  assign_role "$api" ServicePrincipal "Storage Table Data Contributor" "$limits_scope" >/dev/null
+  assign_role "$api" ServicePrincipal "AcrPull" "$registry_id" >/dev/null
+  # worker: receives, updates and deletes messages on every shard; Reader
+  # lets the scale rules (same identity) read each shard's length; sends to
+  # the poison queue; writes and deletes code rows. No vault access.
+  for scope in "${queue_scopes[@]}"; do
+    assign_role "$worker" ServicePrincipal "Storage Queue Data Message Processor" "$scope" >/dev/null
+    assign_role "$worker" ServicePrincipal "Storage Queue Data Reader" "$scope" >/dev/null
+  done
+  assign_role "$worker" ServicePrincipal "Storage Queue Data Message Sender" "$poison_scope" >/dev/null
+  assign_role "$worker" ServicePrincipal "Storage Table Data Contributor" "$table_scope" >/dev/null
+  assign_role "$worker" ServicePrincipal "AcrPull" "$registry_id" >/dev/null
+}
+
+# The api may read the one secret; a role at a secret's scope needs the
+# secret to exist, so this comes after store_secret.
+grant_secret_reader() {
+  assign_role "$api_identity_principal_id" ServicePrincipal "Key Vault Secrets User" "$secret_scope" >/dev/null
 }
 
 build_images() {
@@ -429,8 +606,15 @@ build_images() {
       for svc in api worker; do
         log "building codegate/${svc}:${IMAGE_TAG} in ${REGISTRY} (az acr build --target ${svc})"
         # From the repository root: the context, its .dockerignore and the Dockerfile.
-        (cd "$repo_root" && az acr build --registry "$REGISTRY" --image "codegate/${svc}:${IMAGE_TAG}" --target "$svc" \
-          --file Dockerfile --platform linux/amd64 --only-show-errors .)
+        if ! (cd "$repo_root" && az acr build --registry "$REGISTRY" --image "codegate/${svc}:${IMAGE_TAG}" --target "$svc" \
+            --file Dockerfile --platform linux/amd64 --only-show-errors . 2>"${work_dir}/build.err"); then
+          cat "${work_dir}/build.err" >&2
+          if grep -q TasksOperationsNotAllowed "${work_dir}/build.err"; then
+            die "this subscription may not run ACR Tasks (az acr build), as free-trial subscriptions may not. Build locally instead: BUILD_WITH=docker ./infra/deploy.sh (needs Docker), or push the images yourself and run with BUILD_WITH=none IMAGE_TAG=<tag>"
+          fi
+          die "az acr build of ${svc} failed (see above)"
+        fi
+        cat "${work_dir}/build.err" >&2
       done
       ;;
     docker)
@@ -446,42 +630,81 @@ build_images() {
 }
 
 create_environment() {
-  local customer_id shared_key
-  log "log analytics workspace ${WORKSPACE_NAME}"
+  local customer_id shared_key env_url body="${work_dir}/environment.json"
+  log "log analytics workspace ${WORKSPACE_NAME} (daily cap ${LOG_DAILY_CAP_GB} GB, ${LOG_RETENTION_DAYS} days)"
   az monitor log-analytics workspace create --workspace-name "$WORKSPACE_NAME" --resource-group "$RESOURCE_GROUP" \
-    --location "$LOCATION" --retention-time 30 --only-show-errors >/dev/null
+    --location "$LOCATION" --retention-time "$LOG_RETENTION_DAYS" --quota "$LOG_DAILY_CAP_GB" --tags app=codegate --only-show-errors >/dev/null
+  env_url="/subscriptions/${subscription_id}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.App/managedEnvironments/${ENVIRONMENT_NAME}?api-version=${APPS_API_VERSION}"
   if ! exists az containerapp env show --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP"; then
     log "container apps environment ${ENVIRONMENT_NAME}"
     customer_id=$(az monitor log-analytics workspace show --workspace-name "$WORKSPACE_NAME" --resource-group "$RESOURCE_GROUP" --query customerId -o tsv)
     shared_key=$(az monitor log-analytics workspace get-shared-keys --workspace-name "$WORKSPACE_NAME" --resource-group "$RESOURCE_GROUP" --query primarySharedKey -o tsv)
-    az containerapp env create --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" \
-      --logs-destination log-analytics --logs-workspace-id "$customer_id" --logs-workspace-key "$shared_key" \
-      --only-show-errors >/dev/null
+    # The shared key goes in a body file only this user can read, never on a
+    # command line (visible in ps); az containerapp env create takes it as an argument.
+    printf '{"location": %s, "tags": {"app": "codegate"}, "properties": {"workloadProfiles": [{"name": "Consumption", "workloadProfileType": "Consumption"}], "appLogsConfiguration": {"destination": "log-analytics", "logAnalyticsConfiguration": {"customerId": %s, "sharedKey": %s}}}}' \
+      "$(json_str "$LOCATION")" "$(json_str "$customer_id")" "$(json_str "$shared_key")" >"$body"
+    shared_key=''
+    az rest --method put --url "$env_url" --body "@${body}" --only-show-errors --output none
+    rm -f "$body"
   fi
+  wait_for Succeeded 'Failed|Canceled' "container apps environment ${ENVIRONMENT_NAME} provisioning" 900 \
+    az rest --method get --url "$env_url" --query properties.provisioningState -o tsv
   environment_id=$(az containerapp env show --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --query id -o tsv)
 }
 
+# One line: provisioning, running and health state of a revision, and the
+# most restarts of any of its containers; "crash-looping:" in front when
+# they reach CRASH_RESTARTS.
+revision_state() {
+  local url=$1 state restarts
+  state=$(az rest --method get --url "${url}?api-version=${APPS_API_VERSION}" \
+    --query "[properties.provisioningState, properties.runningState, properties.healthState]" -o tsv) || return 1
+  state=${state//$'\t'//}
+  restarts=$(az rest --method get --url "${url}/replicas?api-version=${APPS_API_VERSION}" \
+    --query "max(value[].properties.containers[].restartCount)" -o tsv 2>/dev/null || true)
+  [[ "$restarts" =~ ^[0-9]+$ ]] || restarts=0
+  if ((restarts >= CRASH_RESTARTS)); then printf 'crash-looping: '; fi
+  printf '%s restarts=%s\n' "$state" "$restarts"
+}
+
 deploy_app() {
-  local app=$1 min_replicas=$2 app_id healthy=Healthy
+  local app=$1 min_replicas=$2 app_id revision healthy='Healthy'
   app_id="/subscriptions/${subscription_id}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.App/containerApps/${app}"
-  log "container app ${app} (image codegate/${app}:${IMAGE_TAG})"
+  revision="${app}--${REVISION_SUFFIX}"
+  log "container app ${app} (image codegate/${app}:${IMAGE_TAG}, revision ${revision})"
   # A PUT of the whole resource: create or update, nothing left from earlier runs.
   az rest --method put --url "${app_id}?api-version=${APPS_API_VERSION}" --body "$(app_json "$app")" \
     --only-show-errors --output none
   wait_for Succeeded 'Failed|Canceled' "container app ${app} provisioning" 900 \
     az rest --method get --url "${app_id}?api-version=${APPS_API_VERSION}" --query properties.provisioningState -o tsv
-  local revision
-  revision=$(az rest --method get --url "${app_id}?api-version=${APPS_API_VERSION}" --query properties.latestRevisionName -o tsv)
-  # Scaled to zero, a revision has no replica to be healthy.
+
+  # Healthy: its probes pass. Scaled to zero, a revision has no replica to be
+  # healthy. A crash loop, or a revision that failed, ends the wait at once.
   if [[ "$min_replicas" == 0 ]]; then healthy='Healthy|None'; fi
   log "waiting for revision ${revision} to be healthy (probes pass)"
-  wait_for "$healthy" '' "revision ${revision} health (az containerapp logs show -n ${app} -g ${RESOURCE_GROUP})" 600 \
-    az rest --method get --url "${app_id}/revisions/${revision}?api-version=${APPS_API_VERSION}" --query properties.healthState -o tsv
+  wait_for "Provisioned/[A-Za-z]*/(${healthy}) restarts=[0-9]+" 'crash-looping: .*|Failed/.*|[A-Za-z]*/Failed/.*' \
+    "revision ${revision} is not healthy (its logs: az containerapp logs show -n ${app} -g ${RESOURCE_GROUP} --revision ${revision} --type console)" \
+    "$REVISION_WAIT_SECONDS" revision_state "${app_id}/revisions/${revision}"
+}
+
+warn_legacy_identity() {
+  if exists az identity show --name "$LEGACY_IDENTITY_NAME" --resource-group "$RESOURCE_GROUP"; then
+    log "note: ${LEGACY_IDENTITY_NAME}, the identity both apps shared before, is no longer used; remove it (and its roles) with:"
+    log "  az identity delete --name ${LEGACY_IDENTITY_NAME} --resource-group ${RESOURCE_GROUP}"
+  fi
+}
+
+cleanup() {
+  remove_deployer_role || true
+  rm -rf "$work_dir"
 }
 
 main() {
   if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then usage; exit 0; fi
   [[ $# -eq 0 ]] || { usage >&2; exit 2; }
+  # Private scratch space (error output, the environment's body): mode 700.
+  work_dir=$(mktemp -d)
+  trap cleanup EXIT
   read_parameters
   preflight
   derive_names
@@ -489,15 +712,17 @@ main() {
   create_group
   create_storage
   create_vault
-  create_identity
+  create_identities
   create_registry
   # Role assignments before the image builds: they propagate while images build.
-  grant_identity
+  grant_identities
   store_secret
+  grant_secret_reader
   build_images
   create_environment
   deploy_app api "$API_MIN_REPLICAS"
   deploy_app worker "$WORKER_MIN_REPLICAS"
+  warn_legacy_identity
 
   local fqdn
   fqdn=$(az rest --method get --query properties.configuration.ingress.fqdn -o tsv \
@@ -513,6 +738,7 @@ EOF
 }
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+work_dir=${TMPDIR:-/tmp}
 # Sourcing defines the functions only (the test renders app_json that way).
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   main "$@"

@@ -1,5 +1,12 @@
-/** The bench's own calls to the api: getcode and sign-in, over keep-alive connections (fetch). */
+/** The bench's own calls to the api: getcode and sign-in, over keep-alive connections (fetch), each with its access token. */
 import { setTimeout as sleep } from 'node:timers/promises'
+
+/** An api and the tokens its two routes want (from dev-vault's issuer; ignored by an api with AUTH_MODE=none). */
+export interface ApiCaller {
+  url: string
+  issueToken: string
+  verifyToken: string
+}
 
 export interface Issued {
   code: string
@@ -9,25 +16,25 @@ export interface Issued {
   latencyMs: number
 }
 
-export async function getCode (apiUrl: string): Promise<Issued> {
+export async function getCode (api: ApiCaller): Promise<Issued> {
   const t0 = performance.now()
-  const res = await fetch(`${apiUrl}/api/v1/getcode`)
+  const res = await fetch(`${api.url}/api/v1/getcode`, { headers: { authorization: `Bearer ${api.issueToken}` } })
   const body = await res.json() as { code?: string }
   const answeredAt = performance.now()
   if (res.status !== 200 || typeof body.code !== 'string') throw new Error(`getcode answered ${res.status}`)
   return { code: body.code, answeredAt, latencyMs: answeredAt - t0 }
 }
 
-export async function signIn (apiUrl: string, code: string): Promise<number> {
-  const res = await fetch(`${apiUrl}/api/v1/signin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) })
+export async function signIn (api: ApiCaller, code: string): Promise<number> {
+  const res = await fetch(`${api.url}/api/v1/signin`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${api.verifyToken}` }, body: JSON.stringify({ code }) })
   await res.arrayBuffer()
   return res.status
 }
 
 /** Tries sign-in every `intervalMs` until it passes; the ms from `from` to the passing answer, or undefined after `timeoutMs`. */
-export async function signInWhenValid (apiUrl: string, code: string, from: number, intervalMs: number, timeoutMs: number): Promise<number | undefined> {
+export async function signInWhenValid (api: ApiCaller, code: string, from: number, intervalMs: number, timeoutMs: number): Promise<number | undefined> {
   while (performance.now() - from < timeoutMs) {
-    const status = await signIn(apiUrl, code)
+    const status = await signIn(api, code)
     if (status === 200) return performance.now() - from
     if (status !== 401) throw new Error(`sign-in answered ${status}`)
     await sleep(intervalMs)

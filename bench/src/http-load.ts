@@ -17,6 +17,8 @@ export interface LoadRequest {
   method?: 'GET' | 'POST'
   /** JSON body for POST. */
   body?: string
+  /** More request headers, e.g. authorization. */
+  headers?: Record<string, string>
 }
 
 export interface LoadResult {
@@ -60,7 +62,8 @@ export async function runBuiltin (request: LoadRequest): Promise<LoadResult> {
   const url = new URL(request.url)
   const method = request.method ?? 'GET'
   const body = request.body !== undefined ? Buffer.from(request.body) : undefined
-  const head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n` +
+  const extra = Object.entries(request.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+  const head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n${extra}` +
     (body !== undefined ? `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n` : '') + '\r\n'
   const wire = body !== undefined ? Buffer.concat([Buffer.from(head), body]) : Buffer.from(head)
 
@@ -140,7 +143,8 @@ export async function runAutocannon (request: LoadRequest): Promise<LoadResult> 
     connections: request.connections,
     pipelining: 1,
     method: request.method ?? 'GET',
-    ...(request.body !== undefined ? { body: request.body, headers: { 'content-type': 'application/json' } } : {})
+    headers: { ...request.headers, ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(request.body !== undefined ? { body: request.body } : {})
   }
   if (request.warmupMs > 0) await autocannon({ ...options, duration: request.warmupMs / 1000 })
   const result = await autocannon({ ...options, duration: request.durationMs / 1000 })

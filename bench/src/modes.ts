@@ -78,7 +78,8 @@ export const MODES: Record<ModeName, Mode> = {
     worker: { backlogs: [32] },
     transactions: { burstCodes: 32, steadyRate: 10, steadySeconds: 1, ttlSeconds: 6, idleSeconds: 1 },
     latency: { idleSamples: 1, idleGapMs: 500, steadyRate: 10, steadyTtlSeconds: 2, steadySeconds: 1 },
-    memory: { seconds: 1, flagSets: [] },
+    // One run, so the smoke test's memory check has a reading to check.
+    memory: { seconds: 1, flagSets: ['default'] },
     signInCost: { signIns: 4 },
     workerRepeats: 1,
     getcodeRepeats: 1

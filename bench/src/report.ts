@@ -31,6 +31,7 @@ export function rowsOf (result: Pick<BenchResult, 'figures'>): Row[] {
     const g = getcode.best.getcode
     const b = getcode.best['bare-loop']
     const f = getcode.best['fastify-constant']
+    const o = getcode.best['getcode-open']
     rows.push({
       figure: '1. getcode throughput, best concurrency',
       measured: `${num(g?.rps, 0)}/s (c=${num(g?.concurrency, 0)}), p50 ${num(g?.p50)} ms, p99 ${num(g?.p99)} ms`,
@@ -67,6 +68,14 @@ export function rowsOf (result: Pick<BenchResult, 'figures'>): Row[] {
         met: null
       })
     }
+    rows.push({
+      figure: '1. getcode with token check vs AUTH_MODE=none',
+      measured: `${num(g?.rps, 0)}/s (c=${num(g?.concurrency, 0)}), p50 ${num(g?.p50)} ms, p99 ${num(g?.p99)} ms`,
+      baseline: `same api, AUTH_MODE=none ${num(o?.rps, 0)}/s (c=${num(o?.concurrency, 0)}), p50 ${num(o?.p50)} ms, p99 ${num(o?.p99)} ms`,
+      ratio: getcode.auth.ratio,
+      target: `≥ ${getcode.auth.target} × AUTH_MODE=none`,
+      met: getcode.auth.met
+    })
     rows.push({
       figure: '1. getcode vs framework ceiling',
       measured: `${num(g?.rps, 0)}/s`,

@@ -77,6 +77,7 @@ export function problemsOf (value: unknown, expected: readonly Scenario[] = SCEN
   const l = r.figures?.latency
   if (l !== undefined && (!(l.idle.issueToValid.count > 0) || !(l.steady.issueToValid.count > 0))) problems.push('latency: no samples')
   const m = r.figures?.memory
+  if (m !== undefined && m.runs.length === 0) problems.push('memory: no run was made')
   if (m !== undefined && m.runs.some((run) => !(Number(run.api?.rssMb) > 0) || !(Number(run.worker?.rssMb) > 0))) problems.push('memory: a reading is missing')
   const s = r.figures?.transactions?.signIn
   if (s !== undefined && (s.costs.length !== 4 || s.costs.some((c) => c.unexpected > 0 || !(c.codesTable >= 1)))) problems.push('signin: a sign-in got an unexpected answer or reached no table')

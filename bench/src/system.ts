@@ -10,6 +10,7 @@
 import { join } from 'node:path'
 import type { StorageConfig } from '@codegate/shared/config'
 import { repositoryRoot, startLocalSystem, startProcess, freePort, type LocalSystem, type ManagedProcess } from '@codegate/stack'
+import type { ApiCaller } from './client.js'
 
 export interface SystemOptions {
   workers: number
@@ -25,6 +26,8 @@ export interface SystemOptions {
   apiLogLevel?: string
   /** More variables for the api alone (e.g. its load-shedding limits). */
   apiEnv?: Record<string, string>
+  /** Also run a second api, the same but with AUTH_MODE=none, to measure what token checks cost. */
+  openApi?: boolean
 }
 
 export interface WorkerEvents {
@@ -42,6 +45,10 @@ export interface BenchSystem {
   system: LocalSystem
   api: ManagedProcess
   apiUrl: string
+  /** The api with the tokens its routes want (the api checks them: AUTH_MODE=entra, as `npm start`). */
+  caller: ApiCaller
+  /** With `openApi`: the same api with AUTH_MODE=none. */
+  openApi: { process: ManagedProcess, url: string } | undefined
   workers: ManagedProcess[]
   events: WorkerEvents
   /** Storage as Azurite itself serves it (never through a proxy): for the bench's own reads and clean-ups. */
@@ -132,6 +139,7 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
   })
   const workers: ManagedProcess[] = []
   let api: ManagedProcess | undefined
+  let openApi: ManagedProcess | undefined
   try {
     // The launcher's api ran with --enable-source-maps; replace it with the container's command line.
     await system.api.stop()
@@ -153,6 +161,19 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
       extraApis.push(extra)
       return { api: extra, url: url.origin }
     }
+    let open: BenchSystem['openApi']
+    if (options.openApi === true) {
+      const port = await freePort()
+      openApi = await startProcess({
+        name: 'api-open',
+        command: process.execPath,
+        args: [...nodeFlags, apiEntry],
+        env: { ...apiEnv, PORT: String(port), AUTH_MODE: 'none' },
+        ready: { url: `http://127.0.0.1:${port}/readyz` }
+      })
+      open = { process: openApi, url: `http://127.0.0.1:${port}` }
+    }
+    const caller: ApiCaller = { url: system.api.url, issueToken: await system.tokens.get('Codes.Issue'), verifyToken: await system.tokens.get('Codes.Verify') }
     const workerEnv = { ...settings, ...storage }
     const addWorker = async (): Promise<ManagedProcess> => {
       const worker = await startWorkerProcess(`worker-${workers.length + 1}`, workerEnv, nodeFlags, eventCounter(events, wake))
@@ -165,6 +186,8 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
       system,
       api: running,
       apiUrl: system.api.url,
+      caller,
+      openApi: open,
       workers,
       events,
       connectionString: system.connectionString,
@@ -190,6 +213,7 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
         const [azuriteQueue, azuriteTable] = system.azurite.pids
         return {
           api: running.running ? running.pid : undefined,
+          'api-open': openApi?.running === true ? openApi.pid : undefined,
           ...Object.fromEntries(workers.map((w, i) => [i === 0 ? 'worker' : `worker-${i + 1}`, w.running ? w.pid : undefined])),
           'azurite-queue': azuriteQueue,
           'azurite-table': azuriteTable,
@@ -198,12 +222,12 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
         }
       },
       stop: async () => {
-        await Promise.all([running, ...extraApis, ...workers].map(async (p) => await p.stop()))
+        await Promise.all([running, ...extraApis, ...(openApi !== undefined ? [openApi] : []), ...workers].map(async (p) => await p.stop()))
         await system.stop()
       }
     }
   } catch (err) {
-    await Promise.all([api, ...workers].map(async (p) => await p?.stop()))
+    await Promise.all([api, openApi, ...workers].map(async (p) => await p?.stop()))
     await system.stop()
     throw err
   }

@@ -3,28 +3,42 @@
  * write a well-formed result, to a folder of the test's own (never docs/).
  * Timing is not asserted: this runs in CI on a shared machine.
  */
-import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { startProcess } from '@codegate/stack/managed-process'
 import { problemsOf } from '../src/result.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 
-async function run (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+// Every scenario's system, one more api process for figure 1 (AUTH_MODE=none), and a loaded CI machine.
+t.setTimeout(300_000)
+
+/** Runs the bench CLI in its own process group, stopped by teardown (and by the reaper if this file is killed). */
+async function run (t: Test, args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const code = await new Promise<number | null>((resolve) => { child.once('close', resolve) })
+  const proc = await startProcess({
+    name: 'bench',
+    command: process.execPath,
+    args: [CLI, ...args],
+    env: { ...process.env },
+    onLine: (line, stream) => { if (stream === 'stdout') stdout += line + '\n'; else stderr += line + '\n' }
+  })
+  t.teardown(async () => { await proc.stop(30_000) })
+  const closed = new Promise<void>((resolve) => { proc.child.once('close', () => { resolve() }) })
+  const { code } = await proc.exited
+  await closed
   return { code, stdout, stderr }
 }
 
+// Every scenario starts a whole system: on a loaded 2-core machine that takes minutes.
+t.setTimeout(360_000)
+
 t.test('npm run bench -- --smoke runs every scenario and writes a well-formed result', async (t) => {
   const dir = t.testdir()
-  const { code, stdout, stderr } = await run(['--smoke', '--out', dir])
+  const { code, stdout, stderr } = await run(t, ['--smoke', '--out', dir])
   t.equal(code, 0, `exit 0 (stderr: ${stderr.slice(-2000)})`)
   const result: unknown = JSON.parse(await readFile(join(dir, 'benchmarks.json'), 'utf8'))
   t.same(problemsOf(result), [], 'the JSON result has every figure')
@@ -36,7 +50,7 @@ t.test('npm run bench -- --smoke runs every scenario and writes a well-formed re
 })
 
 t.test('an unknown scenario is refused before anything starts', async (t) => {
-  const { code, stderr } = await run(['--smoke', '--only', 'nonsense', '--out', t.testdir()])
+  const { code, stderr } = await run(t, ['--smoke', '--only', 'nonsense', '--out', t.testdir()])
   t.equal(code, 1)
   t.match(stderr, /unknown scenario nonsense/)
 })

@@ -521,6 +521,11 @@ export function analyze (record: SoakRecord): Analysis {
       ...(fault.caughtBusy !== undefined ? { caughtBusy: fault.caughtBusy } : {})
     }
   })
+  // A kill meant to hit work in flight counts only if it did: the worker was busy, and what it held was redelivered.
+  const kills = faults.filter((f) => f.kind === 'worker-kill' && f.caughtBusy !== undefined)
+  const killsNotInFlight = kills.filter((f) => f.caughtBusy !== true || f.redelivered === 0)
+  for (const f of killsNotInFlight) example('kill-in-flight', `${f.target} at +${f.at} s: ${f.caughtBusy !== true ? 'idle when killed' : 'nothing it held was redelivered'}`)
+  const unknownUnanswered = record.signIns.filter((s) => s.kind === 'unknown' && failed(s)).length
   const unrecovered = faults.filter((f) => f.recoveryMs === undefined || f.recoveryMs > bounds.recoveryMs)
   for (const f of unrecovered) example('not-recovered', `${f.kind} at +${f.at} s: ${f.recoveryMs === undefined ? 'no getcode 200 after it' : `${f.recoveryMs} ms`}`)
 
@@ -564,8 +569,10 @@ export function analyze (record: SoakRecord): Analysis {
     inv('late-outside-window', `codes valid later than ${bounds.activationMs} ms outside fault windows`, lateOutsideWindow, '0', lateOutsideWindow === 0),
     inv('valid-refused', 'sign-ins refused while the code was valid and unused', counts.strictRefused + counts.pairsNoneApproved, `0 (of ${counts.strict + counts.pairs})`, counts.strictRefused + counts.pairsNoneApproved === 0 && counts.strict + counts.pairs > 0),
     inv('accepted-after-expiry', 'codes accepted after expiry', counts.afterExpiryApproved, `0 (of ${counts.afterExpiry})`, counts.afterExpiryApproved === 0 && counts.afterExpiry > 0),
-    inv('accepted-twice', 'codes accepted twice', acceptedTwice, `0 (of ${counts.pairs} pairs, ${counts.usedAgain} reuses)`, acceptedTwice === 0),
-    inv('unknown-accepted', 'never-issued codes accepted', counts.unknownApproved, `0 (of ${counts.unknown})`, counts.unknownApproved === 0),
+    // Zero approvals out of zero attempts proves nothing: each needs attempts that got an answer.
+    inv('accepted-twice', 'codes accepted twice', acceptedTwice, `0 (of ${counts.pairs} pairs, ${counts.usedAgain} reuses; some needed)`, acceptedTwice === 0 && counts.pairs + counts.usedAgain > 0),
+    inv('unknown-accepted', 'never-issued codes accepted', counts.unknownApproved, `0 (of ${counts.unknown - unknownUnanswered} answered; some needed)`, counts.unknownApproved === 0 && counts.unknown - unknownUnanswered > 0),
+    inv('kill-in-flight', 'worker kills that found the worker idle, or whose held messages never came back', killsNotInFlight.length, `0 (of ${kills.length})`, killsNotInFlight.length === 0),
     inv('left-past-bound', `rows left ${bounds.removalMs} ms past expiry outside fault windows`, leftPastBound, '0', leftPastBound === 0),
     inv('left-at-end', 'rows left at the end (codes never seen gone / rows in the table)', `${leftAtEnd} / ${record.final.tableRows ?? '?'}`, '0 / 0', leftAtEnd === 0 && record.final.tableRows === 0),
     inv('lost', 'messages lost (neither processed nor poisoned)', lost, '0', lost === 0),

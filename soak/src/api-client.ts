@@ -37,8 +37,11 @@ async function call (url: string, init: RequestInit): Promise<{ call: ApiCall, b
   }
 }
 
-export async function getCode (getCodeUrl: string, subject: string): Promise<{ call: ApiCall, issued?: IssuedAnswer }> {
-  const { call: c, body } = await call(`${getCodeUrl}?subject=${encodeURIComponent(subject)}`, { method: 'GET' })
+/** An Authorization header for `token`; none without one (AUTH_MODE=none). */
+const bearer = (token: string | undefined): Record<string, string> => token !== undefined ? { authorization: `Bearer ${token}` } : {}
+
+export async function getCode (getCodeUrl: string, subject: string, token?: string): Promise<{ call: ApiCall, issued?: IssuedAnswer }> {
+  const { call: c, body } = await call(`${getCodeUrl}?subject=${encodeURIComponent(subject)}`, { method: 'GET', headers: bearer(token) })
   if (c.status !== 200) return { call: c }
   const b = body as Partial<IssuedAnswer> | undefined
   if (typeof b?.code !== 'string' || typeof b.timestamp !== 'string' || typeof b.expiresAt !== 'string') {
@@ -48,10 +51,10 @@ export async function getCode (getCodeUrl: string, subject: string): Promise<{ c
 }
 
 /** `from`: the client address, sent as X-Forwarded-For (the soak's apis trust it from loopback). */
-export async function signIn (apiUrl: string, code: string, subject: string, from: string): Promise<ApiCall> {
+export async function signIn (apiUrl: string, code: string, subject: string, from: string, token?: string): Promise<ApiCall> {
   const { call: c } = await call(`${apiUrl}/api/v1/signin`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-forwarded-for': from },
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': from, ...bearer(token) },
     body: JSON.stringify({ code, subject })
   })
   return c

@@ -53,7 +53,7 @@ export async function injectFault (plan: FaultPlan, plannedAt: number, deps: Fau
         const exited = worker.process?.exited
         if (plan.burst !== undefined) {
           // Killed as it finishes the first message of a batch, while it holds the rest.
-          const busy = deps.activates(worker.name, 3000)
+          const busy = deps.activates(worker.name, 15_000)
           void deps.burst(plan.burst)
           record.caughtBusy = await busy
         }

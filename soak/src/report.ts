@@ -32,7 +32,7 @@ export function describeFault (f: FaultSummary): string {
     ...(f.error !== undefined ? [`NOT INJECTED: ${f.error}`] : []),
     `getcode errors: ${tally(f.getcodeFailures)}`,
     `sign-in errors: ${tally(f.signInFailures)}`,
-    ...(f.caughtBusy !== undefined ? [f.caughtBusy ? 'killed mid-batch' : 'killed while idle (no activation within 3 s)'] : []),
+    ...(f.caughtBusy !== undefined ? [f.caughtBusy ? 'killed mid-batch' : 'killed while idle (no activation within 15 s)'] : []),
     `codes in its window: ${f.codesInWindow}, late: ${f.lateCodes}${f.maxActivationMs !== undefined ? ` (slowest ${ms(f.maxActivationMs)})` : ''}`,
     `activations redelivered: ${f.redelivered}`,
     `getcode 200 again after ${ms(f.recoveryMs)}`

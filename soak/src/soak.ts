@@ -21,6 +21,10 @@ import type { SoakOptions } from './options.js'
 import { Random } from './random.js'
 import type { ApiCall, AttackAttempt, Crash, FinalState, IssuedCode, Plan, RowState, SignInAttempt, SignInKind, SoakRecord } from './records.js'
 
+/** The app roles the api wants (AUTH_ISSUE_ROLE, AUTH_VERIFY_ROLE defaults). */
+const ISSUE_ROLE = 'Codes.Issue'
+const VERIFY_ROLE = 'Codes.Verify'
+
 export interface RunHooks {
   progress?: (message: string) => void
   /** Aborting ends the load and the drain early; the system is still stopped. */
@@ -140,6 +144,8 @@ export class SoakRun {
         signal: this.#halt.signal
       })
       this.#system = system
+      // Before any fault can take dev-vault down.
+      await Promise.all([system.tokens.get(ISSUE_ROLE), system.tokens.get(VERIFY_ROLE)])
       this.record.systemReadyAt = Date.now()
       this.record.apiPidAtStart = system.api.pid
       const storage: StorageConfig = {
@@ -304,7 +310,7 @@ export class SoakRun {
         const subject = honest ? recent.subject : `atk.${this.#runId}.${i}`
         const code = this.#unknownCodeFrom(random)
         this.#track((async () => {
-          const call = await signIn((apis[api] as { url: string }).url, code, subject, from)
+          const call = await signIn((apis[api] as { url: string }).url, code, subject, from, await this.#token(VERIFY_ROLE))
           if (this.#issuedCodes.has(code)) return
           const attempt: AttackAttempt = { ...call, address: from, api, honestSubject: honest }
           this.record.attack.push(attempt)
@@ -332,6 +338,15 @@ export class SoakRun {
     while (behind() && Date.now() < until && !this.#stopped) await sleep(250)
   }
 
+  /**
+   * The api's token for a role, cached by the system's token source. Fetched
+   * once at start; renewing it while dev-vault is down (a soak fault) fails,
+   * and the call then goes without one and is recorded as the 401 it gets.
+   */
+  async #token (role: string): Promise<string | undefined> {
+    return await this.#need(this.#system).tokens.get(role).catch(() => undefined)
+  }
+
   #need<T> (value: T | undefined): T {
     if (value === undefined) throw new Error('the system is not running')
     return value
@@ -343,7 +358,7 @@ export class SoakRun {
     this.#inFlight++
     let answer
     try {
-      answer = await getCode(`${this.#apiUrl()}/api/v1/getcode`, subject)
+      answer = await getCode(`${this.#apiUrl()}/api/v1/getcode`, subject, await this.#token(ISSUE_ROLE))
     } finally {
       this.#inFlight--
     }
@@ -429,7 +444,7 @@ export class SoakRun {
   }
 
   async #signIn (c: IssuedCode, kind: SignInKind, row?: { state: RowState, at: number }, pair?: number): Promise<SignInAttempt> {
-    const call: ApiCall = await signIn(this.#apiUrl(), c.code, c.subject, honestAddress(c.n))
+    const call: ApiCall = await signIn(this.#apiUrl(), c.code, c.subject, honestAddress(c.n), await this.#token(VERIFY_ROLE))
     const attempt: SignInAttempt = { ...call, n: c.n, kind, ...(pair !== undefined ? { pair } : {}), ...(row !== undefined ? { row: row.state, rowAt: row.at } : {}) }
     this.record.signIns.push(attempt)
     if (call.status === 200 && call.sentAt < c.expiresAt) this.#seen(c, call.answeredAt, 'signin')
@@ -486,7 +501,7 @@ export class SoakRun {
   }
 
   async #signInUnknown (i: number, code: string): Promise<void> {
-    const call = await signIn(this.#apiUrl(), code, `soak.${this.#runId}.u${i}`, address(12, i))
+    const call = await signIn(this.#apiUrl(), code, `soak.${this.#runId}.u${i}`, address(12, i), await this.#token(VERIFY_ROLE))
     // A made-up code that happens to equal an issued one is not "unknown".
     if (this.#issuedCodes.has(code)) return
     this.record.signIns.push({ ...call, n: -1, kind: 'unknown' })

@@ -6,7 +6,7 @@ import t from 'tap'
 import { maskCode } from '@codegate/shared/logger'
 import { analyze, stats, windowsOf, type Analysis } from '../src/analyze.js'
 import type { FaultRecord, IssuedCode, SignInAttempt } from '../src/records.js'
-import { attackFrom, baseline, bounds, code, codes4, options, recordWith, T0, TTL } from './fixtures/records.js'
+import { attackFrom, baseline, bounds, checkedRefusals, code, codes4, options, recordWith, T0, TTL } from './fixtures/records.js'
 
 const failing = (a: Analysis): string[] => a.invariants.filter((i) => !i.pass).map((i) => i.id)
 
@@ -87,7 +87,7 @@ t.test('sign-ins: refusing a code the table showed valid and unused fails; refus
 
   const early: SignInAttempt = { n: 0, kind: 'early', sentAt: c.answeredAt, answeredAt: c.answeredAt + 10, status: 401, row: 'absent' }
   const notYet: SignInAttempt = { n: 0, kind: 'valid', sentAt: c.issuedAt + 50, answeredAt: c.issuedAt + 60, status: 401, row: 'absent' }
-  const a = analyze(recordWith([c], { signIns: [early, notYet, valid, after] }))
+  const a = analyze(recordWith([c], { signIns: [early, notYet, valid, after, ...checkedRefusals(c)] }))
   t.same(failing(a), [])
   t.equal(a.signIns.earlyRefusedBeforeActivation, 1)
   t.equal(a.signIns.notYetActive, 1)
@@ -99,7 +99,8 @@ t.test('sign-ins: a pair must have exactly one approval; a code approved twice f
   const half = (status: number): SignInAttempt => ({ n: 0, kind: 'pair', pair: 0, sentAt: at, answeredAt: at + 10, status, row: 'present' })
   const again: SignInAttempt = { n: 0, kind: 'again', sentAt: at + 20, answeredAt: at + 30, status: 401, row: 'consumed' }
   const after = baseline(c)[1] as SignInAttempt
-  t.same(failing(analyze(recordWith([c], { signIns: [half(200), half(401), again, after] }))), [])
+  const unknown = checkedRefusals(c).filter((s) => s.kind === 'unknown')
+  t.same(failing(analyze(recordWith([c], { signIns: [half(200), half(401), again, after, ...unknown] }))), [])
   t.ok(failing(analyze(recordWith([c], { signIns: [half(200), half(200), again, after] }))).includes('accepted-twice'))
   t.ok(failing(analyze(recordWith([c], { signIns: [half(401), half(401), again, after] }))).includes('valid-refused'))
   t.ok(failing(analyze(recordWith([c], { signIns: [half(200), half(401), { ...again, status: 200 }, after] }))).includes('accepted-twice'))
@@ -222,4 +223,40 @@ t.test('an overload: 503 overloaded is the one failure allowed during it, and it
   const w = windowsOf(flood, bounds)
   t.same(w.activation, { from: T0 + 1000 - bounds.activationMs, to: T0 + 9000 + bounds.activationMs })
   t.same(w.removal, { from: T0 + 1000 + TTL - bounds.removalMs, to: T0 + 9000 + TTL + bounds.removalMs })
+})
+
+t.test('no approval out of no attempts proves nothing: accepted-twice and unknown-accepted need attempts', async (t) => {
+  const c = code(0, 0)
+  const onlyTheseTwo = baseline(c).slice(0, 2)
+  t.same(failing(analyze(recordWith([c], { signIns: onlyTheseTwo }))).filter((id) => id === 'accepted-twice' || id === 'unknown-accepted').sort(), ['accepted-twice', 'unknown-accepted'])
+
+  // Unknown codes that only ever got 503s were not checked either.
+  const unanswered: SignInAttempt = { n: -1, kind: 'unknown', sentAt: c.issuedAt + 2200, answeredAt: c.issuedAt + 2210, status: 503, error: 'storage_unavailable' }
+  const withUnanswered = baseline(c).filter((s) => s.kind !== 'unknown').concat(unanswered)
+  t.ok(failing(analyze(recordWith([c], { signIns: withUnanswered }))).includes('unknown-accepted'))
+
+  // And the rules still catch what they are for.
+  const twice: SignInAttempt = { n: 0, kind: 'again', sentAt: c.issuedAt + 2100, answeredAt: c.issuedAt + 2110, status: 200, row: 'consumed' }
+  t.ok(failing(analyze(recordWith([c], { signIns: [...baseline(c), twice] }))).includes('accepted-twice'))
+  const guessed: SignInAttempt = { n: -1, kind: 'unknown', sentAt: c.issuedAt + 2300, answeredAt: c.issuedAt + 2310, status: 200 }
+  t.ok(failing(analyze(recordWith([c], { signIns: [...baseline(c), guessed] }))).includes('unknown-accepted'))
+})
+
+t.test('a worker kill that found the worker idle, or whose held messages never came back, is not a kill in flight', async (t) => {
+  const codes = codes4()
+  const signIns = baseline(codes[0] as IssuedCode)
+  const kill = (more: Partial<FaultRecord>): FaultRecord => ({ kind: 'worker-kill', target: 'worker-2', plannedAt: T0, startedAt: T0 + 100, downAt: T0 + 200, upAt: T0 + 2200, endedAt: T0 + 2200, ...more })
+  const redelivery = { event: 'code.activated' as const, process: 'worker', time: T0 + 5000, messageId: 'm-held', dequeueCount: 2 }
+  const logsWith = (events: typeof redelivery[]): ReturnType<typeof recordWith>['logs'] => ({ ...recordWith([]).logs, workerEvents: events })
+
+  const idle = analyze(recordWith(codes, { signIns, faults: [kill({ caughtBusy: false })], logs: logsWith([redelivery]) }))
+  t.ok(failing(idle).includes('kill-in-flight'), 'idle when killed')
+  t.match(idle.invariants.find((i) => i.id === 'kill-in-flight')?.examples?.[0], /idle when killed/)
+
+  const nothingBack = analyze(recordWith(codes, { signIns, faults: [kill({ caughtBusy: true })], logs: logsWith([]) }))
+  t.ok(failing(nothingBack).includes('kill-in-flight'), 'busy, but nothing it held was redelivered')
+
+  const inFlight = analyze(recordWith(codes, { signIns, faults: [kill({ caughtBusy: true })], logs: logsWith([redelivery]) }))
+  t.notOk(failing(inFlight).includes('kill-in-flight'), 'busy, and its messages came back')
+  t.equal(inFlight.faults[0]?.redelivered, 1)
 })

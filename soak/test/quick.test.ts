@@ -3,13 +3,13 @@
  * faults for under 90 s. Passes when the soak exits 0 and its printed table
  * shows every invariant passing.
  */
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { startProcess } from '@codegate/stack/managed-process'
 
 // Startup, 35 s of load, the drain and a loaded CI machine running other test files.
 t.setTimeout(300_000)
@@ -24,14 +24,25 @@ interface Run {
   seconds: number
 }
 
-async function soak (args: string[]): Promise<Run> {
+/** Runs the soak CLI in its own process group, stopped by teardown (and by the reaper if this file is killed). */
+async function soak (t: Test, args: string[]): Promise<Run> {
   const started = Date.now()
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const code = await new Promise<number | null>((resolve) => { child.once('exit', (c) => { resolve(c) }) })
+  const proc = await startProcess({
+    name: 'soak',
+    command: process.execPath,
+    args: [cli, ...args],
+    cwd: root,
+    env: { ...process.env },
+    onLine: (line, stream) => { if (stream === 'stdout') stdout += line + '\n'; else stderr += line + '\n' }
+  })
+  // SIGTERM lets the soak stop its system; SIGKILL after 30 s.
+  t.teardown(async () => { await proc.stop(30_000) })
+  // 'close', not 'exit': the table is the last output and may still be in the pipe at exit.
+  const closed = new Promise<void>((resolve) => { proc.child.once('close', () => { resolve() }) })
+  const { code } = await proc.exited
+  await closed
   return { code, stdout, stderr, seconds: (Date.now() - started) / 1000 }
 }
 
@@ -41,7 +52,7 @@ t.test('the quick soak passes every invariant', async (t) => {
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const out = join(dir, 'figures.json')
 
-  const run = await soak(['--quick', '--out', out])
+  const run = await soak(t, ['--quick', '--out', out])
   // The table is what a person reads when this fails; the progress lines say where the logs are.
   t.equal(run.code, 0, 'the soak exits 0', { table: run.stdout, progress: run.stderr })
 

@@ -1,9 +1,10 @@
 /**
  * Figure 1: getcode throughput and latency at several concurrencies, against
  * a bare loop doing the same third-party call and queue send with the same
- * clients (the storage ceiling), and against constant routes (the HTTP
- * ceiling: bare Fastify, and the api's own stack on /healthz). Every target
- * runs in its own process and is measured while it alone is loaded.
+ * clients (the storage ceiling), against the same api with AUTH_MODE=none
+ * (what checking each caller's token costs), and against constant routes
+ * (the HTTP ceiling: bare Fastify, and the api's own stack on /healthz).
+ * Every target runs in its own process and is measured while it alone is loaded.
  */
 import { createQueues } from '@codegate/shared/clients'
 import { forkChild } from '../child.js'
@@ -16,8 +17,8 @@ import { ratio, round, type LatencySummary } from '../stats.js'
 import { startSystem, storageConfig } from '../system.js'
 import { SERVICE_NODE_FLAGS } from '@codegate/stack'
 
-/** getcode-shipped: the same api with the heap flags its container runs with (SERVICE_NODE_FLAGS), beside getcode without them. */
-export type GetcodeTarget = 'bare-loop' | 'getcode' | 'getcode-shipped' | 'api-healthz' | 'fastify-constant'
+/** getcode: the api as deployed, checking a bearer token on every call; getcode-open: the same with AUTH_MODE=none. getcode-shipped: the same api with the heap flags its container runs with (SERVICE_NODE_FLAGS), beside getcode without them. */
+export type GetcodeTarget = 'bare-loop' | 'getcode' | 'getcode-shipped' | 'getcode-open' | 'api-healthz' | 'fastify-constant'
 
 /** The cost of the shipped heap flags: getcode with them ÷ without, best of the alternated runs at each concurrency. */
 export interface ShippedFlagsFigures {
@@ -57,6 +58,8 @@ export interface GetcodeFigures {
   /** The same for codes per second of CPU used by the code path (api or bare loop, number-api, Azurite): what each costs, whatever else the machine was doing. */
   perCoreSecondRatio: number
   ratioToFastifyConstant: number
+  /** Best getcode (token checked) ÷ best getcode-open (AUTH_MODE=none), and its target. */
+  auth: { ratio: number, target: number, met: boolean }
   target: number
   met: boolean
   /** The api after the last run. */
@@ -69,7 +72,7 @@ export interface GetcodeFigures {
 
 /** Codes per second of CPU spent on the path of a code: the api or the bare loop, number-api and Azurite (not the load generator, not the bench). */
 function perCoreSecond (run: GetcodeRun): number {
-  const path = ['api', 'api-shipped', 'bare-loop', 'fastify', 'number-api', 'azurite-queue', 'azurite-table']
+  const path = ['api', 'api-shipped', 'api-open', 'bare-loop', 'fastify', 'number-api', 'azurite-queue', 'azurite-table']
   const cores = path.reduce((sum, name) => sum + (run.cpu[name] ?? 0), 0)
   return cores > 0 ? round(run.rps / cores, 0) : Number.NaN
 }
@@ -89,7 +92,7 @@ export interface GetcodeOptions {
 export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<GetcodeFigures> {
   const { concurrencies, durationMs, warmupMs } = mode.getcode
   const profile = options.profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []
-  const bench = await startSystem({ workers: 0, ttlSeconds: 600, nodeFlags: [...profile, ...options.nodeFlags], ...(options.apiLogLevel !== undefined ? { apiLogLevel: options.apiLogLevel } : {}) })
+  const bench = await startSystem({ workers: 0, ttlSeconds: 600, openApi: true, nodeFlags: [...profile, ...options.nodeFlags], ...(options.apiLogLevel !== undefined ? { apiLogLevel: options.apiLogLevel } : {}) })
   const { system } = bench
   const children: { stop: () => Promise<void> }[] = []
   try {
@@ -111,12 +114,13 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
     const shipped = await bench.addApi('api-shipped', [...profile, ...shippedFlags])
 
     const pidsFor = (target: GetcodeTarget): Record<string, number | undefined> => {
-      const { api, bench: parent, 'azurite-queue': azuriteQueue, 'azurite-table': azuriteTable, 'number-api': numberApi } = bench.pids()
+      const { api, 'api-open': apiOpen, bench: parent, 'azurite-queue': azuriteQueue, 'azurite-table': azuriteTable, 'number-api': numberApi } = bench.pids()
       const common = { 'azurite-queue': azuriteQueue, 'azurite-table': azuriteTable, 'number-api': numberApi, bench: parent }
       switch (target) {
         case 'bare-loop': return { ...common, 'bare-loop': bare.pid }
         case 'getcode': return { ...common, api, loader: loader.pid }
         case 'getcode-shipped': return { ...common, 'api-shipped': shipped.api.running ? shipped.api.pid : undefined, loader: loader.pid }
+        case 'getcode-open': return { ...common, 'api-open': apiOpen, loader: loader.pid }
         case 'api-healthz': return { api, loader: loader.pid, bench: process.pid }
         case 'fastify-constant': return { fastify: constant.pid, loader: loader.pid, bench: process.pid }
       }
@@ -124,6 +128,7 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
     const urls: Record<Exclude<GetcodeTarget, 'bare-loop'>, string> = {
       getcode: `${bench.apiUrl}/api/v1/getcode`,
       'getcode-shipped': `${shipped.url}/api/v1/getcode`,
+      'getcode-open': `${bench.openApi?.url ?? ''}/api/v1/getcode`,
       'api-healthz': `${bench.apiUrl}/healthz`,
       'fastify-constant': constant.info.url
     }
@@ -137,7 +142,15 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
       meter.start()
       const result = target === 'bare-loop'
         ? await bare.call({ concurrency, durationMs, warmupMs }, timeoutMs)
-        : await loader.call({ url: urls[target], connections: concurrency, durationMs, warmupMs, driver: options.driver }, timeoutMs)
+        : await loader.call({
+          url: urls[target],
+          connections: concurrency,
+          durationMs,
+          warmupMs,
+          driver: options.driver,
+          // One token for the whole run, as a caller caches it; the open api is sent the same header and ignores it.
+          headers: { authorization: `Bearer ${bench.caller.issueToken}` }
+        }, timeoutMs)
       const cpu = meter.stop()
       if ('driver' in result) driver = result.driver
       const run: GetcodeRun = { target, concurrency, rps: result.rps, ok: result.ok, errors: result.errors, latency: result.latency, cpu }
@@ -148,7 +161,7 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
     for (const concurrency of concurrencies) {
       for (let repeat = 0; repeat < mode.getcodeRepeats; repeat++) {
         // Alternating which goes first; the best run counts, since another user of the machine only ever slows one down.
-        const order: GetcodeTarget[] = repeat % 2 === 0 ? ['bare-loop', 'getcode', 'getcode-shipped'] : ['getcode-shipped', 'getcode', 'bare-loop']
+        const order: GetcodeTarget[] = repeat % 2 === 0 ? ['bare-loop', 'getcode', 'getcode-shipped', 'getcode-open'] : ['getcode-open', 'getcode-shipped', 'getcode', 'bare-loop']
         for (const target of order) await measure(target, concurrency)
       }
       await measure('fastify-constant', concurrency)
@@ -167,6 +180,7 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
     const bestAt = (target: GetcodeTarget, concurrency: number): number =>
       Math.max(0, ...runs.filter((r) => r.target === target && r.concurrency === concurrency).map((r) => r.rps))
     const shippedRatio = ratio(best['getcode-shipped']?.rps, best.getcode?.rps)
+    const authRatio = ratio(best.getcode?.rps, best['getcode-open']?.rps)
     return {
       driver,
       durationMs,
@@ -175,6 +189,7 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
       ratioToBareLoop,
       perCoreSecondRatio: ratio(best.getcode?.perCoreSecond, best['bare-loop']?.perCoreSecond),
       ratioToFastifyConstant: ratio(best.getcode?.rps, best['fastify-constant']?.rps),
+      auth: { ratio: authRatio, target: 0.95, met: authRatio >= 0.95 },
       target: 0.9,
       met: ratioToBareLoop >= 0.9,
       apiMemory,

@@ -49,12 +49,12 @@ export async function runLatency (mode: Mode, options: { nodeFlags: string[], lo
   const idleGetcode: number[] = []
   try {
     // A first code to warm the api's connections, not measured.
-    const warm = await getCode(idleSystem.apiUrl)
-    await signInWhenValid(idleSystem.apiUrl, warm.code, warm.answeredAt, IDLE_POLL_MS, 10_000)
+    const warm = await getCode(idleSystem.caller)
+    await signInWhenValid(idleSystem.caller, warm.code, warm.answeredAt, IDLE_POLL_MS, 10_000)
     for (let i = 0; i < idleSamples; i++) {
       await sleep(idleGapMs * (0.9 + Math.random() * 0.2))
-      const issued = await getCode(idleSystem.apiUrl)
-      const took = await signInWhenValid(idleSystem.apiUrl, issued.code, issued.answeredAt, IDLE_POLL_MS, 10_000)
+      const issued = await getCode(idleSystem.caller)
+      const took = await signInWhenValid(idleSystem.caller, issued.code, issued.answeredAt, IDLE_POLL_MS, 10_000)
       if (took === undefined) throw new Error('a code issued into an idle system was not valid within 10 s')
       idleTimes.push(took)
       idleGetcode.push(issued.latencyMs)
@@ -76,8 +76,8 @@ export async function runLatency (mode: Mode, options: { nodeFlags: string[], lo
     let metering = false
     const settled = await atRate(steadyRate, steadyTtlSeconds + steadySeconds, async (i) => {
       if (i === measureAfter) { meter.start(); metering = true }
-      const issued = await getCode(steadySystem.apiUrl)
-      const took = await signInWhenValid(steadySystem.apiUrl, issued.code, issued.answeredAt, STEADY_POLL_MS, 10_000)
+      const issued = await getCode(steadySystem.caller)
+      const took = await signInWhenValid(steadySystem.caller, issued.code, issued.answeredAt, STEADY_POLL_MS, 10_000)
       if (i < measureAfter) return
       if (took === undefined) timedOut++
       else times.push(took)

@@ -32,7 +32,7 @@ export async function runMemory (mode: Mode, options: { driver: Driver, flagSets
     const loader = await forkChild<LoadRequest & { driver: Driver }, LoadResult>('load')
     try {
       const durationMs = mode.memory.seconds * 1000
-      const result = await loader.call({ url: `${bench.apiUrl}/api/v1/getcode`, connections: 16, durationMs, warmupMs: 0, driver: options.driver }, durationMs + 60_000)
+      const result = await loader.call({ url: `${bench.apiUrl}/api/v1/getcode`, connections: 16, durationMs, warmupMs: 0, driver: options.driver, headers: { authorization: `Bearer ${bench.caller.issueToken}` } }, durationMs + 60_000)
       const run: MemoryRun = { nodeFlags, seconds: mode.memory.seconds, getcodePerSecond: result.rps, api: memoryOf(bench.api.pid), worker: memoryOf(bench.workers[0]?.pid) }
       runs.push(run)
       options.log(`memory   flags ${nodeFlags.length > 0 ? nodeFlags.join(' ') : '(none)'}: api ${run.api?.rssMb ?? '–'} MB (peak ${run.api?.peakRssMb ?? '–'}), worker ${run.worker?.rssMb ?? '–'} MB (peak ${run.worker?.peakRssMb ?? '–'}), getcode ${run.getcodePerSecond}/s`)

@@ -9,7 +9,7 @@
  * wrote a row for moments before (its cached ETag); addresses are named in
  * X-Forwarded-For, which the bench's api trusts from loopback.
  */
-import { getCode, withConcurrency } from '../client.js'
+import { getCode, withConcurrency, type ApiCaller } from '../client.js'
 import { diff, type CountingProxy, type Counts } from '../counting-proxy.js'
 import { round } from '../stats.js'
 import type { BenchSystem } from '../system.js'
@@ -39,10 +39,10 @@ export interface SignInCostFigures {
 
 const LIMITS_TABLE = 'signinlimits'
 
-async function signInFrom (apiUrl: string, address: string, code: string): Promise<number> {
-  const res = await fetch(`${apiUrl}/api/v1/signin`, {
+async function signInFrom (api: ApiCaller, address: string, code: string): Promise<number> {
+  const res = await fetch(`${api.url}/api/v1/signin`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': address, authorization: `Bearer ${api.verifyToken}` },
     body: JSON.stringify({ code })
   })
   await res.arrayBuffer()
@@ -76,12 +76,12 @@ function costOf (kind: SignInKind, signIns: number, unexpected: number, counts: 
  * worker running): issues codes, waits until they are valid, then signs in.
  */
 export async function measureSignInCost (bench: BenchSystem, proxy: CountingProxy, n: number, log: (line: string) => void): Promise<SignInCostFigures> {
-  const { apiUrl, events } = bench
+  const { caller, events } = bench
   const address = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
   const unknown = (i: number): string => `zzz-${1 + (i % 1000)}-ZZZ`
   const validCodes = async (): Promise<string[]> => {
     const before = events.activated
-    const issued = await withConcurrency(n, 8, async () => await getCode(apiUrl))
+    const issued = await withConcurrency(n, 8, async () => await getCode(caller))
     await bench.waitFor(() => events.activated - before, n, 60_000 + n * 100)
     return issued.map((c) => c.code)
   }
@@ -94,14 +94,14 @@ export async function measureSignInCost (bench: BenchSystem, proxy: CountingProx
     return cost
   }
   const first = await validCodes()
-  const approvedNew = await measure('approved, new address', 200, async (i) => await signInFrom(apiUrl, address(i), first[i] as string))
+  const approvedNew = await measure('approved, new address', 200, async (i) => await signInFrom(caller, address(i), first[i] as string))
   const second = await validCodes()
-  const approvedKnown = await measure('approved, known address', 200, async (i) => await signInFrom(apiUrl, address(i), second[i] as string))
+  const approvedKnown = await measure('approved, known address', 200, async (i) => await signInFrom(caller, address(i), second[i] as string))
   const costs = [
     approvedNew,
     approvedKnown,
-    await measure('refused, new address', 401, async (i) => await signInFrom(apiUrl, address(n + i), unknown(i))),
-    await measure('refused, known address', 401, async (i) => await signInFrom(apiUrl, address(i), unknown(i)))
+    await measure('refused, new address', 401, async (i) => await signInFrom(caller, address(n + i), unknown(i))),
+    await measure('refused, known address', 401, async (i) => await signInFrom(caller, address(i), unknown(i)))
   ]
   const target = 1
   return { signIns: n, costs, target, met: [approvedNew, approvedKnown].every((c) => c.limitsTable <= target && c.unexpected === 0) }

@@ -73,13 +73,13 @@ export async function runTransactions (mode: Mode, options: { nodeFlags: string[
       storageConnectionString: connectionStringFor('127.0.0.1', proxy.queuePort, proxy.tablePort),
       nodeFlags: options.nodeFlags
     })
-    const { events, apiUrl } = bench
+    const { events, caller } = bench
     const lifeMs = (codes: number): number => (ttlSeconds + 60) * 1000 + codes * 50
 
     // At load: a queue the worker finds full.
     let before = proxy.snapshot()
     let t0 = performance.now()
-    await withConcurrency(burstCodes, 32, async () => await getCode(apiUrl))
+    await withConcurrency(burstCodes, 32, async () => await getCode(caller))
     await bench.addWorker()
     await bench.waitFor(() => events.activated + events.dropped, burstCodes, lifeMs(burstCodes))
     if (events.dropped > 0) throw new Error(`${events.dropped} codes expired before the worker reached them: raise the TTL of this mode`)
@@ -116,9 +116,9 @@ export async function runTransactions (mode: Mode, options: { nodeFlags: string[
     const expiredBefore = events.expired + events.dropped
     let approved = 0
     const settled = await atRate(steadyRate, steadySeconds, async () => {
-      const issued = await getCode(apiUrl)
+      const issued = await getCode(caller)
       await new Promise((resolve) => setTimeout(resolve, 1500))
-      if (await signIn(apiUrl, issued.code) === 200) approved++
+      if (await signIn(caller, issued.code) === 200) approved++
     })
     const failures = settled.filter((s) => s.status === 'rejected').length
     if (failures > 0) throw new Error(`${failures} of ${settled.length} steady codes failed: ${String((settled.find((s) => s.status === 'rejected') as PromiseRejectedResult).reason)}`)

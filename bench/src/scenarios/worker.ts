@@ -97,6 +97,8 @@ async function runOnce (target: WorkerTarget, backlog: number, options: WorkerOp
     worker = await startWorkerProcess('worker', {
       STORAGE_CONNECTION_STRING: azurite.connectionString,
       LOG_LEVEL: 'info',
+      // The worker poisons an activate whose life is longer than the codes it expects.
+      CODE_TTL_SECONDS: String(TTL_SECONDS),
       WORKER_BATCH_SIZE: String(BATCH),
       WORKER_MAX_IN_FLIGHT: String(IN_FLIGHT)
     }, options.nodeFlags, eventCounter(events, () => { if (events.activated >= backlog) done() }))

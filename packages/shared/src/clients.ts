@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import type { TokenCredential } from '@azure/core-auth'
 import { TableClient, type TableServiceClientOptions } from '@azure/data-tables'
 import { SecretClient } from '@azure/keyvault-secrets'
-import { QueueClient, QueueServiceClient, type StoragePipelineOptions } from '@azure/storage-queue'
+import { newPipeline, QueueClient, QueueServiceClient, type Pipeline, type RequestPolicyFactory, type StoragePipelineOptions } from '@azure/storage-queue'
 import type { StorageConfig, VaultConfig } from './config.js'
 import { poisonQueueName, shardQueueName } from './shards.js'
 
@@ -35,26 +35,53 @@ export function queueNameOf (config: StorageConfig): string {
   return new URL(auth.queueUrl).pathname.split('/').filter((s) => s !== '').pop() ?? ''
 }
 
+/**
+ * storage-queue's tryTimeoutInMs only sets the server-side `timeout` query
+ * parameter (whole seconds): an endpoint that accepts the connection and never
+ * answers would hold the call for ever. This gives each try a client-side deadline.
+ */
+function tryDeadline (ms: number): RequestPolicyFactory {
+  return {
+    create: (next) => ({
+      sendRequest: async (request) => {
+        request.timeout = ms
+        return await next.sendRequest(request)
+      }
+    })
+  }
+}
+
+type QueueCredential = Parameters<typeof newPipeline>[0]
+
+function queuePipeline (credential: QueueCredential, config: StorageConfig): Pipeline {
+  const pipeline = newPipeline(credential, { retryOptions: retryOptions(config) })
+  pipeline.factories.push(tryDeadline(config.storageTimeoutMs))
+  return pipeline
+}
+
 export function createQueues (config: StorageConfig, credential?: TokenCredential): Queues {
-  const options: StoragePipelineOptions = { retryOptions: retryOptions(config) }
   const { auth } = config
   const count = config.queueShards ?? 1
   let make: (name: (base: string) => string) => QueueClient
   if (auth.kind === 'connection-string') {
-    const service = QueueServiceClient.fromConnectionString(auth.connectionString, options)
-    make = (name) => service.getQueueClient(name(auth.queueName))
+    // The connection string is parsed by the SDK; the clients get a pipeline of our own.
+    const service = QueueServiceClient.fromConnectionString(auth.connectionString)
+    // `credential` is public at runtime and was in the typings before 12.2x; the shared key it holds is what we need.
+    const pipeline = queuePipeline((service as unknown as { credential: QueueCredential }).credential, config)
+    make = (name) => new QueueClient(service.getQueueClient(name(auth.queueName)).url, pipeline)
   } else {
     if (credential === undefined) throw new Error('a credential is required for STORAGE_QUEUE_URL')
     const url = new URL(auth.queueUrl)
     const base = url.pathname.replace(/\/?$/, '')
+    const pipeline = queuePipeline(credential, config)
     make = (name) => {
       const baseName = base.slice(base.lastIndexOf('/') + 1)
       // Shard 0 is the configured URL itself, untouched.
-      if (name(baseName) === baseName) return new QueueClient(url.toString(), credential, options)
+      if (name(baseName) === baseName) return new QueueClient(url.toString(), pipeline)
       const derived = new URL(url)
       // The name is the last path segment (Azurite puts the account before it).
       derived.pathname = base.slice(0, base.lastIndexOf('/') + 1) + name(baseName)
-      return new QueueClient(derived.toString(), credential, options)
+      return new QueueClient(derived.toString(), pipeline)
     }
   }
   const shards = Array.from({ length: count }, (_, i) => make((base) => shardQueueName(base, i)))

@@ -60,6 +60,7 @@ const vault: Properties = {
 
 const api: Properties = {
   THIRD_PARTY_API_ENDPOINT: { type: 'string', pattern: '^https?://', description: 'The third-party RandomNumber endpoint, e.g. https://<app>.azurewebsites.net/api/RandomNumber' },
+  LOG_REQUESTS: { type: 'boolean', default: true, description: 'Log each request (Fastify\'s "incoming request" and "request completed" lines). infra/deploy.sh sets false: one line per code event is what Log Analytics is paid for. Probe requests (/healthz, /readyz) are never logged' },
   THIRD_PARTY_TIMEOUT_MS: { type: 'integer', minimum: 1, default: 3000, description: 'Time allowed for the third-party call before getcode answers 504' },
   HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 in a container)' },
   PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000, description: 'Port to listen on' },
@@ -97,6 +98,17 @@ const overload: Properties = {
   OUTGOING_MAX_WAIT_MS: { type: 'integer', minimum: 0, default: 250, description: 'How long a getcode waits for one of OUTGOING_MAX_IN_FLIGHT before it answers 503 overloaded; 0: no limit' }
 }
 
+/** Who may call getcode and sign-in: Entra ID access tokens with app roles (docs in README "Callers"). */
+const callerAuth: Properties = {
+  AUTH_MODE: { type: 'string', enum: ['entra', 'none'], default: 'entra', description: 'entra: getcode and sign-in need an Entra ID access token (Bearer) with the role below. none: anyone who can reach the api may call them, as in the original sample; logged as a warning at every start' },
+  AUTH_ISSUER: { type: 'string', pattern: '^https://', description: 'Token issuer (iss), whose /.well-known/openid-configuration names the signing keys, e.g. https://login.microsoftonline.com/<tenant id>/v2.0. Required with AUTH_MODE=entra' },
+  AUTH_AUDIENCE: { type: 'string', minLength: 1, description: 'Comma-separated accepted audiences (aud): the api app registration\'s client id (v2 tokens) and/or its application ID URI. Required with AUTH_MODE=entra' },
+  AUTH_ISSUE_ROLE: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,120}$', default: 'Codes.Issue', description: 'App role a caller\'s token must carry (roles claim) to call getcode' },
+  AUTH_VERIFY_ROLE: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,120}$', default: 'Codes.Verify', description: 'App role a caller\'s token must carry to call sign-in' },
+  AUTH_CLOCK_SKEW_SECONDS: { type: 'integer', minimum: 0, maximum: 300, default: 60, description: 'Clock difference allowed when checking a token\'s exp and nbf' },
+  AUTH_CA_FILE: { type: 'string', minLength: 1, description: 'PEM certificate to trust for AUTH_ISSUER\'s discovery and key set (dev-vault\'s self-signed certificate); unset in Azure' }
+}
+
 const worker: Properties = {
   WORKER_BATCH_SIZE: { type: 'integer', minimum: 1, maximum: 32, default: 32, description: 'Messages per receive (Azure allows 32)' },
   WORKER_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, default: 64, description: 'Messages handled at once' },
@@ -118,14 +130,15 @@ const numberApi: Properties = {
 const devVault: Properties = {
   HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on' },
   PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8443, description: 'Port to listen on' },
-  DEV_VAULT_CERT_DIR: { type: 'string', minLength: 1, default: '.data/dev-vault', description: 'Where dev-vault keeps its certificate (cert.pem is what clients trust)' },
+  DEV_VAULT_CERT_DIR: { type: 'string', minLength: 1, default: '.data/dev-vault', description: 'Where dev-vault keeps its certificate (cert.pem is what clients trust) and its token-signing keys' },
+  DEV_VAULT_URL: { type: 'string', pattern: '^https://[^/]+$', description: 'Base URL other processes reach dev-vault at (its token issuer is <this>/<tenant>/v2.0), e.g. https://dev-vault:8443. Default: https://<HOST, or 127.0.0.1 for a wildcard>:<PORT>' },
   DEV_VAULT_HOSTNAMES: { type: 'string', minLength: 1, default: 'localhost,127.0.0.1', description: 'Comma-separated names and addresses put in the certificate' },
   THIRD_PARTY_API_SECRET_NAME: vault.THIRD_PARTY_API_SECRET_NAME as JsonSchemaProperty,
   THIRD_PARTY_API_KEY: { type: 'string', minLength: 1, description: 'Value seeded into the secret THIRD_PARTY_API_SECRET_NAME at start' }
 }
 
 export const schemas = {
-  api: { properties: { ...log, ...storage, ...credential, ...vault, ...api, ...overload }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
+  api: { properties: { ...log, ...storage, ...credential, ...vault, ...api, ...overload, ...callerAuth }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
   worker: { properties: { ...log, ...storage, ...credential, ...worker }, required: [] },
   // KEY_VAULT_URL and THIRD_PARTY_API_ENDPOINT are required unless FUNCTIONS_ENABLED=worker (loadFunctionsConfig).
   functions: { properties: { ...log, ...storage, ...credential, ...vault, ...functionsApi }, required: [] },
@@ -181,7 +194,29 @@ export interface VaultConfig {
   secretName: string
 }
 
+/**
+ * How the api authenticates its callers. `none` is the original sample's open
+ * endpoint; `entra` checks a bearer token against the issuer's signing keys.
+ */
+export type CallerAuthConfig =
+  | { mode: 'none' }
+  | {
+    mode: 'entra'
+    /** Exact `iss`; also where discovery is read: <issuer>/.well-known/openid-configuration. */
+    issuer: string
+    /** Any of these as `aud`. */
+    audiences: string[]
+    issueRole: string
+    verifyRole: string
+    clockSkewSeconds: number
+    /** PEM file trusted for the issuer's https (dev-vault); unset in Azure. */
+    caFile?: string
+  }
+
 export interface ApiConfig extends LogConfig, StorageConfig, CredentialConfig, VaultConfig {
+  callerAuth: CallerAuthConfig
+  /** Fastify's per-request log lines (probes are never logged). */
+  logRequests: boolean
   thirdPartyEndpoint: string
   thirdPartyTimeoutMs: number
   host: string
@@ -257,6 +292,8 @@ export interface NumberApiConfig extends LogConfig {
 export interface DevVaultConfig extends LogConfig {
   host: string
   port: number
+  /** Base URL clients use (the issuer's iss is built from it); default from host and the bound port. */
+  publicUrl?: string
   certDir: string
   hostnames: string[]
   seed: Record<string, string>
@@ -333,6 +370,7 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
     keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
     ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}),
     secretName: str(raw, 'THIRD_PARTY_API_SECRET_NAME'),
+    logRequests: raw.LOG_REQUESTS as boolean,
     thirdPartyEndpoint: str(raw, 'THIRD_PARTY_API_ENDPOINT'),
     thirdPartyTimeoutMs: int(raw, 'THIRD_PARTY_TIMEOUT_MS'),
     host: str(raw, 'HOST'),
@@ -354,7 +392,30 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
       maxInFlight: int(raw, 'OUTGOING_MAX_IN_FLIGHT'),
       maxWaiting: int(raw, 'OUTGOING_MAX_WAITING'),
       maxWaitMs: int(raw, 'OUTGOING_MAX_WAIT_MS')
-    }
+    },
+    callerAuth: callerAuthConfig(raw)
+  }
+}
+
+function callerAuthConfig (raw: Raw): CallerAuthConfig {
+  if (str(raw, 'AUTH_MODE') === 'none') return { mode: 'none' }
+  const issuer = optional(raw, 'AUTH_ISSUER')
+  const audiences = list(optional(raw, 'AUTH_AUDIENCE') ?? '')
+  const problems: { variable: string, problem: string }[] = []
+  const why = 'with AUTH_MODE=entra (the default); set AUTH_MODE=none to leave getcode and sign-in open'
+  if (issuer === undefined) problems.push({ variable: 'AUTH_ISSUER', problem: `is required ${why}` })
+  if (audiences.length === 0) problems.push({ variable: 'AUTH_AUDIENCE', problem: `is required ${why}` })
+  if (issuer === undefined || problems.length > 0) throw new ConfigError(problems)
+  const caFile = optional(raw, 'AUTH_CA_FILE')
+  return {
+    mode: 'entra',
+    // Entra's v1 issuer ends in a slash, its v2 issuer does not: iss is compared exactly, as given.
+    issuer,
+    audiences,
+    issueRole: str(raw, 'AUTH_ISSUE_ROLE'),
+    verifyRole: str(raw, 'AUTH_VERIFY_ROLE'),
+    clockSkewSeconds: int(raw, 'AUTH_CLOCK_SKEW_SECONDS'),
+    ...(caFile !== undefined ? { caFile } : {})
   }
 }
 
@@ -436,10 +497,12 @@ export function loadNumberApiConfig (env: Env = process.env): NumberApiConfig {
 export function loadDevVaultConfig (env: Env = process.env): DevVaultConfig {
   const raw = readEnv(schemas.devVault, env)
   const key = optional(raw, 'THIRD_PARTY_API_KEY')
+  const publicUrl = optional(raw, 'DEV_VAULT_URL')
   return {
     logLevel: str(raw, 'LOG_LEVEL'),
     host: str(raw, 'HOST'),
     port: int(raw, 'PORT'),
+    ...(publicUrl !== undefined ? { publicUrl } : {}),
     certDir: str(raw, 'DEV_VAULT_CERT_DIR'),
     hostnames: list(str(raw, 'DEV_VAULT_HOSTNAMES')),
     seed: key !== undefined ? { [str(raw, 'THIRD_PARTY_API_SECRET_NAME')]: key } : {}

@@ -10,10 +10,10 @@ import type { CodeMessage } from '../src/message.js'
 const azurite = await startAzurite()
 t.teardown(() => azurite.stop())
 
-async function freshTable (): Promise<CodesTable> {
+async function freshTable (tableName = 't' + randomUUID().replaceAll('-', '')): Promise<CodesTable> {
   const config: StorageConfig = {
     auth: { kind: 'connection-string', connectionString: azurite.connectionString, queueName: 'unused' },
-    tableName: 't' + randomUUID().replaceAll('-', ''),
+    tableName,
     messageEncoding: 'base64',
     codeTtlSeconds: 600,
     storageTimeoutMs: 5000
@@ -21,6 +21,22 @@ async function freshTable (): Promise<CodesTable> {
   const table = new CodesTable(createTableClient(config))
   await table.ensureTable()
   return table
+}
+
+/** Runs `before` ahead of the first request of `method` that `table` sends (a real request, sent after it). */
+function beforeFirst (table: CodesTable, method: string, before: () => Promise<void>): { ran: () => boolean } {
+  let ran = false
+  table.client.pipeline.addPolicy({
+    name: `before-first-${method}`,
+    sendRequest: async (request, next) => {
+      if (request.method === method && !ran) {
+        ran = true
+        await before()
+      }
+      return await next(request)
+    }
+  })
+  return { ran: () => ran }
 }
 
 function activation (ttlMs: number, subject?: string): CodeMessage {
@@ -47,12 +63,42 @@ t.test('a code signs in once; the second try is refused as consumed', async (t) 
   t.same(await table.consume(message.code, undefined, new Date()), { approved: false, reason: 'consumed' })
 })
 
-t.test('of 20 concurrent sign-ins with one code exactly one passes', async (t) => {
+t.test('a sign-in whose row changed between its read and its write is refused as a race, not approved', async (t) => {
   const table = await freshTable()
   const message = activation(60_000)
   await table.insert(message)
-  const results = await Promise.all(Array.from({ length: 20 }, async () => await table.consume(message.code, undefined, new Date())))
-  t.equal(results.filter((r) => r.approved).length, 1)
+  // Another api instance consumes the code after this one has read the row and before it writes.
+  const other = await freshTable(table.client.tableName)
+  let otherResult: unknown
+  const interposed = beforeFirst(table, 'PATCH', async () => { otherResult = await other.consume(message.code, undefined, new Date()) })
+  t.same(await table.consume(message.code, undefined, new Date()), { approved: false, reason: 'race' }, 'the stale ETag is refused (412)')
+  t.ok(interposed.ran(), 'the competing write came between the read and the write')
+  t.same(otherResult, { approved: true })
+})
+
+t.test('of 20 concurrent sign-ins with one code exactly one passes, and the others lost the ETag race', async (t) => {
+  const table = await freshTable()
+  const message = activation(60_000)
+  await table.insert(message)
+  // Every read is answered before any write is sent: all 20 hold the same ETag, so
+  // each refusal below has to come from the conditional write, never from the read.
+  const n = 20
+  let reads = 0
+  let allRead: () => void = () => {}
+  const barrier = new Promise<void>((resolve) => { allRead = resolve })
+  table.client.pipeline.addPolicy({
+    name: 'read-barrier',
+    sendRequest: async (request, next) => {
+      if (request.method !== 'GET') return await next(request)
+      const response = await next(request)
+      if (++reads === n) allRead()
+      await barrier
+      return response
+    }
+  })
+  const results = await Promise.all(Array.from({ length: n }, async () => await table.consume(message.code, undefined, new Date())))
+  t.equal(results.filter((r) => r.approved).length, 1, 'one approval')
+  t.same(results.filter((r) => !r.approved), Array.from({ length: n - 1 }, () => ({ approved: false, reason: 'race' })), 'every refusal is a lost race (412)')
 })
 
 t.test('expired, unknown and wrong-subject codes are refused', async (t) => {

@@ -5,7 +5,9 @@ import { deriveTableUrl, loadApiConfig, loadDevVaultConfig, loadNumberApiConfig,
 const local = {
   KEY_VAULT_URL: 'https://127.0.0.1:8443',
   THIRD_PARTY_API_ENDPOINT: 'http://127.0.0.1:7071/api/RandomNumber',
-  STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true'
+  STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true',
+  AUTH_ISSUER: 'https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0',
+  AUTH_AUDIENCE: '11111111-2222-3333-4444-555555555555'
 }
 
 function configError (fn: () => unknown): ConfigError {
@@ -38,6 +40,26 @@ t.test('malformed values are refused with the variable named', async (t) => {
   t.same(configError(() => loadWorkerConfig({ ...local, QUEUE_MESSAGE_ENCODING: 'xml' })).variables, ['QUEUE_MESSAGE_ENCODING'])
   t.same(configError(() => loadWorkerConfig({ ...local, STORAGE_QUEUE_NAME: 'Bad_Name' })).variables, ['STORAGE_QUEUE_NAME'])
   t.same(configError(() => loadNumberApiConfig({ THIRD_PARTY_API_KEYS: ' , ' })).variables, ['THIRD_PARTY_API_KEYS'])
+})
+
+t.test('caller auth is on by default and needs an issuer and an audience, named when missing', async (t) => {
+  const { AUTH_ISSUER: _i, AUTH_AUDIENCE: _a, ...noAuth } = local
+  const err = configError(() => loadApiConfig(noAuth))
+  t.same(err.variables, ['AUTH_ISSUER', 'AUTH_AUDIENCE'])
+  t.match(err.message, /AUTH_ISSUER is required with AUTH_MODE=entra .*set AUTH_MODE=none/)
+  t.same(configError(() => loadApiConfig({ ...local, AUTH_AUDIENCE: ' , ' })).variables, ['AUTH_AUDIENCE'])
+  t.same(configError(() => loadApiConfig({ ...local, AUTH_ISSUER: 'http://login.example/v2.0' })).variables, ['AUTH_ISSUER'], 'https only')
+  t.same(configError(() => loadApiConfig({ ...local, AUTH_MODE: 'off' })).variables, ['AUTH_MODE'])
+  t.same(configError(() => loadApiConfig({ ...local, AUTH_ISSUE_ROLE: 'has space' })).variables, ['AUTH_ISSUE_ROLE'])
+  t.same(loadApiConfig({ ...local, AUTH_AUDIENCE: 'api://codegate, 1111' }).callerAuth, {
+    mode: 'entra',
+    issuer: local.AUTH_ISSUER,
+    audiences: ['api://codegate', '1111'],
+    issueRole: 'Codes.Issue',
+    verifyRole: 'Codes.Verify',
+    clockSkewSeconds: 60
+  })
+  t.same(loadApiConfig({ ...noAuth, AUTH_MODE: 'none' }).callerAuth, { mode: 'none' }, 'AUTH_MODE=none needs neither')
 })
 
 t.test('local defaults are sane and values are typed', async (t) => {

@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startDevVault } from '@codegate/dev-vault'
+import { SecretStore, startDevVault } from '@codegate/dev-vault'
 import { freePort } from '@codegate/stack'
 import { createSecretClient } from '../src/clients.js'
 import { DevTokenCredential } from '../src/credentials.js'
@@ -10,7 +10,17 @@ import { SecretProvider, SecretUnavailableError } from '../src/secret-provider.j
 
 const certDir = await mkdtemp(join(tmpdir(), 'codegate-vault-'))
 t.teardown(() => rm(certDir, { recursive: true, force: true }))
-const vault = await startDevVault({ logLevel: 'silent', host: '127.0.0.1', port: 0, certDir, hostnames: ['127.0.0.1', 'localhost'], seed: { 'third-party-api-key': 'first-key' } }, { logger: false })
+/** The vault's store, counting the reads of each secret (one per GET the vault answers). */
+class CountingStore extends SecretStore {
+  readonly reads = new Map<string, number>()
+  override get (name: string, version?: string): ReturnType<SecretStore['get']> {
+    this.reads.set(name, (this.reads.get(name) ?? 0) + 1)
+    return super.get(name, version)
+  }
+}
+const store = new CountingStore()
+const vault = await startDevVault({ logLevel: 'silent', host: '127.0.0.1', port: 0, certDir, hostnames: ['127.0.0.1', 'localhost'], seed: { 'third-party-api-key': 'first-key' } }, { logger: false, store })
+const reads = (): number => store.reads.get('third-party-api-key') ?? 0
 t.teardown(() => vault.close())
 
 function provider (url = vault.url): SecretProvider {
@@ -21,10 +31,12 @@ function provider (url = vault.url): SecretProvider {
 t.test('reads the key through the real SecretClient and caches it', async (t) => {
   const secrets = provider()
   t.equal(secrets.loaded, false)
+  const before = reads()
   t.equal(await secrets.get(), 'first-key')
   t.equal(secrets.loaded, true)
   vault.store.set('third-party-api-key', { value: 'rotated' })
   t.equal(await secrets.get(), 'first-key', 'no vault read per call')
+  t.equal(reads() - before, 1, 'the vault answered one read')
   t.teardown(() => { vault.store.set('third-party-api-key', { value: 'first-key' }) })
 })
 
@@ -33,9 +45,12 @@ t.test('refresh after a rejection reads the rotated key once for all callers', a
   await secrets.get()
   vault.store.set('third-party-api-key', { value: 'second-key' })
   t.teardown(() => { vault.store.set('third-party-api-key', { value: 'first-key' }) })
+  const before = reads()
   const keys = await Promise.all(Array.from({ length: 10 }, async () => await secrets.refresh('first-key')))
   t.same(new Set(keys), new Set(['second-key']))
-  t.equal(await secrets.refresh('first-key'), 'second-key', 'a late caller with the old key gets the new one without a read')
+  t.equal(reads() - before, 1, 'ten refreshes, one vault read')
+  t.equal(await secrets.refresh('first-key'), 'second-key', 'a late caller with the old key gets the new one')
+  t.equal(reads() - before, 1, 'without a read')
 })
 
 t.test('an unreachable vault is a typed error, and the key loads once the vault is up', async (t) => {

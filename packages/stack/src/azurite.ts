@@ -101,10 +101,33 @@ async function startService (service: 'queue' | 'table', port: number, options: 
     child.stdout.on('data', onData)
     child.stderr.on('data', onData)
     child.once('exit', (code, signal) => {
-      if (!listening) fail(new Error(`Azurite ${service} exited with code ${String(code)} before listening: ${output}`))
+      if (!listening) {
+        const message = `Azurite ${service} exited with code ${String(code)} before listening: ${output}`
+        fail(/EADDRINUSE/.test(output) ? new PortTakenError(message) : new Error(message))
+      }
       else if (!stopping.has(child)) options.onUnexpectedExit?.(service, { code, signal })
     })
   })
+}
+
+/** Azurite could not bind its port: someone else holds it. */
+class PortTakenError extends Error {}
+
+/**
+ * Starts a service on a port it had before (a restart): another process may
+ * hold it for a moment (a client's ephemeral port, a test's probe), so
+ * EADDRINUSE is tried again until startTimeoutMs has passed.
+ */
+async function startOnPort (service: 'queue' | 'table', port: number, options: Parameters<typeof startService>[2]): Promise<ChildProcess> {
+  const deadline = Date.now() + options.startTimeoutMs
+  for (;;) {
+    try {
+      return await startService(service, port, options)
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || Date.now() > deadline) throw err
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+  }
 }
 
 async function stopChild (child: ChildProcess | undefined): Promise<void> {
@@ -164,8 +187,8 @@ export async function startAzurite (options: AzuriteOptions = {}): Promise<Azuri
       await Promise.all([stopChild(queue), stopChild(table)])
     },
     async start () {
-      queue = await startService('queue', queuePort, all)
-      table = await startService('table', tablePort, all)
+      queue = await startOnPort('queue', queuePort, all)
+      table = await startOnPort('table', tablePort, all)
     },
     async restart (downMs = 0) {
       await azurite.pause()

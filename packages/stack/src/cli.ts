@@ -115,7 +115,13 @@ if (shuttingDown) {
     `  number-api  ${urls.thirdParty}   (its key is the dev-vault secret third-party-api-key)`,
     `  dev-vault   ${urls.vault}   (certificate ${shown(system.caFile)})`,
     `  Azurite     queue ${urls.queue}, table ${urls.table}   (data in ${shown(system.dataDir)}, kept between runs)`,
-    `  try: curl -s ${urls.getCode}`,
+    ...(process.env.AUTH_MODE === 'none'
+      ? ['  AUTH_MODE=none: getcode and sign-in are open to anyone', `  try: curl -s ${urls.getCode}`]
+      : [
+          `  token issuer ${system.auth.issuer}   (audience ${system.auth.audience})`,
+          '  try: TOKEN=$(npm run -s token -- --role Codes.Issue)',
+          `       curl -s -H "authorization: Bearer $TOKEN" ${urls.getCode}`
+        ]),
     'Ctrl-C stops everything.'
   ].join('\n'))
 }

@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { DevTokenSource } from '@codegate/dev-vault/token-client'
+import { DEV_API_AUDIENCE, DEV_VAULT_TENANT_ID, issuerPaths } from '@codegate/dev-vault/token-issuer'
 import { schemas, type ConfigSchema } from '@codegate/shared/config'
 import { CodegateError } from '@codegate/shared/errors'
 import { startAzurite, type Azurite } from './azurite.js'
@@ -78,7 +80,8 @@ export const WIRING_VARIABLES: readonly string[] = [
   'STORAGE_CONNECTION_STRING', 'STORAGE_QUEUE_URL', 'STORAGE_TABLE_URL',
   'KEY_VAULT_URL', 'KEY_VAULT_CA_FILE', 'THIRD_PARTY_API_ENDPOINT',
   'THIRD_PARTY_API_KEYS', 'THIRD_PARTY_API_KEY',
-  'DEV_VAULT_CERT_DIR', 'DEV_VAULT_HOSTNAMES',
+  'DEV_VAULT_CERT_DIR', 'DEV_VAULT_HOSTNAMES', 'DEV_VAULT_URL',
+  'AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_CA_FILE',
   'WORKER_HEALTH_HOST', 'WORKER_HEALTH_PORT'
 ]
 
@@ -175,6 +178,13 @@ export interface LocalSystem {
     table: string
   }
   ports: LocalSystemPorts
+  /** The api's token issuer (dev-vault's), its token endpoint and the audience the api accepts. */
+  auth: { issuer: string, tokenEndpoint: string, audience: string }
+  /**
+   * Access tokens for the api from dev-vault's token endpoint, cached and
+   * renewed: \`await system.tokens.get('Codes.Issue')\`.
+   */
+  tokens: DevTokenSource
   /** Azurite's connection string, for tests that look into the queue or the table. */
   connectionString: string
   thirdPartyApiKey: string
@@ -335,6 +345,8 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
     startup.signal.throwIfAborted()
 
     const vaultUrl = `https://${host}:${ports.vault}`
+    const paths = issuerPaths(DEV_VAULT_TENANT_ID)
+    const auth = { issuer: `${vaultUrl}${paths.issuer}`, tokenEndpoint: `${vaultUrl}${paths.token}`, audience: DEV_API_AUDIENCE }
     const thirdParty = `http://${host}:${ports.numberApi}/api/RandomNumber`
     const storage = { AZURE_CREDENTIAL: 'dev', STORAGE_CONNECTION_STRING: azurite.connectionString }
 
@@ -389,6 +401,7 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
       PORT: String(ports.vault),
       DEV_VAULT_CERT_DIR: certDir,
       DEV_VAULT_HOSTNAMES: `localhost,${host}`,
+      DEV_VAULT_URL: vaultUrl,
       THIRD_PARTY_API_KEY: key
     }, {
       // The api reads the certificate when it starts: ready means /healthz answers over TLS trusting cert.pem.
@@ -411,7 +424,11 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
       PORT: String(port),
       KEY_VAULT_URL: vaultUrl,
       KEY_VAULT_CA_FILE: caFile,
-      THIRD_PARTY_API_ENDPOINT: thirdParty
+      THIRD_PARTY_API_ENDPOINT: thirdParty,
+      // Callers need dev-vault's tokens (AUTH_MODE=none in env or serviceEnv turns this off).
+      AUTH_ISSUER: auth.issuer,
+      AUTH_AUDIENCE: auth.audience,
+      AUTH_CA_FILE: caFile
     }, { url: `http://${host}:${port}/readyz` }))
     const api = apis[0] as Service
     const workers = workerPorts.map((port, i) => makeService('worker', i === 0 ? 'worker' : `worker-${i + 1}`, port, `http://${host}:${port}`, {
@@ -454,6 +471,8 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
         table: az.tableEndpoint
       },
       ports,
+      auth,
+      tokens: new DevTokenSource({ tokenEndpoint: auth.tokenEndpoint, ca: await readFile(caFile), audience: auth.audience }),
       connectionString: az.connectionString,
       thirdPartyApiKey: key,
       caFile,

@@ -73,14 +73,68 @@ const KEEP_LINES = 40
 const live = new Set<ChildProcess>()
 let exitHookInstalled = false
 
-/** Kills `child` (and its process group) if it is still running when this process exits. */
+/**
+ * An exit hook does not run when this process is killed outright: tap ends a
+ * test file past its timeout with SIGALRM, then SIGKILL. So a small detached
+ * shell holds the read end of a pipe from this process and learns each child's
+ * process group ("+pid", "-pid"); when the pipe closes, however this process
+ * ended, it kills the groups still listed. Its own session, so a signal to
+ * this process's group does not take it along.
+ */
+const REAPER_SCRIPT = `
+groups=' '
+while read -r op pgid; do
+  case "$op" in
+    +) groups="$groups$pgid " ;;
+    -) kept=' '; for g in $groups; do [ "$g" = "$pgid" ] || kept="$kept$g "; done; groups=$kept ;;
+  esac
+done
+for g in $groups; do kill -s KILL -- "-$g" 2>/dev/null; done
+`
+let reaper: ChildProcess | undefined | null
+
+function tellReaper (line: string): void {
+  if (process.platform === 'win32') return
+  if (reaper === undefined) {
+    try {
+      // Not a node child: tap would load its coverage loader into it.
+      reaper = spawn('/bin/sh', ['-c', REAPER_SCRIPT], { stdio: ['pipe', 'ignore', 'ignore'], detached: true })
+      reaper.on('error', () => { reaper = null })
+      reaper.stdin?.on('error', () => {})
+      reaper.unref()
+      // Nothing to keep this process alive for: the pipe only has to close when it ends.
+      ;(reaper.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.()
+    } catch {
+      reaper = null
+    }
+  }
+  if (reaper === null || reaper.stdin === null || reaper.stdin.destroyed) return
+  reaper.stdin.write(line + '\n')
+}
+
+/** The pid of the reaper (see tellReaper), once a child has been registered; for tests. */
+export function reaperPid (): number | undefined {
+  return reaper?.pid
+}
+
+/**
+ * Kills `child` and its process group if it is still running when this process
+ * exits, and also, through the reaper, if this process is killed. `child` must
+ * have been spawned `detached` (its pid is its process group).
+ */
 export function killOnExit (child: ChildProcess): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true
     process.on('exit', () => { for (const c of live) signalTree(c, 'SIGKILL') })
   }
+  const pid = child.pid
+  if (pid === undefined) return
   live.add(child)
-  child.once('exit', () => { live.delete(child) })
+  tellReaper(`+ ${pid}`)
+  child.once('exit', () => {
+    live.delete(child)
+    tellReaper(`- ${pid}`)
+  })
 }
 
 /** The child runs in its own process group, so the whole group gets the signal. */

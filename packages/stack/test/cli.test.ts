@@ -2,7 +2,7 @@
  * `npm start` itself (packages/stack/dist/cli.js, built by `npm test`), on
  * free ports and a temporary data folder so it never meets a running one.
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
@@ -15,6 +15,7 @@ import { isAlive } from '../src/managed-process.js'
 import { nodeSupportWarning } from '../src/node-support.js'
 
 const cli = join(repositoryRoot(), 'packages/stack/dist/cli.js')
+const tokenCli = join(repositoryRoot(), 'packages/stack/dist/token-cli.js')
 
 /** Direct children of `pid`, from /proc (Linux). */
 function childrenOf (pid: number): number[] {
@@ -83,16 +84,40 @@ t.test('npm start brings the system up, prints where the API is, and SIGTERM sto
   const api = `http://127.0.0.1:${env.PORT ?? ''}`
   t.match(launcher.output(), `API docs    ${api}/docs`)
   for (const prefix of ['[azurite]', '[stack]']) t.match(launcher.output(), prefix)
-  const res = await fetch(`${api}/api/v1/getcode`)
-  t.equal(res.status, 200, 'getcode answers through the launched api')
+  t.equal((await fetch(`${api}/api/v1/getcode`)).status, 401, 'the launched api wants a token')
+  t.match(launcher.output(), 'TOKEN=$(npm run -s token -- --role Codes.Issue)', 'and says how to get one')
+  // `npm run -s token -- --role Codes.Issue`, with the same launcher variables.
+  const token = spawnSync(process.execPath, [tokenCli, '--role', 'Codes.Issue'], { env, encoding: 'utf8', timeout: 60_000 })
+  t.equal(token.status, 0, token.stderr)
+  const res = await fetch(`${api}/api/v1/getcode`, { headers: { authorization: `Bearer ${token.stdout.trim()}` } })
+  t.equal(res.status, 200, 'getcode answers through the launched api with the printed token')
 
-  const children = childrenOf(launcher.pid)
+  // The launcher's reaper (managed-process.ts) is a /bin/sh child of its own; it ends once the launcher has.
+  const isReaper = (pid: number): boolean => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/bin/sh')
+  const all = childrenOf(launcher.pid)
+  const children = all.filter((pid) => !isReaper(pid))
+  const reapers = all.filter(isReaper)
   t.equal(children.length, 6, 'two Azurite services and four service processes')
+  t.equal(reapers.length, 1, 'and one reaper')
   process.kill(launcher.pid, 'SIGTERM')
   t.equal(await launcher.exited, 0, 'exit code 0')
   t.same(children.filter(isAlive), [], 'no child is left')
+  const gone = (pid: number): boolean => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true } catch { return true } }
+  const deadline = Date.now() + 30_000
+  while (!reapers.every(gone) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+  t.ok(reapers.every(gone), 'the reaper ends after the launcher')
   t.match(launcher.output(), /\[stack\]\s+stopped/)
   t.ok(existsSync(join(dataDir, 'azurite')) && existsSync(join(dataDir, 'dev-vault', 'cert.pem')), 'data is kept in CODEGATE_DATA_DIR')
+})
+
+t.test('npm run token without a running dev-vault says so and exits 1', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'codegate-cli-'))
+  t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
+  const run = spawnSync(process.execPath, [tokenCli, '--role', 'Codes.Issue'], { env: await launcherEnv(dataDir), encoding: 'utf8', timeout: 60_000 })
+  t.equal(run.status, 1)
+  t.equal(run.stdout, '', 'nothing on stdout, so TOKEN=$(...) is empty rather than an error text')
+  t.match(run.stderr, /could not get a token from https:\/\/127\.0\.0\.1:\d+ \(is it running\?\)/)
+  t.equal(spawnSync(process.execPath, [tokenCli, '--bogus'], { env: await launcherEnv(dataDir), encoding: 'utf8' }).status, 2, 'an unknown option is a usage error')
 })
 
 t.test('npm start on a taken port exits 1 naming the port and the variable to change', async (t) => {

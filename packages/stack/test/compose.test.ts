@@ -188,6 +188,8 @@ t.test('every service has a healthcheck, restarts, and waits for what it calls t
     const deps = dependsOn(service)
     for (const [hostPort, port] of hostsIn(envOf(service))) {
       const host = hostPort.split(':')[0]!
+      // dev-vault's DEV_VAULT_URL is its own address (the issuer's name), not a call.
+      if (host === name) continue
       t.equal(deps[host], 'service_healthy', `${name} calls ${host}, so depends_on it with service_healthy`)
       if (host in codegate) t.equal(port, listenPort(host, envOf(services[host]!)), `${name} calls ${host} on the port it listens on`)
     }
@@ -349,7 +351,7 @@ function renderApp (app: string, inputs: Env): { env: Env, body: Record<string, 
   return { env, body }
 }
 
-t.test('infra/deploy.sh gives the apps URLs and a managed identity, never keys', async (t) => {
+t.test('infra/deploy.sh gives the apps URLs and a managed identity each, never keys', async (t) => {
   const inputs: Env = {
     LOCATION: 'westeurope',
     IMAGE_TAG: 'test',
@@ -357,15 +359,28 @@ t.test('infra/deploy.sh gives the apps URLs and a managed identity, never keys',
     API_MAX_REPLICAS: '10',
     WORKER_MIN_REPLICAS: '1',
     WORKER_MAX_REPLICAS: '10',
+    API_CPU: '0.25',
+    API_MEMORY: '0.5Gi',
+    WORKER_CPU: '0.25',
+    WORKER_MEMORY: '0.5Gi',
+    REVISION_SUFFIX: 'r1',
+    LIMITS_TABLE_NAME: 'signinlimits',
     STORAGE_ACCOUNT: 'codegatest',
-    identity_id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/codegate-identity',
-    identity_client_id: '00000000-0000-0000-0000-00000000000c',
+    api_identity_id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/codegate-api-identity',
+    api_identity_client_id: '00000000-0000-0000-0000-00000000000a',
+    worker_identity_id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/codegate-worker-identity',
+    worker_identity_client_id: '00000000-0000-0000-0000-00000000000b',
     vault_url: 'https://codegate-kv.vault.azure.net',
     queue_url: 'https://codegatest.queue.core.windows.net/code-requests',
     table_url: 'https://codegatest.table.core.windows.net',
     registry_server: 'codegatecr.azurecr.io',
     environment_id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/managedEnvironments/codegate-env',
-    THIRD_PARTY_API_ENDPOINT: 'https://numbers.example.net/api/RandomNumber'
+    THIRD_PARTY_API_ENDPOINT: 'https://numbers.example.net/api/RandomNumber',
+    AUTH_MODE: 'entra',
+    AUTH_ISSUER: 'https://login.microsoftonline.com/00000000-0000-0000-0000-0000000000aa/v2.0',
+    AUTH_AUDIENCE: '00000000-0000-0000-0000-0000000000bb',
+    AUTH_ISSUE_ROLE: 'Codes.Issue',
+    AUTH_VERIFY_ROLE: 'Codes.Verify'
   }
   for (const app of ['api', 'worker']) {
     const { env, body } = renderApp(app, inputs)
@@ -374,11 +389,12 @@ t.test('infra/deploy.sh gives the apps URLs and a managed identity, never keys',
     t.same(missingRequired(schema, env), [], `${app}: required variables are set`)
     t.doesNotThrow(() => load(env), `${app}: its config loader accepts the environment`)
     t.equal(env.AZURE_CREDENTIAL, 'default', `${app} uses DefaultAzureCredential`)
-    t.equal(env.AZURE_CLIENT_ID, inputs.identity_client_id, `${app} names the user-assigned identity`)
+    const identity = inputs[`${app}_identity_id`]!
+    t.equal(env.AZURE_CLIENT_ID, inputs[`${app}_identity_client_id`], `${app} names its user-assigned identity`)
     t.notOk('STORAGE_CONNECTION_STRING' in env || 'KEY_VAULT_CA_FILE' in env, `${app} has no local-only settings`)
     t.notMatch(JSON.stringify(body), /AccountKey|SharedAccessSignature|"secrets"/, `${app} carries no key`)
-    t.ok(inputs.identity_id! in body.identity.userAssignedIdentities, `${app} runs as the identity`)
-    t.equal(body.properties.configuration.registries[0].identity, inputs.identity_id, `${app} pulls its image as the identity`)
+    t.same(Object.keys(body.identity.userAssignedIdentities), [identity], `${app} runs as its own identity`)
+    t.equal(body.properties.configuration.registries[0].identity, identity, `${app} pulls its image as its identity`)
     const port = listenPort(app, env)
     const probes = body.properties.template.containers[0].probes as { type: string, httpGet: { path: string, port: number } }[]
     t.same(probes.map((p) => [p.type, p.httpGet.path, p.httpGet.port]).sort(),
@@ -398,11 +414,11 @@ t.test('infra/deploy.sh gives the apps URLs and a managed identity, never keys',
     custom: {
       type: 'azure-queue',
       metadata: { accountName: inputs.STORAGE_ACCOUNT, queueName, queueLength: '32', queueLengthStrategy: 'visibleonly' },
-      identity: inputs.identity_id
+      identity: inputs.worker_identity_id
     }
   })
   const base = new URL(worker.env.STORAGE_QUEUE_URL!).pathname.slice(1)
-  t.same(worker.body.properties.template.scale.rules, [backlogRule(base, 0)], 'worker scales on its queue\'s visible messages, read with the identity')
+  t.same(worker.body.properties.template.scale.rules, [backlogRule(base, 0)], 'worker scales on its queue\'s visible messages, read with the worker\'s own identity')
   t.equal(worker.env.QUEUE_SHARDS, '1')
 
   const sharded = renderApp('worker', { ...inputs, QUEUE_SHARDS: '3' })

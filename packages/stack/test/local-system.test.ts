@@ -23,7 +23,7 @@ async function eventually (check: () => Promise<boolean> | boolean, timeoutMs = 
 }
 
 async function getCode (system: LocalSystem): Promise<{ status: number, body: { code?: string } }> {
-  const res = await fetch(system.urls.getCode)
+  const res = await fetch(system.urls.getCode, { headers: { authorization: `Bearer ${await system.tokens.get('Codes.Issue')}` } })
   return { status: res.status, body: await res.json() as { code?: string } }
 }
 
@@ -43,8 +43,9 @@ t.test('the local system starts on free ports, issues a code, and stop() leaves 
   t.match(system.api.env, { CODE_TTL_SECONDS: '30', LOG_LEVEL: 'warn', AZURE_CREDENTIAL: 'dev' }, 'settings reach the services that read them')
   t.notOk('CODE_TTL_SECONDS' in system.numberApi.env, 'and only those')
 
+  t.equal((await fetch(system.urls.getCode)).status, 401, 'the api checks callers against dev-vault\'s issuer')
   const { status, body } = await getCode(system)
-  t.equal(status, 200, 'GET /api/v1/getcode answers 200')
+  t.equal(status, 200, 'GET /api/v1/getcode answers 200 with a token from it')
   t.match(body.code, CODE)
   t.equal((await fetch(`${system.urls.worker ?? ''}/healthz`)).status, 200, 'the worker answers its probe')
 

@@ -3,7 +3,7 @@
  * in a Fastify instance with codegate's logger, limits and validation rules.
  *
  * Load order: plugins/external (config, storage, vault, security, load
- * shedding, docs), then
+ * shedding, caller authentication, docs), then
  * plugins/app (domain services), then routes.
  */
 import type { TokenCredential } from '@azure/core-auth'
@@ -18,6 +18,7 @@ import { errorAnswer } from './operations.js'
 import codeIssuer from './plugins/app/code-issuer.js'
 import readiness from './plugins/app/readiness.js'
 import signIn from './plugins/app/sign-in.js'
+import callerAuth, { type CallerAuthPluginOptions } from './plugins/external/caller-auth.js'
 import configPlugin from './plugins/external/config.js'
 import security from './plugins/external/security.js'
 import storage from './plugins/external/storage.js'
@@ -39,6 +40,8 @@ export interface AppOptions {
   keyRetryMaxMs?: number
   /** How long start waits for the first vault read before going on without the key. */
   keyStartWaitMs?: number
+  /** Key-set caching and start wait of caller authentication (AUTH_MODE=entra). */
+  callerAuth?: CallerAuthPluginOptions
 }
 
 /** Largest request body anywhere; signin allows less. */
@@ -77,6 +80,8 @@ export const codegateApi: FastifyPluginAsync<{ config: ApiConfig } & AppOptions>
   await fastify.register(security)
   // After helmet (its headers go on the 503s too), before the rate limiter's route hooks and the routes.
   await fastify.register(underPressure, { routes: ['/api/v1/getcode', '/api/v1/signin'] })
+  // After load shedding: a request that is shed costs no token check.
+  await fastify.register(callerAuth, opts.callerAuth ?? {})
   await fastify.register(swagger)
 
   await fastify.register(codeIssuer)
@@ -128,6 +133,8 @@ export function buildApp (config: ApiConfig, options: AppOptions = {}): FastifyI
     // client picks its own address by prepending to X-Forwarded-For, and
     // Fastify 5 treats a hop count as trusting nothing.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
+    // Off in Azure (LOG_REQUESTS=false): code events are logged by the routes themselves.
+    disableRequestLogging: !config.logRequests,
     bodyLimit: BODY_LIMIT,
     // A client must send its request within this; slow senders do not hold sockets.
     requestTimeout: 30_000,

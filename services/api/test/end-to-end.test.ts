@@ -1,8 +1,9 @@
 /**
  * getcode → worker → signin with every real part: Azurite, dev-vault,
- * number-api, the api and the worker (in process), over real sockets.
+ * number-api, the api and the worker (in process), over real sockets: the
+ * api listens on 127.0.0.1 and is called with fetch.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import pino from 'pino'
 import type { ApiConfig, WorkerConfig } from '@codegate/shared/config'
 import { startWorker } from '@codegate/worker'
@@ -48,58 +49,86 @@ async function rowWithin (config: ApiConfig, code: string, boundMs: number): Pro
   return false
 }
 
-async function signIn (app: Awaited<ReturnType<typeof appFor>>['app'], code: string, subject?: string): Promise<number> {
-  const res = await app.inject({ method: 'POST', url: '/api/v1/signin', payload: { code, ...(subject !== undefined ? { subject } : {}) } })
-  return res.statusCode
+/** The api listening on a free loopback port; its base URL. */
+async function listening (t: Test, config: ApiConfig): Promise<string> {
+  const { app } = await appFor(t, config)
+  return await app.listen({ host: '127.0.0.1', port: 0 })
+}
+
+async function getCode (api: string, query = ''): Promise<{ status: number, code: string }> {
+  const res = await fetch(`${api}/api/v1/getcode${query}`)
+  const body = await res.json() as { code?: string }
+  return { status: res.status, code: body.code ?? '' }
+}
+
+async function signIn (api: string, code: string, subject?: string): Promise<number> {
+  const res = await fetch(`${api}/api/v1/signin`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code, ...(subject !== undefined ? { subject } : {}) })
+  })
+  await res.arrayBuffer()
+  return res.status
 }
 
 /** Polls sign-in until it passes or `boundMs` is over; returns the time it took. */
-async function signInWithin (app: Awaited<ReturnType<typeof appFor>>['app'], code: string, boundMs: number, subject?: string): Promise<number | undefined> {
+async function signInWithin (api: string, code: string, boundMs: number, subject?: string): Promise<number | undefined> {
   const start = Date.now()
   while (Date.now() - start < boundMs) {
-    if (await signIn(app, code, subject) === 200) return Date.now() - start
+    if (await signIn(api, code, subject) === 200) return Date.now() - start
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
   return undefined
 }
 
+/**
+ * How long an idle worker may take to activate a code: its longest idle wait,
+ * then a receive and an insert, each bounded by the storage timeout.
+ */
+const activationBoundMs = (worker: WorkerConfig): number => worker.maxBackoffMs + 2 * worker.storageTimeoutMs
+
 t.test('an issued code becomes valid within the worker bound, signs in once, then is refused', async (t) => {
   const config = configFor(parts)
-  const { app } = await appFor(t, config)
-  const worker = await startWorker(workerConfigFor(config), { logger: pino({ level: 'silent' }) })
+  const api = await listening(t, config)
+  const workerConfig = workerConfigFor(config)
+  const worker = await startWorker(workerConfig, { logger: pino({ level: 'silent' }) })
   t.teardown(() => worker.close())
 
-  const issued = await app.inject('/api/v1/getcode')
-  t.equal(issued.statusCode, 200)
-  const { code } = issued.json()
-  // The worker polls at least every second when idle; 5 s leaves room for a loaded CI machine.
-  const took = await signInWithin(app, code, 5000)
-  t.ok(took !== undefined, `approved after ${String(took)} ms`)
-  t.equal(await signIn(app, code), 401, 'a second sign-in with the same code is refused')
+  const issued = await getCode(api)
+  t.equal(issued.status, 200)
+  const bound = activationBoundMs(workerConfig)
+  const took = await signInWithin(api, issued.code, bound)
+  t.ok(took !== undefined, `approved after ${String(took)} ms (bound ${bound} ms)`)
+  t.equal(await signIn(api, issued.code), 401, 'a second sign-in with the same code is refused')
 })
 
 t.test('a code bound to a subject signs in only for that subject', async (t) => {
   const config = configFor(parts)
-  const { app } = await appFor(t, config)
-  const worker = await startWorker(workerConfigFor(config), { logger: pino({ level: 'silent' }) })
+  const api = await listening(t, config)
+  const workerConfig = workerConfigFor(config)
+  const worker = await startWorker(workerConfig, { logger: pino({ level: 'silent' }) })
   t.teardown(() => worker.close())
 
-  const { code } = (await app.inject('/api/v1/getcode?subject=alice')).json()
-  t.ok(await rowWithin(config, code, 5000), 'activated')
-  t.equal(await signIn(app, code, 'bob'), 401, 'another subject is refused')
-  t.equal(await signIn(app, code), 401, 'no subject is refused')
-  t.equal(await signIn(app, code, 'alice'), 200, 'the subject it was issued for gets in')
+  const { code } = await getCode(api, '?subject=alice')
+  t.ok(await rowWithin(config, code, activationBoundMs(workerConfig)), 'activated')
+  t.equal(await signIn(api, code, 'bob'), 401, 'another subject is refused')
+  t.equal(await signIn(api, code), 401, 'no subject is refused')
+  t.equal(await signIn(api, code, 'alice'), 200, 'the subject it was issued for gets in')
 })
 
 t.test('an expired code is refused even with the worker stopped', async (t) => {
-  const config = configFor(parts, { codeTtlSeconds: 3 })
-  const { app } = await appFor(t, config)
-  const worker = await startWorker(workerConfigFor(config), { logger: pino({ level: 'silent' }) })
-  const { code } = (await app.inject('/api/v1/getcode')).json()
-  t.ok(await rowWithin(config, code, 2500), 'activated while the worker runs')
+  // The api's clock is the test's: the code expires when the test says, not after a sleep.
+  let now = Date.now()
+  const config = configFor(parts, { codeTtlSeconds: 60 })
+  const { app } = await appFor(t, config, { now: () => new Date(now) })
+  const api = await app.listen({ host: '127.0.0.1', port: 0 })
+  const workerConfig = workerConfigFor(config)
+  const worker = await startWorker(workerConfig, { logger: pino({ level: 'silent' }) })
+  const { code } = await getCode(api)
+  t.ok(await rowWithin(config, code, activationBoundMs(workerConfig)), 'activated while the worker runs')
   await worker.close()
   // No worker is left to delete the row: only the expiry stored in it can refuse the code.
-  await new Promise((resolve) => setTimeout(resolve, 3100))
+  now += 60_000
   t.ok(await table(config).get(code), 'the row is still there')
-  t.equal(await signIn(app, code), 401)
+  t.equal(await signIn(api, code), 401)
 })

@@ -1,6 +1,11 @@
 import { URL } from 'node:url'
+import {
+  AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential
+} from '@azure/storage-queue'
 import t from 'tap'
-import { appFor, azuriteFor, configFor, drainQueue, insertCode, json, numberApiFor, tableFor, tempDir, vaultFor, type Parts } from './fixtures/parts.js'
+import { READINESS_CACHE_MS } from '../src/plugins/app/readiness.js'
+import { connectionStringFor, DEV_ACCOUNT, DEV_ACCOUNT_KEY, startHungEndpoint } from '@codegate/stack'
+import { appFor, azuriteFor, configFor, drainQueue, insertCode, json, numberApiFor, queuedCount, tableFor, tempDir, vaultFor, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
@@ -47,7 +52,7 @@ t.test('vault down at start: the api starts, readyz and getcode answer 503, and 
   t.equal(getcode.statusCode, 503)
   t.equal(getcode.json().error, 'vault_unavailable')
   t.notOk('code' in getcode.json())
-  t.same(await drainQueue(config), [], 'nothing queued')
+  t.equal(await queuedCount(config), 0, 'nothing queued, visible or hidden')
   t.ok(logs.some((l) => l.includes('"event":"key.unavailable"')), 'the failure is logged')
 
   // Same address, certificate and secrets: the vault is back.
@@ -87,6 +92,8 @@ t.test('storage down: getcode and signin answer 503 with a reason and no code, r
   t.equal(signin.statusCode, 503)
   t.equal(signin.json().error, 'storage_unavailable')
 
+  // The first probe's answer is reused for READINESS_CACHE_MS; on a fast machine the calls above fit inside it.
+  await new Promise((resolve) => setTimeout(resolve, READINESS_CACHE_MS + 100))
   const ready = await app.inject('/readyz')
   t.equal(ready.statusCode, 503)
   t.match(ready.json(), { status: 'not_ready', checks: { queue: { ok: false, reason: /unreachable/ }, table: { ok: false }, vault: { ok: true } } })
@@ -116,4 +123,65 @@ t.test('storage down at start: the api starts and creates its queues once storag
   t.equal((await drainQueue(config)).length, 1)
   // Its answer is reused for a second, so it may say 503 a little longer.
   await until('readyz to turn 200', async () => (await app.inject('/readyz')).statusCode === 200)
+})
+
+t.test('a queue that accepts connections and never answers: getcode and readyz answer 503 once the storage timeout has run out', async (t) => {
+  const hung = await startHungEndpoint()
+  t.teardown(() => hung.close())
+  const base = configFor(parts, { storageTimeoutMs: 300 })
+  const queueName = base.auth.kind === 'connection-string' ? base.auth.queueName : 'unused'
+  const config = { ...base, auth: { kind: 'connection-string' as const, connectionString: connectionStringFor('127.0.0.1', hung.port, azurite.tablePort), queueName } }
+  const { app } = await appFor(t, config)
+  // Without a client-side deadline each call waits for ever: turn that into a failure, not a file timeout.
+  const orHang = async <T>(answer: Promise<T>): Promise<T | 'no answer'> => await Promise.race([answer, new Promise<'no answer'>((resolve) => { setTimeout(() => { resolve('no answer') }, 60_000).unref() })])
+
+  const getcode = await orHang(app.inject('/api/v1/getcode'))
+  t.not(getcode, 'no answer', 'getcode answers')
+  if (getcode === 'no answer') return
+  t.equal(getcode.statusCode, 503)
+  t.same(getcode.json(), { error: 'queue_unavailable', message: 'Could not get you a code. Storage is unavailable; try again shortly.' })
+  t.notOk('code' in getcode.json())
+  t.ok(hung.connections > 0, 'the calls reached the hung endpoint')
+
+  const ready = await orHang(app.inject('/readyz'))
+  t.not(ready, 'no answer', 'readyz answers')
+  if (ready === 'no answer') return
+  t.equal(ready.statusCode, 503)
+  t.match(ready.json(), { status: 'not_ready', checks: { queue: { ok: false }, table: { ok: true } } })
+})
+
+t.test('probes are never logged; with logRequests off a getcode and a sign-in write one line each', async (t) => {
+  const lines = async (logRequests: boolean): Promise<{ msg: string, url?: string }[]> => {
+    const { app, logs } = await appFor(t, configFor(parts, { logRequests }))
+    const before = logs.length
+    await app.inject('/healthz')
+    await app.inject('/readyz')
+    const probes = logs.slice(before)
+    t.same(probes, [], `logRequests ${String(logRequests)}: no line for a probe`)
+    const { code } = (await app.inject('/api/v1/getcode')).json() as { code: string }
+    await app.inject({ method: 'POST', url: '/api/v1/signin', payload: { code } })
+    return logs.slice(before).map((l) => JSON.parse(l) as { msg: string, req?: { url: string } }).map((l) => ({ msg: l.msg, ...(l.req !== undefined ? { url: l.req.url } : {}) }))
+  }
+  const quiet = await lines(false)
+  t.same(quiet.map((l) => l.msg), ['code issued', 'sign-in refused'], 'one line per code event')
+  const chatty = await lines(true)
+  t.ok(chatty.filter((l) => l.msg === 'incoming request').length === 2, 'request lines when asked for, for the two api calls only')
+})
+
+t.test('/readyz counts a queue that answers 403 (allowed to send, not to read its properties) as reachable', async (t) => {
+  const config = configFor(parts)
+  await tableFor(config)
+  // An account SAS without read: Azurite answers 403 to Get Queue Metadata (and to table reads).
+  const key = new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_ACCOUNT_KEY)
+  const sas = generateAccountSASQueryParameters({
+    expiresOn: new Date(Date.now() + 3_600_000),
+    permissions: AccountSASPermissions.parse('aup'),
+    resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
+    services: AccountSASServices.parse('qt').toString()
+  }, key).toString()
+  const connectionString = `QueueEndpoint=${azurite.queueEndpoint};TableEndpoint=${azurite.tableEndpoint};SharedAccessSignature=${sas}`
+  if (config.auth.kind !== 'connection-string') throw new Error('configFor gives a connection string')
+  const { app } = await appFor(t, { ...config, auth: { ...config.auth, connectionString } })
+  const res = await app.inject('/readyz')
+  t.match(res.json(), { checks: { queue: { ok: true }, table: { ok: false, reason: /403/ } } })
 })

@@ -3,6 +3,8 @@ import t from 'tap'
 import { createQueues } from '@codegate/shared/clients'
 import { decodeMessage } from '@codegate/shared/message'
 import { shardOf } from '@codegate/shared/shards'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { READINESS_CACHE_MS } from '../src/plugins/app/readiness.js'
 import { appFor, azuriteFor, configFor, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
@@ -38,6 +40,8 @@ t.test('/readyz fails when a shard other than the first is missing and cannot be
   const { app } = await appFor(t, config)
   t.equal((await app.inject('/readyz')).statusCode, 200)
   await createQueues(config).shards[1]!.delete()
+  // Past the first answer's cache, so the second probe asks the queues again.
+  await sleep(READINESS_CACHE_MS + 100)
   const res = await app.inject('/readyz')
   t.equal(res.statusCode, 503)
   t.equal(res.json().checks.queue.ok, false)

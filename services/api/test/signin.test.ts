@@ -1,5 +1,6 @@
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
+import { connectionStringFor, startHoldingProxy } from '@codegate/stack'
 import { appFor, azuriteFor, configFor, insertCode, json, tableFor, vaultFor, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
@@ -27,18 +28,33 @@ t.test('a live code signs in once; the second time it is refused', async (t) => 
   t.type((await table.get('abc-123-DEF'))?.consumedAt, Date, 'the row is marked consumed')
 })
 
-t.test('20 parallel sign-ins with one code: exactly one is approved', async (t) => {
+t.test('20 parallel sign-ins with one code: exactly one is approved, the others lose the ETag race', async (t) => {
+  // The table behind a proxy that answers no read before all 20 have arrived: every
+  // sign-in holds the same ETag, so each refusal has to come from the conditional write.
+  const n = 20
+  let reads = 0
+  let allRead: () => void = () => {}
+  const barrier = new Promise<void>((resolve) => { allRead = resolve })
+  const proxy = await startHoldingProxy(azurite.tablePort, async ({ method, url }) => {
+    if (method !== 'GET' || !url.includes('par-77-ALL')) return
+    if (++reads === n) allRead()
+    await barrier
+  })
+  t.teardown(() => proxy.close())
   // One address: its limit writes queue up in the process, so give a loaded machine time.
   const config = configFor(parts, { storageTimeoutMs: 15_000 })
   const table = await tableFor(config)
   await insertCode(table, 'par-77-ALL', { subject: 'carol' })
-  const { app } = await appFor(t, config)
+  const queueName = config.auth.kind === 'connection-string' ? config.auth.queueName : 'unused'
+  const { app, logs } = await appFor(t, { ...config, auth: { kind: 'connection-string', connectionString: connectionStringFor('127.0.0.1', azurite.queuePort, proxy.port), queueName } })
 
-  const answers = await Promise.all(Array.from({ length: 20 }, async () => await app.inject(signin({ code: 'par-77-ALL', subject: 'carol' }))))
+  const answers = await Promise.all(Array.from({ length: n }, async () => await app.inject(signin({ code: 'par-77-ALL', subject: 'carol' }))))
 
   const statuses = answers.map((r) => r.statusCode).sort()
   t.equal(statuses.filter((s) => s === 200).length, 1, 'one approval')
-  t.equal(statuses.filter((s) => s === 401).length, 19, 'every other one refused')
+  t.equal(statuses.filter((s) => s === 401).length, n - 1, 'every other one refused')
+  const reasons = logs.map((line) => JSON.parse(line) as { event?: string, reason?: string }).filter((l) => l.event === 'signin.refused').map((l) => l.reason)
+  t.same(reasons, Array.from({ length: n - 1 }, () => 'race'), 'each refusal was a lost race (the 412 branch ran)')
 })
 
 t.test('unknown, expired and other-subject codes get the same 401', async (t) => {

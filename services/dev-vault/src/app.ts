@@ -14,13 +14,15 @@ import type { DevVaultConfig } from '@codegate/shared/config'
 import { CodegateError } from '@codegate/shared/errors'
 import { loggerOptions } from '@codegate/shared/logger'
 import { certificateCovers, ensureCertificate, type TlsMaterial } from './certificate.js'
+import { isIssuerPath, issuerRoutes } from './issuer-routes.js'
 import { SECRET_NAME_PATTERN, SecretStore } from './secret-store.js'
+import { DEV_VAULT_TENANT_ID, DevTokenIssuer } from './token-issuer.js'
 import { badName, deletedSecretBundle, keyVaultError, page, parseSetSecretBody, secretBundle, secretItem, secretNotFound } from './wire-format.js'
 
 export type DevVaultApp = FastifyInstance<Server, IncomingMessage, ServerResponse>
 
-/** Tenant named in the challenge; the SDK passes it to its credential, which dev-vault never checks. */
-export const DEV_VAULT_TENANT_ID = '00000000-0000-0000-0000-000000000000'
+/** Tenant named in the challenge (the SDK passes it to its credential, which dev-vault never checks) and in the issuer's paths. */
+export { DEV_VAULT_TENANT_ID }
 
 /** What Key Vault answers to a request without a token (challenge-based auth). */
 export const CHALLENGE = `Bearer authorization="https://login.microsoftonline.com/${DEV_VAULT_TENANT_ID}", resource="https://vault.azure.net"`
@@ -41,6 +43,8 @@ export interface DevVault {
   /** Where caPem is kept (KEY_VAULT_CA_FILE for other processes). */
   certFile: string
   store: SecretStore
+  /** The development token issuer (AUTH_ISSUER is `issuer.issuer`). */
+  issuer: DevTokenIssuer
   close: () => Promise<void>
 }
 
@@ -57,12 +61,14 @@ function vaultUrlOf (request: FastifyRequest): string {
   return `https://${isIP(address) === 6 ? `[${address}]` : address}:${port}`
 }
 
-/** Builds the HTTPS app, making or reusing the certificate in config.certDir; does not listen. */
+/** Builds the HTTPS app, making or reusing the certificate and signing keys in config.certDir; does not listen. */
 export async function buildDevVault (config: DevVaultConfig, opts: DevVaultOptions = {}): Promise<DevVaultApp> {
-  return buildWithCertificate(config, opts, await ensureCertificate(config.certDir, config.hostnames))
+  const { issuer, created } = await DevTokenIssuer.open(config.certDir, DEV_VAULT_TENANT_ID)
+  issuer.setBaseUrl(config.publicUrl ?? `https://${clientHost(config.host)}:${config.port}`)
+  return buildWithCertificate(config, opts, await ensureCertificate(config.certDir, config.hostnames), issuer, created)
 }
 
-function buildWithCertificate (config: DevVaultConfig, opts: DevVaultOptions, tls: TlsMaterial): DevVaultApp {
+function buildWithCertificate (config: DevVaultConfig, opts: DevVaultOptions, tls: TlsMaterial, issuer: DevTokenIssuer, keyCreated: boolean): DevVaultApp {
   const app: DevVaultApp = Fastify({
     https: { key: tls.key, cert: tls.cert },
     logger: opts.logger ?? loggerOptions('dev-vault', config.logLevel),
@@ -72,6 +78,8 @@ function buildWithCertificate (config: DevVaultConfig, opts: DevVaultOptions, tl
   })
   app.log.info({ certFile: tls.certFile, created: tls.created, hostnames: config.hostnames }, tls.created ? 'created a self-signed certificate' : 'reusing the certificate')
   app.log.warn('dev-vault accepts ANY bearer token and keeps secrets in memory: a development tool, never a home for real secrets')
+  app.log.info({ kid: issuer.currentKid, created: keyCreated }, keyCreated ? 'created a token-signing key' : 'reusing the token-signing keys')
+  app.log.warn('dev-vault issues tokens with ANY role to anyone who asks: never make a deployed api trust its issuer')
 
   const store = opts.store ?? new SecretStore()
   for (const [name, value] of Object.entries(config.seed)) {
@@ -85,7 +93,8 @@ function buildWithCertificate (config: DevVaultConfig, opts: DevVaultOptions, tl
   // with a token for the named resource. onRequest runs before the body is read.
   // Any bearer token passes: there is nothing here to protect.
   app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.url === '/healthz' || hasBearerToken(request.headers.authorization)) return
+    // The issuer's routes are how a caller gets a token, so they need none.
+    if (request.routeOptions.url === '/healthz' || isIssuerPath(request.routeOptions.url, issuer.tenant) || hasBearerToken(request.headers.authorization)) return
     await reply.code(401).header('www-authenticate', CHALLENGE)
       .send(keyVaultError('Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.'))
   })
@@ -98,6 +107,8 @@ function buildWithCertificate (config: DevVaultConfig, opts: DevVaultOptions, tl
   }
 
   app.get('/healthz', async () => ({ status: 'ok' }))
+
+  void app.register(issuerRoutes, { issuer })
 
   app.get('/secrets', async (request) =>
     page(store.list().map((s) => secretItem(vaultUrlOf(request), s, false))))
@@ -146,7 +157,7 @@ function buildWithCertificate (config: DevVaultConfig, opts: DevVaultOptions, tl
   })
 
   app.setNotFoundHandler(async (request, reply) => {
-    await reply.code(404).send(keyVaultError('NotFound', `dev-vault serves only the secrets API; no route ${request.method} ${request.url.replace(/\?.*$/s, '')}`))
+    await reply.code(404).send(keyVaultError('NotFound', `dev-vault serves only the secrets API and a token issuer; no route ${request.method} ${request.url.replace(/\?.*$/s, '')}`))
   })
 
   return app
@@ -162,10 +173,13 @@ function clientHost (host: string): string {
 export async function startDevVault (config: DevVaultConfig, opts: DevVaultOptions = {}): Promise<DevVault> {
   const store = opts.store ?? new SecretStore()
   const tls = await ensureCertificate(config.certDir, config.hostnames)
-  const app = buildWithCertificate(config, { ...opts, store }, tls)
+  const { issuer, created } = await DevTokenIssuer.open(config.certDir, DEV_VAULT_TENANT_ID)
+  const app = buildWithCertificate(config, { ...opts, store }, tls, issuer, created)
   await app.listen({ host: config.host, port: config.port })
   const { port } = app.server.address() as AddressInfo
   const host = clientHost(config.host)
+  // Known only now when the port was 0.
+  issuer.setBaseUrl(config.publicUrl ?? `https://${host}:${port}`)
   const bareHost = host.replace(/^\[|\]$/g, '')
   if (!certificateCovers(tls.cert, [bareHost])) {
     app.log.warn({ host: bareHost, hostnames: config.hostnames }, 'the certificate does not name the listening host: clients must use one of the hostnames')
@@ -176,6 +190,7 @@ export async function startDevVault (config: DevVaultConfig, opts: DevVaultOptio
     caPem: tls.cert,
     certFile: tls.certFile,
     store,
+    issuer,
     close: async () => { await app.close() }
   }
 }

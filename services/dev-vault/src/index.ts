@@ -1,3 +1,7 @@
 export { buildDevVault, startDevVault, CHALLENGE, DEV_VAULT_TENANT_ID, type DevVault, type DevVaultApp, type DevVaultOptions } from './app.js'
 export { certificateFiles, ensureCertificate, readCaPem, type CertificateFiles, type TlsMaterial } from './certificate.js'
 export { SecretStore, SECRET_NAME_PATTERN, type SetSecretInput, type StoredSecret, type SecretAttributes } from './secret-store.js'
+export { DevTokenIssuer, issuerPaths, unpublishedKey, ALGORITHM, DEFAULT_LIFETIME_SECONDS, DEV_CLIENT_ID, DEV_API_AUDIENCE, KEYS_FILE, type TokenRequest, type SignOptions } from './token-issuer.js'
+export { parseTokenRequest } from './issuer-routes.js'
+export { requestDevToken, DevTokenSource, type DevTokenOptions } from './token-client.js'
+export { runTokenCli, TOKEN_CLI_USAGE, type TokenTarget } from './token-cli.js'

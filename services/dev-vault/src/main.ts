@@ -20,4 +20,5 @@ closeWithGrace({ delay: 10_000, logger: vault.app.log }, async ({ signal, err })
   await vault.close()
 })
 
-vault.app.log.info({ url: vault.url, caFile: vault.certFile }, 'dev-vault ready: point KEY_VAULT_URL at url and KEY_VAULT_CA_FILE at caFile')
+vault.app.log.info({ url: vault.url, caFile: vault.certFile, issuer: vault.issuer.issuer, tokenEndpoint: vault.issuer.tokenEndpoint },
+  'dev-vault ready: point KEY_VAULT_URL at url, AUTH_ISSUER at issuer, and KEY_VAULT_CA_FILE and AUTH_CA_FILE at caFile')

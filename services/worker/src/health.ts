@@ -1,5 +1,6 @@
 /**
- * Probes for the container platform: /healthz says the process is alive,
+ * Probes for the container platform: /healthz says the poll loop makes
+ * progress (a liveness failure makes the platform restart the container),
  * /readyz that it is polling the queue (its last successful receive is
  * recent). node:http is enough for two routes.
  */
@@ -13,6 +14,8 @@ export interface HealthOptions {
   port: number
   /** Why the worker is not ready, or undefined when it is. */
   notReady: () => string | undefined
+  /** Why the worker is stuck (restart it), or undefined while it makes progress; live when omitted. */
+  notLive?: () => string | undefined
   log?: Logger
 }
 
@@ -30,8 +33,9 @@ export async function startHealthServer (options: HealthOptions): Promise<Health
       status = 405
       body = { status: 'method not allowed' }
     } else if (path === '/healthz') {
-      status = 200
-      body = { status: 'ok' }
+      const reason = options.notLive?.()
+      status = reason === undefined ? 200 : 503
+      body = reason === undefined ? { status: 'ok' } : { status: 'stuck', reason }
     } else if (path === '/readyz') {
       const reason = options.notReady()
       status = reason === undefined ? 200 : 503

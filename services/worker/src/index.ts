@@ -32,7 +32,7 @@ export interface RunningWorker {
 export async function startWorker (config: WorkerConfig, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const worker = new Worker(config, options)
   const health = options.health === true
-    ? await startHealthServer({ host: config.healthHost, port: config.healthPort, notReady: () => worker.notReady(), log: worker.log })
+    ? await startHealthServer({ host: config.healthHost, port: config.healthPort, notReady: () => worker.notReady(), notLive: () => worker.notLive(), log: worker.log })
     : undefined
   let closed: Promise<void> | undefined
   const close = async (): Promise<void> => {

@@ -24,7 +24,7 @@ async function main (): Promise<void> {
   }
   const log = pino(loggerOptions('worker', config.logLevel))
   const worker = new Worker(config, { logger: log })
-  const health = await startHealthServer({ host: config.healthHost, port: config.healthPort, notReady: () => worker.notReady(), log })
+  const health = await startHealthServer({ host: config.healthHost, port: config.healthPort, notReady: () => worker.notReady(), notLive: () => worker.notLive(), log })
 
   let stopping = false
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -47,6 +47,8 @@ export interface WorkerOptions {
   credential?: Credential
   /** The lifecycle's clock (code expiry); polling and readiness use the real one. */
   now?: () => Date
+  /** Longest time the poll loop may go without a step before /healthz fails; see Worker.liveWindowMs. */
+  liveWindowMs?: number
 }
 
 /** Counters since start; `inFlight` and `lastPollAt` are current values. */
@@ -97,6 +99,15 @@ export class Worker {
   readonly log: Logger
   /** A successful poll at most this long ago means ready. */
   readonly readyWindowMs: number
+  /**
+   * The poll loop took a step (a receive ended, well or not, or a back-off
+   * ended) at most this long ago means live. Its longest legitimate pause is
+   * a receive that times out on both tries plus the longest error back-off;
+   * three of those. A loop that hangs longer (a call that never returns, work
+   * in flight that never ends) is restarted by the platform's liveness probe.
+   */
+  readonly liveWindowMs: number
+  private lastStepAt = Date.now()
   private readonly queues: Queues
   /** Every queue shard, the base queue first. */
   private readonly shards: QueueClient[]
@@ -135,6 +146,7 @@ export class Worker {
     const errorMaxMs = Math.max(ERROR_MAX_MS, config.maxBackoffMs)
     this.failing = new Backoff(Math.min(250, errorMaxMs), errorMaxMs)
     this.readyWindowMs = Math.max(5000, 5 * config.maxBackoffMs)
+    this.liveWindowMs = options.liveWindowMs ?? Math.max(30_000, 3 * (2 * config.storageTimeoutMs + errorMaxMs))
   }
 
   /**
@@ -158,6 +170,13 @@ export class Worker {
     if (last === undefined) return 'has not polled the queue yet'
     const ageMs = Date.now() - last.getTime()
     return ageMs <= this.readyWindowMs ? undefined : `last successful poll ${ageMs} ms ago`
+  }
+
+  /** Why the poll loop is stuck (for /healthz), or undefined while it makes progress or is stopping. */
+  notLive (): string | undefined {
+    if (this.closing) return undefined
+    const ageMs = Date.now() - this.lastStepAt
+    return ageMs <= this.liveWindowMs ? undefined : `poll loop stuck: no step for ${ageMs} ms (limit ${this.liveWindowMs} ms)`
   }
 
   /** Stops fetching, waits up to shutdownTimeoutMs for messages in flight, stops. Idempotent. */
@@ -186,11 +205,16 @@ export class Worker {
   private async setup (): Promise<void> {
     while (!this.closing) {
       try {
-        await Promise.all([
+        const forbidden = await Promise.all([
           ...this.shards.map(async (shard) => await shard.createIfNotExists({ abortSignal: this.abort.signal })),
           this.queues.poison.createIfNotExists({ abortSignal: this.abort.signal }),
           this.table.ensureTable()
-        ])
+        ].map(async (creating) => await creating.then(() => undefined, rethrowUnlessForbidden)))
+        // In Azure the worker's identity may only process messages and write
+        // rows (infra/deploy.sh): the deployment made the queues and table.
+        if (forbidden.some((err) => err !== undefined)) {
+          this.log.info({ err: forbidden.find((err) => err !== undefined) }, 'not allowed to create queues or table; assuming they exist')
+        }
         this.log.info({
           queue: this.queues.queue.name,
           ...(this.shards.length > 1 ? { shards: this.shards.map((q) => q.name) } : {}),
@@ -203,10 +227,12 @@ export class Worker {
         return
       } catch (err) {
         if (this.closing) return
+        this.lastStepAt = Date.now()
         this.stats.errors++
         const retryInMs = this.failing.next()
         this.log.warn({ err, retryInMs }, 'worker.setup.failed')
         await this.sleep(retryInMs)
+        this.lastStepAt = Date.now()
       }
     }
   }
@@ -221,6 +247,7 @@ export class Worker {
     const dueAt = shards.map(() => 0)
     let turn = 0
     while (!this.closing) {
+      this.lastStepAt = Date.now()
       const room = maxInFlight - this.inFlight.size
       if (room < threshold) {
         await this.waitForRoom()
@@ -248,6 +275,7 @@ export class Worker {
         items = response.receivedMessageItems
       } catch (err) {
         if (this.closing) break
+        this.lastStepAt = Date.now()
         this.stats.errors++
         const retryInMs = this.failing.next()
         this.log.warn({ err, retryInMs }, 'poll.failed')
@@ -255,6 +283,7 @@ export class Worker {
         continue
       }
       this.stats.lastPollAt = new Date()
+      this.lastStepAt = Date.now()
       this.failing.reset()
       for (const item of items) this.dispatch(item, shard)
       const idle = this.idle[index] as Backoff
@@ -375,6 +404,12 @@ export class Worker {
       }
     })
   }
+}
+
+/** A 403 (allowed to use, not to create) is returned; any other error is thrown. */
+function rethrowUnlessForbidden (err: unknown): unknown {
+  if ((err as { statusCode?: number } | null)?.statusCode === 403) return err
+  throw err
 }
 
 /** Waits for `promise` until `deadline`; true if it settled in time. */

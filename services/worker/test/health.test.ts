@@ -23,3 +23,13 @@ t.test('close is idempotent and a taken port is an error at start', async (t) =>
   await t.rejects(startHealthServer({ host: '127.0.0.1', port: health.port, notReady: () => undefined }), { code: 'EADDRINUSE' })
   await Promise.all([health.close(), health.close()])
 })
+
+t.test('/healthz answers 503 with the reason while the worker says it is stuck', async (t) => {
+  let stuck: string | undefined = 'poll loop stuck: no step for 50000 ms (limit 45000 ms)'
+  const health = await startHealthServer({ host: '127.0.0.1', port: 0, notReady: () => undefined, notLive: () => stuck })
+  t.teardown(health.close)
+  const res = await fetch(`http://127.0.0.1:${health.port}/healthz`)
+  t.same({ status: res.status, body: await res.json() }, { status: 503, body: { status: 'stuck', reason: stuck } })
+  stuck = undefined
+  t.equal((await fetch(`http://127.0.0.1:${health.port}/healthz`)).status, 200)
+})

@@ -4,9 +4,12 @@
  * cores); no sleep is an assertion.
  */
 import t from 'tap'
-import { connectionStringFor, startAzurite, startTcpProxy } from '@codegate/stack'
-import { checkSignIn, encodeMessage, formatTimestamp, generateCode } from '@codegate/shared'
-import { startWorker } from '../src/index.js'
+import {
+  AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential
+} from '@azure/storage-queue'
+import { connectionStringFor, DEV_ACCOUNT_KEY, startAzurite, startHoldingProxy, startHungEndpoint, startTcpProxy } from '@codegate/stack'
+import { checkSignIn, CodesTable, createTableClient, encodeMessage, formatTimestamp, generateCode } from '@codegate/shared'
+import { startHealthServer, startWorker, Worker } from '../src/index.js'
 import {
   activate,
   captureLogger,
@@ -32,18 +35,25 @@ t.test('an activate makes the code valid within the idle back-off, and a 2 s cod
   await waitFor('a few empty polls', () => lines.length > 0 && worker.stats.lastPollAt !== undefined)
   await new Promise((resolve) => setTimeout(resolve, 2500))
 
+  // One poll that finds the message: the idle wait (at most the cap) and a receive and an
+  // insert, each bounded by the storage timeout. A bound from the config, not a guess.
+  const pollBoundMs = config.maxBackoffMs + 2 * config.storageTimeoutMs
   const message = activate(2000)
   await queues.queue.sendMessage(encodeMessage(message))
-  const row = await waitFor('the code to be valid', async () => await table.get(message.code), 10_000, 20)
+  const row = await waitFor('the code to be valid', async () => await table.get(message.code), 10_000 + pollBoundMs, 20)
   t.same(checkSignIn(row, undefined, new Date()), { approved: true })
   const activated = await waitFor('the activation to be logged', () => lines.find((l) => l.msg === 'code.activated'))
   t.match(activated, { maskedCode: String, messageId: String, dequeueCount: 1, lagMs: Number, inserted: true })
-  t.comment(`issue → activation: ${String(activated?.lagMs)} ms (cap 1000 ms + storage time)`)
-  t.ok(Number(activated?.lagMs) < 4000, 'activated within the back-off cap (with slack for a loaded machine)')
+  t.comment(`issue → activation: ${String(activated?.lagMs)} ms (cap ${config.maxBackoffMs} ms + storage time)`)
+  t.ok(Number(activated?.lagMs) < pollBoundMs, `activated within the back-off cap and the storage timeouts (${pollBoundMs} ms)`)
 
-  await waitFor('the code to be gone', async () => (await table.get(message.code)) === undefined, 15_000)
-  t.ok(Date.now() >= message.expiresAt.getTime(), 'not before expiry')
-  t.ok(Date.now() < message.expiresAt.getTime() + 15_000, 'gone within the bound after expiry')
+  await waitFor('the code to be gone', async () => (await table.get(message.code)) === undefined, 15_000 + pollBoundMs)
+  // When the worker deleted it (its log line's time), not when this test happened to look.
+  const expired = await waitFor('the expiry to be logged', () => lines.find((l) => l.msg === 'code.expired'))
+  const deletedAt = Number(expired.time)
+  t.ok(deletedAt >= message.expiresAt.getTime(), 'not deleted before expiry')
+  // The expire message is hidden until expiry, rounded up to whole seconds, then one poll.
+  t.ok(deletedAt < message.expiresAt.getTime() + 1000 + pollBoundMs, `deleted within ${1000 + pollBoundMs} ms after expiry`)
   await waitFor('the queue to be empty', async () => (await queueLength(queues)) === 0)
   t.match(lines.find((l) => l.msg === 'code.expired'), { result: 'deleted', maskedCode: String, dequeueCount: 2 })
   t.equal(await queueLength(queues, 'poison'), 0)
@@ -209,21 +219,60 @@ t.test('a table that accepts and never answers: work in flight stays bounded, no
 })
 
 t.test('close() is idempotent and waits for messages in flight', async (t) => {
-  const config = workerConfig(azurite.connectionString, freshNames())
+  const names = freshNames()
+  const config = workerConfig(azurite.connectionString, names)
   const { queues, table } = await storageFor(config)
+  // The worker's table answers no insert until the test lets it: close() comes with work in flight, for certain.
+  let release: () => void = () => {}
+  const released = new Promise<void>((resolve) => { release = resolve })
+  const held = await startHoldingProxy(azurite.tablePort, async ({ method, url }) => { if (method === 'POST' && url.includes(`/${names.tableName}`)) await released })
+  t.teardown(async () => { release(); await held.close() })
+  const slowTable = new CodesTable(createTableClient({ ...config, auth: { kind: 'connection-string', connectionString: connectionStringFor('127.0.0.1', azurite.queuePort, held.port), queueName: names.queueName } }))
   const { log, lines } = captureLogger()
-  const worker = await startWorker(config, { logger: log })
+  const worker = await startWorker(config, { logger: log, table: slowTable })
   const codes = await sendActivates(queues, 20, 120_000)
-  await waitFor('work in flight', () => worker.stats.received > 0, 30_000, 5)
-  await Promise.all([worker.close(), worker.close()])
+  await waitFor('work in flight', () => worker.stats.inFlight > 0, 30_000, 5)
+  const inFlight = worker.stats.inFlight
+  t.ok(inFlight > 0, `${inFlight} messages in flight when close() is called`)
+  let closed = false
+  const closing = Promise.all([worker.close(), worker.close()]).then(() => { closed = true })
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.notOk(closed, 'close() waits while the inserts are held')
+  release()
+  await closing
   await worker.close()
   t.equal(worker.stats.inFlight, 0)
+  t.ok(worker.stats.processed >= inFlight, 'the messages in flight at close were finished')
   t.equal(worker.stats.processed, worker.stats.received, 'everything received was finished')
+  t.equal(worker.stats.activated, worker.stats.received, 'by activating their codes')
   t.match(lines.filter((l) => l.msg === 'worker.stopped'), [{ drained: true, abandoned: 0 }])
   // What this worker did not receive is still there for the next one.
   const next = await startWorker(config, { logger: captureLogger().log })
   t.teardown(next.close)
   await waitFor('every code valid', async () => (await presentCodes(table, codes)).size === codes.length)
+})
+
+t.test('a queue that accepts connections and never answers: each call ends at the storage timeout, the worker is not ready, and close() still returns', async (t) => {
+  const hung = await startHungEndpoint()
+  t.teardown(() => hung.close())
+  const config = workerConfig(connectionStringFor('127.0.0.1', hung.port, azurite.tablePort), freshNames(), { STORAGE_TIMEOUT_MS: '300' })
+  const { log, lines } = captureLogger()
+  // start() resolves only once polling has begun, which it cannot: run it in the background.
+  const worker = new Worker(config, { logger: log })
+  const health = await startHealthServer({ host: '127.0.0.1', port: 0, notReady: () => worker.notReady(), log })
+  t.teardown(() => health.close())
+  const starting = worker.start()
+  const probe = async (path: string): Promise<number> => (await fetch(`http://127.0.0.1:${String(health.port)}${path}`)).status
+  // Without a timeout on each call the setup would wait forever and never log a failure.
+  const failed = await waitFor('a failed setup call', () => lines.find((l) => l.msg === 'worker.setup.failed'), 30_000, 50)
+  t.match(failed, { retryInMs: Number, err: { name: String } })
+  t.ok(hung.connections > 0, 'the calls reached the hung endpoint')
+  t.equal(await probe('/healthz'), 200, 'alive')
+  t.equal(await probe('/readyz'), 503, 'not ready')
+  t.ok(worker.stats.errors > 0)
+  await worker.close()
+  await starting
+  t.match(lines.filter((l) => l.msg === 'worker.stopped'), [{ abandoned: 0 }], 'close() returns while storage hangs')
 })
 
 t.test('the summary line reports throughput, work in flight and errors', async (t) => {
@@ -235,4 +284,27 @@ t.test('the summary line reports throughput, work in flight and errors', async (
   await sendActivates(queues, 5, 60_000)
   const summary = await waitFor('a summary with work in it', () => lines.find((l) => l.msg === 'worker.summary' && Number(l.activated) > 0))
   t.match(summary, { processedPerSecond: Number, inFlight: Number, errors: 0, ready: true })
+})
+
+t.test('an identity that may use the queues and table but not create them (least privilege in Azure) still works', async (t) => {
+  const names = freshNames()
+  const full = workerConfig(azurite.connectionString, names)
+  const { queues, table } = await storageFor(full)
+  // An account SAS without create (c) or write (w): Azurite answers 403 to createQueue and createTable.
+  const key = new StorageSharedKeyCredential('devstoreaccount1', DEV_ACCOUNT_KEY)
+  const sas = generateAccountSASQueryParameters({
+    expiresOn: new Date(Date.now() + 3_600_000),
+    permissions: AccountSASPermissions.parse('rdlaup'),
+    resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
+    services: AccountSASServices.parse('qt').toString()
+  }, key).toString()
+  const restricted = `QueueEndpoint=${azurite.queueEndpoint};TableEndpoint=${azurite.tableEndpoint};SharedAccessSignature=${sas}`
+  const { log, lines } = captureLogger()
+  const worker = await startWorker(workerConfig(restricted, names), { logger: log })
+  t.teardown(worker.close)
+  t.ok(lines.some((l) => l.msg === 'not allowed to create queues or table; assuming they exist'), 'the 403 is noted once, not retried')
+
+  const message = activate(120_000)
+  await queues.queue.sendMessage(encodeMessage(message))
+  await waitFor('the code to be valid', async () => await table.get(message.code))
 })

@@ -20,8 +20,16 @@ const readiness = {
   }
 } as const
 
+/**
+ * Probes come every few seconds from every replica's platform: logging them
+ * would be most of the log volume (and cost) of an idle deployment. Only a
+ * warning or worse from these routes is logged.
+ */
+const PROBE_LOG_LEVEL = 'warn'
+
 const health: FastifyPluginAsync = async (fastify) => {
   fastify.get('/healthz', {
+    logLevel: PROBE_LOG_LEVEL,
     schema: {
       tags: ['health'],
       summary: 'Liveness: the process answers',
@@ -30,6 +38,7 @@ const health: FastifyPluginAsync = async (fastify) => {
   }, async () => ({ status: 'ok' as const }))
 
   fastify.get('/readyz', {
+    logLevel: PROBE_LOG_LEVEL,
     schema: {
       tags: ['health'],
       summary: 'Readiness: queue and table reachable, third-party key loaded, not shedding load',

@@ -10,6 +10,8 @@ const page = `<!doctype html>
 <ul>
 <li>GET /api/v1/getcode: issues a new code on every request, valid for a few minutes (<code>?subject=</code> ties it to a user); not linked here, so that following links never issues one</li>
 <li>POST /api/v1/signin with <code>{"code": "…"}</code>: uses a code once</li>
+<li>Both need <code>Authorization: Bearer &lt;token&gt;</code>, an Entra ID access token for this api with the app role
+for the call, unless the api runs with AUTH_MODE=none</li>
 <li><a href="/healthz">/healthz</a> and <a href="/readyz">/readyz</a>: probes</li>
 <li><a href="/docs">/docs</a>: OpenAPI documentation</li>
 </ul>

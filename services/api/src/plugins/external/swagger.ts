@@ -2,8 +2,10 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
+import { SECURITY_SCHEME } from './caller-auth.js'
 
 export default fp(async (fastify) => {
+  const { callerAuth } = fastify.config
   await fastify.register(swagger, {
     // Shared schemas appear under their $id (HttpError), not def-0.
     refResolver: {
@@ -16,6 +18,21 @@ export default fp(async (fastify) => {
         description: 'Two-factor sign-in codes: get a code, then sign in with it once before it expires.',
         version: '0.1.0'
       },
+      ...(callerAuth.mode === 'entra'
+        ? {
+            components: {
+              securitySchemes: {
+                [SECURITY_SCHEME]: {
+                  type: 'http',
+                  scheme: 'bearer',
+                  bearerFormat: 'JWT',
+                  description: `An Entra ID access token for this api (aud ${callerAuth.audiences.join(' or ')}, iss ${callerAuth.issuer}) ` +
+                    `whose roles claim holds ${callerAuth.issueRole} (getcode) or ${callerAuth.verifyRole} (signin).`
+                }
+              }
+            }
+          }
+        : {}),
       tags: [
         { name: 'codes', description: 'Issue and redeem sign-in codes' },
         { name: 'health', description: 'Probes' }
@@ -30,4 +47,4 @@ export default fp(async (fastify) => {
     transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
     uiConfig: { validatorUrl: null }
   })
-}, { name: 'swagger', fastify: '5.x' })
+}, { name: 'swagger', fastify: '5.x', dependencies: ['config'] })

@@ -34,7 +34,7 @@ const getcode: FastifyPluginAsync = async (fastify) => {
       querystring: getCodeQuerySchema,
       response: { 200: issued, ...errors(400, 429, 502, 503, 504) }
     },
-    config: { rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
+    config: { auth: 'issue', rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
   }, async (request, reply) => {
     const answer = await getCodeAnswer(fastify.codeIssuer, request.query.subject, request.log)
     return await reply.code(answer.status).headers(answer.headers).send(answer.body)

@@ -30,7 +30,7 @@ const signin: FastifyPluginAsync = async (fastify) => {
         ...errors(400, 401, 413, 415, 429, 503)
       }
     },
-    config: { rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
+    config: { auth: 'verify', rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
   }, async (request, reply) => {
     const { code, subject } = request.body
     const answer = await signInAnswer(fastify.signIn, { code, subject, ip: request.ip }, request.log)

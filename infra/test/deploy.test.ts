@@ -1,0 +1,132 @@
+/**
+ * infra/deploy.sh end to end against the stand-in az (fixtures/fake-az.ts):
+ * a fresh deployment, then the same command again. Asserts the calls made,
+ * where secrets travel, and the least-privilege roles.
+ */
+import t from 'tap'
+import { FakeAz, type Call } from './fixtures/fake-az.js'
+import { DEPLOY_ENV, runScript } from './fixtures/run-script.js'
+
+const KEY = 'function-key-7f3a9c'
+const SHARED_KEY = 'LA-shared-key-Zm9vYmFy=='
+
+const az = await new FakeAz({ sharedKey: SHARED_KEY }).start()
+t.teardown(async () => { await az.close() })
+
+/** `az rest` calls of a method whose URL contains `part`. */
+const rest = (calls: Call[], method: string, part: string): Call[] => calls.filter((c) =>
+  c.args[0] === 'rest' && c.args[c.args.indexOf('--method') + 1] === method && (c.args[c.args.indexOf('--url') + 1] ?? '').includes(part))
+
+const roleOf = (principal: string): string[] => az.state.roles
+  .filter((a) => a.principalId === principal)
+  .map((a) => `${a.role} @ ${a.scope.replace(/^.*\/providers\//, '')}`)
+  .sort()
+
+t.test('a fresh deployment creates everything, each app with an identity and roles of its own', async (t) => {
+  const run = await runScript('deploy.sh', { ...DEPLOY_ENV, THIRD_PARTY_API_KEY: KEY }, az)
+  t.equal(run.code, 0, 'deploys', { stderr: run.stderr })
+  t.match(run.stdout, /codegate is deployed\.\n\s+api:\s+https:\/\/api\.example\.azurecontainerapps\.io/)
+  t.same(az.calls.filter((c) => c.exit === 2), [], 'no command the stand-in does not know')
+  t.same(az.find('ad'), [], 'no Microsoft Graph call')
+
+  t.same(az.state.groups['codegate-rg'], { name: 'codegate-rg', location: 'westeurope', tags: { app: 'codegate' } }, 'a new group, tagged')
+  const names = Object.values(az.state.resources).map((r) => `${r.type}:${r.name}`).sort()
+  for (const name of ['queue:code-requests', 'queue:code-requests-poison', 'table:codes', 'table:signinlimits',
+    'identity:codegate-api-identity', 'identity:codegate-worker-identity', 'app:api', 'app:worker', 'environment:codegate-env']) {
+    t.ok(names.includes(name), `${name} exists`)
+  }
+  t.notOk(names.includes('identity:codegate-identity'), 'no shared identity')
+
+  const identity = (name: string): { id: string, principalId: string, clientId: string } =>
+    Object.values(az.state.resources).find((r) => r.name === name) as unknown as { id: string, principalId: string, clientId: string }
+  const api = identity('codegate-api-identity')
+  const worker = identity('codegate-worker-identity')
+  const storage = 'Microsoft.Storage/storageAccounts/codegate140b30a1'
+  t.same(roleOf(api.principalId), [
+    'AcrPull @ Microsoft.ContainerRegistry/registries/codegatecr140b30a1',
+    'Key Vault Secrets User @ Microsoft.KeyVault/vaults/codegate-kv-140b30a1/secrets/third-party-api-key',
+    `Storage Queue Data Message Sender @ ${storage}/queueServices/default/queues/code-requests`,
+    `Storage Table Data Contributor @ ${storage}/tableServices/default/tables/codes`,
+    `Storage Table Data Contributor @ ${storage}/tableServices/default/tables/signinlimits`
+  ], 'api: send to the queue, its two tables, the one secret, pull')
+  t.same(roleOf(worker.principalId), [
+    'AcrPull @ Microsoft.ContainerRegistry/registries/codegatecr140b30a1',
+    `Storage Queue Data Message Processor @ ${storage}/queueServices/default/queues/code-requests`,
+    `Storage Queue Data Message Sender @ ${storage}/queueServices/default/queues/code-requests-poison`,
+    `Storage Queue Data Reader @ ${storage}/queueServices/default/queues/code-requests`,
+    `Storage Table Data Contributor @ ${storage}/tableServices/default/tables/codes`
+  ], 'worker: process the queue (and read its length), send to the poison queue, the codes table; no vault')
+  t.ok(az.state.roles.every((a) => a.principalType === 'ServicePrincipal'), 'identities are assigned as service principals (no Graph lookup)')
+
+  // The secret: through stdin, by a deployer whose vault role is gone afterwards.
+  const vault = Object.values(az.state.resources).find((r) => r.type === 'vault') as unknown as { secrets: Record<string, string> }
+  t.same(vault.secrets, { 'third-party-api-key': KEY }, 'the key is stored')
+  t.same(az.find('keyvault', 'secret', 'set').map((c) => c.stdin), [KEY], 'written once, from stdin')
+  t.same(roleOf('11111111-1111-1111-1111-111111111111'), [], 'the deployer keeps no Key Vault role')
+  t.equal(az.find('role', 'assignment', 'delete').length, 1, 'its temporary role was removed')
+
+  // The Log Analytics key: in a body file, never on a command line.
+  const environmentPut = rest(az.calls, 'put', '/managedEnvironments/')[0]
+  t.match(environmentPut?.bodyFile ?? '', SHARED_KEY, 'the environment is created with the shared key from a body file')
+  for (const secret of [KEY, SHARED_KEY]) {
+    t.notOk(az.calls.some((c) => c.args.some((a) => a.includes(secret))), `${secret.slice(0, 6)}… is on no command line`)
+  }
+  t.notMatch(run.stderr + run.stdout, new RegExp(`${KEY}|${SHARED_KEY}`), 'and in no output')
+  const workspace = Object.values(az.state.resources).find((r) => r.type === 'workspace')
+  t.match(workspace, { quota: '3', retention: '30' }, 'Log Analytics has a daily cap')
+
+  // The apps: sizes, identities, the revision waited on.
+  for (const name of ['api', 'worker']) {
+    const app = Object.values(az.state.resources).find((r) => r.type === 'app' && r.name === name) as unknown as { body: AppBody }
+    const own = name === 'api' ? api : worker
+    t.same(Object.keys(app.body.identity.userAssignedIdentities), [own.id], `${name} runs as its own identity`)
+    t.equal(app.body.properties.configuration.registries[0]?.identity, own.id, `${name} pulls as its own identity`)
+    const container = app.body.properties.template.containers[0]!
+    t.same(container.resources, { cpu: 0.25, memory: '0.5Gi' }, `${name}: 0.25 vCPU / 0.5 GiB`)
+    t.equal(container.env.find((e) => e.name === 'AZURE_CLIENT_ID')?.value, own.clientId, `${name} names its identity's client id`)
+    t.equal(app.body.properties.template.revisionSuffix, 'rtest1', `${name}: the revision suffix is set`)
+    const healthPolls = rest(az.calls, 'get', `/containerApps/${name}/revisions/`)
+    t.ok(healthPolls.length > 0 && healthPolls.every((c) => c.args.some((a) => a.includes(`/revisions/${name}--rtest1`))), `${name}: the health wait reads the new revision only`)
+  }
+  const worker_ = Object.values(az.state.resources).find((r) => r.type === 'app' && r.name === 'worker') as unknown as { body: AppBody }
+  t.same(worker_.body.properties.template.scale.rules, [{
+    name: 'backlog-0',
+    custom: {
+      type: 'azure-queue',
+      metadata: { accountName: 'codegate140b30a1', queueName: 'code-requests', queueLength: '32', queueLengthStrategy: 'visibleonly' },
+      identity: worker.id
+    }
+  }], 'the worker scales on its queue\'s visible backlog as its own identity, 32 messages a replica')
+  const api_ = Object.values(az.state.resources).find((r) => r.type === 'app' && r.name === 'api') as unknown as { body: AppBody }
+  t.equal(api_.body.properties.template.containers[0]?.env.find((e) => e.name === 'LOG_REQUESTS')?.value, 'false', 'the api logs code events, not requests')
+  t.equal(api_.body.properties.template.containers[0]?.env.find((e) => e.name === 'SIGNIN_LIMITS_TABLE_NAME')?.value, 'signinlimits', 'the api uses the limits table it may write')
+})
+
+t.test('running it again changes nothing it does not have to, and needs no key', async (t) => {
+  const before = az.calls.length
+  const roles = az.state.roles.length
+  const run = await runScript('deploy.sh', { ...DEPLOY_ENV, REVISION_SUFFIX: 'rtest2' }, az)
+  t.equal(run.code, 0, 'deploys', { stderr: run.stderr })
+  const calls = az.calls.slice(before)
+  const creates = calls.filter((c) => c.args.includes('create') && ['group', 'keyvault', 'acr', 'role'].includes(c.args[0]!)).map((c) => c.args.slice(0, 3).join(' '))
+  t.same(creates, [], 'no group, vault, registry or role assignment created again')
+  t.equal(az.state.roles.length, roles, 'the same role assignments')
+  t.same(calls.filter((c) => c.args[1] === 'secret' || (c.args[0] === 'role' && c.args[2] === 'delete')), [], 'the existing secret is kept without a vault role')
+  t.match(run.stderr, /secret third-party-api-key exists; kept/)
+  t.match(run.stderr, /key vault \S+ exists/)
+  t.same(rest(calls, 'put', '/managedEnvironments/'), [], 'the environment is not re-created')
+  t.ok(rest(calls, 'get', '/revisions/api--rtest2').length > 0, 'the new revision is the one waited on')
+  t.same(rest(calls, 'get', '/revisions/api--rtest1'), [], 'not the previous one')
+})
+
+interface AppBody {
+  identity: { userAssignedIdentities: Record<string, object> }
+  properties: {
+    configuration: { registries: { identity: string }[] }
+    template: {
+      revisionSuffix: string
+      containers: { resources: object, env: { name: string, value: string }[] }[]
+      scale: { rules: object[] }
+    }
+  }
+}
