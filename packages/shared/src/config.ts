@@ -141,7 +141,7 @@ export const schemas = {
   api: { properties: { ...log, ...storage, ...credential, ...vault, ...api, ...overload, ...callerAuth }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
   worker: { properties: { ...log, ...storage, ...credential, ...worker }, required: [] },
   // KEY_VAULT_URL and THIRD_PARTY_API_ENDPOINT are required unless FUNCTIONS_ENABLED=worker (loadFunctionsConfig).
-  functions: { properties: { ...log, ...storage, ...credential, ...vault, ...functionsApi }, required: [] },
+  functions: { properties: { ...log, ...storage, ...credential, ...vault, ...functionsApi, ...callerAuth }, required: [] },
   numberApi: { properties: { ...log, ...numberApi }, required: ['THIRD_PARTY_API_KEYS'] },
   devVault: { properties: { ...log, ...devVault }, required: [] }
 } satisfies Record<string, ConfigSchema>
@@ -274,6 +274,8 @@ export interface FunctionsConfig extends LogConfig, StorageConfig, CredentialCon
 }
 
 export interface FunctionsApiConfig extends VaultConfig {
+  /** As the api's: getcode and sign-in need a token with the role (services/api/src/caller-auth.ts). */
+  callerAuth: CallerAuthConfig
   thirdPartyEndpoint: string
   thirdPartyTimeoutMs: number
   signinMaxFailures: number
@@ -460,10 +462,6 @@ export function loadFunctionsConfig (env: Env = process.env): FunctionsConfig {
     // The queue trigger decodes base64 (host.json messageEncoding); text would go to the poison queue unread.
     throw new ConfigError([{ variable: 'QUEUE_MESSAGE_ENCODING', problem: 'must be base64 for the Functions queue trigger (host.json messageEncoding)' }])
   }
-  if ((storageSettings.queueShards ?? 1) !== 1) {
-    // One queue trigger reads one queue: codes sent to another shard would never be activated.
-    throw new ConfigError([{ variable: 'QUEUE_SHARDS', problem: 'must be 1 for the Functions app (its one queue trigger reads the base queue only); run the container worker to read several shards' }])
-  }
   const enabled = str(raw, 'FUNCTIONS_ENABLED') as FunctionsConfig['enabled']
   const base = { logLevel: str(raw, 'LOG_LEVEL'), ...storageSettings, credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev', enabled }
   if (enabled === 'worker') return base
@@ -482,7 +480,8 @@ export function loadFunctionsConfig (env: Env = process.env): FunctionsConfig {
       signinSubjectMaxFailures: int(raw, 'SIGNIN_SUBJECT_MAX_FAILURES'),
       signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS'),
       signinLimitsStore: str(raw, 'SIGNIN_LIMITS_STORE') as 'table' | 'memory',
-      signinLimitsTableName: str(raw, 'SIGNIN_LIMITS_TABLE_NAME')
+      signinLimitsTableName: str(raw, 'SIGNIN_LIMITS_TABLE_NAME'),
+      callerAuth: callerAuthConfig(raw)
     }
   }
 }

@@ -10,6 +10,7 @@
  */
 import type { TokenCredential } from '@azure/core-auth'
 import type { HttpFunctionOptions, HttpRequest, HttpResponseInit, InvocationContext, StorageQueueFunctionOptions } from '@azure/functions'
+import { callerLogFields, createCallerAuth, type CallerAuth, type Permission } from '@codegate/api/caller-auth'
 import { createCodeIssuer, createSignInService, storageEnsurer } from '@codegate/api/compose'
 import type { CodeIssuer } from '@codegate/api/code-issuer'
 import { errorAnswer, getCodeAnswer, signInAnswer } from '@codegate/api/operations'
@@ -21,6 +22,7 @@ import { createCredential } from '@codegate/shared/credentials'
 import { handleMessage, type LifecycleDeps, type LifecycleRules, type Outcome, type ReceivedMessage } from '@codegate/shared/lifecycle'
 import { loggerOptions } from '@codegate/shared/logger'
 import { SecretProvider } from '@codegate/shared/secret-provider'
+import { shardQueueName } from '@codegate/shared/shards'
 import pino, { type Logger } from 'pino'
 import { readQueueHostSettings, type QueueHostSettings } from './host-settings.js'
 import { clientAddress, getCodeQuery, signInBody, toResponse } from './http.js'
@@ -43,29 +45,59 @@ export interface FunctionsOptions {
   hostSettings?: QueueHostSettings
 }
 
+type QueueClient = Queues['queue']
+
+/** The queue trigger of one shard; throws when the message must be retried (the host then retries and poisons). */
+export type QueueTriggerHandler = (entry: unknown, context: InvocationContext) => Promise<Outcome>
+
+/** One queue trigger: its function name, the shard queue it reads, its handler. */
+export interface ShardTrigger {
+  name: string
+  queueName: string
+  queue: QueueClient
+  handler: QueueTriggerHandler
+}
+
 export interface CodegateFunctions {
   getcode: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>
   signin: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>
-  /** The queue trigger; throws when the message must be retried (the host then retries and poisons). */
-  worker: (entry: unknown, context: InvocationContext) => Promise<Outcome>
+  /** The queue trigger of the base queue (shard 0). */
+  worker: QueueTriggerHandler
+  /** One queue trigger per QUEUE_SHARDS shard, shard 0 (`worker`) first. */
+  triggers: ShardTrigger[]
+  /** The base queue's name. */
   queueName: string
   queues: Queues
   codesTable: CodesTable
   log: Logger
+  /** Reads the token issuer's keys now (logs the outcome), so the first caller does not wait; nothing with AUTH_MODE=none or no api side. */
+  warmUp: () => Promise<void>
 }
 
 interface ApiParts {
   issuer: CodeIssuer
   signIn: SignInService
+  auth: CallerAuth
+}
+
+/**
+ * The queue trigger function of shard `index`: shard 0 keeps the name
+ * `worker`; shard i reads `<base>-i` and is `worker-i` (function names allow
+ * letters, digits, `-` and `_`).
+ */
+export function triggerName (index: number): string {
+  return index === 0 ? 'worker' : `worker-${index}`
 }
 
 /** getcode's and sign-in's services, built as the Fastify api builds them. */
-function apiParts (config: FunctionsConfig, api: FunctionsApiConfig, parts: { credential: TokenCredential, queues: Queues, codesTable: CodesTable, ensureStorage: () => Promise<void>, now: () => Date }): ApiParts {
-  const { credential, queues, codesTable, ensureStorage, now } = parts
+function apiParts (config: FunctionsConfig, api: FunctionsApiConfig, parts: { credential: TokenCredential, queues: Queues, codesTable: CodesTable, ensureStorage: () => Promise<void>, now: () => Date, log: Logger }): ApiParts {
+  const { credential, queues, codesTable, ensureStorage, now, log } = parts
   const secrets = new SecretProvider(createSecretClient(api, credential), api.secretName)
   return {
     issuer: createCodeIssuer({ config: { ...api, codeTtlSeconds: config.codeTtlSeconds, messageEncoding: config.messageEncoding }, secrets, queues, ensureStorage, now }),
-    signIn: createSignInService({ config: { ...config, ...api }, ...(config.auth.kind === 'url' ? { credential } : {}), codesTable, now }).signIn
+    signIn: createSignInService({ config: { ...config, ...api }, ...(config.auth.kind === 'url' ? { credential } : {}), codesTable, now }).signIn,
+    // Made once per host start, so AUTH_MODE=none warns at every start, as the api does.
+    auth: createCallerAuth(api.callerAuth, log)
   }
 }
 
@@ -79,7 +111,7 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
   const queues = createQueues(config, config.auth.kind === 'url' ? credential : undefined)
   const codesTable = new CodesTable(createTableClient(config, config.auth.kind === 'url' ? credential : undefined))
   const ensureStorage = storageEnsurer(queues, codesTable, log)
-  const api = config.api !== undefined ? apiParts(config, config.api, { credential, queues, codesTable, ensureStorage, now }) : undefined
+  const api = config.api !== undefined ? apiParts(config, config.api, { credential, queues, codesTable, ensureStorage, now, log }) : undefined
   const apiOf = (name: string): ApiParts => {
     if (api === undefined) throw new Error(`${name} is not enabled: FUNCTIONS_ENABLED=${config.enabled}`)
     return api
@@ -94,32 +126,22 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
 
   const invocationLog = (context: InvocationContext): Logger => log.child({ invocationId: context.invocationId, function: context.functionName })
 
-  return {
-    queueName: queueNameOf(config),
-    queues,
-    codesTable,
-    log,
+  /**
+   * The caller, as the Fastify api's onRequest hook checks it: before the
+   * query or body is read, so an unauthenticated caller learns nothing of
+   * the api's validation and costs no body parsing.
+   */
+  async function authenticated (parts: ApiParts, request: HttpRequest, permission: Permission, ilog: Logger): Promise<Logger> {
+    let named = ilog
+    await parts.auth.authenticate(request.headers.get('authorization') ?? undefined, permission, ilog, (caller) => {
+      named = ilog.child(callerLogFields(caller))
+    })
+    return named
+  }
 
-    async getcode (request, context) {
-      const ilog = invocationLog(context)
-      try {
-        return toResponse(await getCodeAnswer(apiOf('getcode').issuer, getCodeQuery(request).subject, ilog))
-      } catch (err) {
-        return toResponse(errorAnswer(err, ilog))
-      }
-    },
-
-    async signin (request, context) {
-      const ilog = invocationLog(context)
-      try {
-        const { code, subject } = await signInBody(request)
-        return toResponse(await signInAnswer(apiOf('signin').signIn, { code, subject, ip: clientAddress(request) }, ilog))
-      } catch (err) {
-        return toResponse(errorAnswer(err, ilog))
-      }
-    },
-
-    async worker (entry, context) {
+  /** The trigger of one shard: what handling a message may do is send to that shard (the expire) or to the one poison queue. */
+  function shardTrigger (queue: QueueClient, index: number): ShardTrigger {
+    const handler: QueueTriggerHandler = async (entry, context) => {
       const received = receivedMessage(entry, context)
       await ensureStorage()
       const deps: LifecycleDeps = {
@@ -127,9 +149,9 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
         now,
         log: invocationLog(context),
         rules,
-        // A new message, hidden until its phase is due; the host deletes the trigger message.
+        // A new message in the same shard, hidden until its phase is due; the host deletes the trigger message.
         requeue: async (text, visibilitySeconds) => {
-          await queues.queue.sendMessage(text, { visibilityTimeout: visibilitySeconds, messageTimeToLive: -1 })
+          await queue.sendMessage(text, { visibilityTimeout: visibilitySeconds, messageTimeToLive: -1 })
           return true
         },
         remove: async () => true,
@@ -139,6 +161,44 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
       // Thrown, the message stays: the host shows it again after visibilityTimeout and poisons it after maxDequeueCount.
       if (outcome.kind === 'failed') throw outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error))
       return outcome
+    }
+    return { name: triggerName(index), queueName: shardQueueName(queueNameOf(config), index), queue, handler }
+  }
+  const triggers = queues.shards.map(shardTrigger)
+
+  return {
+    queueName: queueNameOf(config),
+    queues,
+    codesTable,
+    log,
+    triggers,
+    worker: (triggers[0] as ShardTrigger).handler,
+
+    async warmUp () {
+      await api?.auth.warmUp(log)
+    },
+
+    async getcode (request, context) {
+      let ilog = invocationLog(context)
+      try {
+        const parts = apiOf('getcode')
+        ilog = await authenticated(parts, request, 'issue', ilog)
+        return toResponse(await getCodeAnswer(parts.issuer, getCodeQuery(request).subject, ilog))
+      } catch (err) {
+        return toResponse(errorAnswer(err, ilog))
+      }
+    },
+
+    async signin (request, context) {
+      let ilog = invocationLog(context)
+      try {
+        const parts = apiOf('signin')
+        ilog = await authenticated(parts, request, 'verify', ilog)
+        const { code, subject } = await signInBody(request)
+        return toResponse(await signInAnswer(parts.signIn, { code, subject, ip: clientAddress(request) }, ilog))
+      } catch (err) {
+        return toResponse(errorAnswer(err, ilog))
+      }
     }
   }
 }
@@ -170,10 +230,14 @@ export function registerFunctions (app: FunctionsHost, config: FunctionsConfig, 
     app.http('signin', { methods: ['POST'], route: 'v1/signin', authLevel: 'anonymous', handler: fns.signin })
   }
   if (config.enabled === 'api') return fns
-  app.storageQueue('worker', {
-    queueName: fns.queueName,
-    connection: TRIGGER_CONNECTION,
-    handler: async (entry, context) => { await fns.worker(entry, context) }
-  })
+  // A binding names one queue and is fixed at registration; the app settings are read
+  // before it, so QUEUE_SHARDS triggers each read one shard, as every container worker reads them all.
+  for (const trigger of fns.triggers) {
+    app.storageQueue(trigger.name, {
+      queueName: trigger.queueName,
+      connection: TRIGGER_CONNECTION,
+      handler: async (entry, context) => { await trigger.handler(entry, context) }
+    })
+  }
   return fns
 }

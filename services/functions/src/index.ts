@@ -8,4 +8,6 @@ import azureFunctions from '@azure/functions'
 import { loadFunctionsConfig } from '@codegate/shared/config'
 import { registerFunctions } from './functions.js'
 
-registerFunctions(azureFunctions.app, loadFunctionsConfig(process.env))
+const fns = registerFunctions(azureFunctions.app, loadFunctionsConfig(process.env))
+// Not awaited: the host is not held up by the token issuer; a caller meanwhile gets 503 auth_unavailable at worst.
+void fns.warmUp()

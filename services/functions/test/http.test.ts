@@ -3,8 +3,10 @@
  * and InvocationContext, against real Azurite, dev-vault and number-api.
  * Each test has its own queue, table and secret.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type { CallerAuthConfig } from '@codegate/shared/config'
 import { decodeMessage } from '@codegate/shared/message'
+import { requestDevToken } from '@codegate/dev-vault'
 import { connectionStringFor, freePort } from '@codegate/stack'
 import { createFunctions } from '../src/functions.js'
 import { azuriteFor, configFor, functionsConfigOf, functionsFor, numberApiFor, vaultFor, WHOLE_CODE, type Parts } from './fixtures/parts.js'
@@ -147,4 +149,68 @@ t.test('without a subject the lockout key is the address the front end added, no
   t.equal((await fns.signin(from('[2001:db8::1]:443'), invocation('signin'))).status, 401)
   t.equal((await fns.signin(from('2001:db8::1'), invocation('signin'))).status, 401)
   t.equal((await fns.signin(from('[2001:db8::1]:444'), invocation('signin'))).status, 429, 'an IPv6 address with or without a port is one key')
+})
+
+// Caller authentication: the same module as the Fastify api's (services/api/src/caller-auth.ts), against dev-vault's real issuer.
+const AUDIENCE = 'api://codegate-functions-test'
+const entra: CallerAuthConfig = { mode: 'entra', issuer: parts.vault.issuer.issuer, audiences: [AUDIENCE], issueRole: 'Codes.Issue', verifyRole: 'Codes.Verify', clockSkewSeconds: 60, caFile: parts.vault.certFile }
+const tokenWith = async (roles: string[], audience = AUDIENCE): Promise<string> =>
+  (await requestDevToken({ tokenEndpoint: parts.vault.issuer.tokenEndpoint, ca: parts.vault.caPem, audience, roles })).token
+const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
+
+async function assertRefused (t: Test, response: Awaited<ReturnType<ReturnType<typeof createFunctions>['getcode']>>, status: number, error: string, challenge: string | RegExp, what: string): Promise<void> {
+  t.equal(response.status, status, what)
+  t.match(response.headers, { 'www-authenticate': challenge }, what)
+  t.match(response.jsonBody, { error, message: String }, what)
+}
+
+t.test('with caller auth, no token or a bad one is a 401 with the api\'s challenge, before the query or body is read', async (t) => {
+  const config = configFor(parts, { callerAuth: entra })
+  const { fns } = await functionsFor(config)
+  for (const authorization of [undefined, 'Basic dXNlcjpwYXNz', 'Bearer']) {
+    const headers = authorization !== undefined ? { authorization } : undefined
+    await assertRefused(t, await fns.getcode(request({ url: 'http://127.0.0.1/api/v1/getcode?subject=a%20b', ...(headers !== undefined ? { headers } : {}) }), invocation('getcode')), 401, 'missing_token', /^Bearer$/, `getcode, ${String(authorization)}`)
+  }
+  const forged = (await tokenWith(['Codes.Issue'], 'api://someone-else'))
+  for (const [what, authorization] of [['another audience', `Bearer ${forged}`], ['not token68', 'Bearer a b'], ['not a JWT', 'Bearer not.a.jwt']]) {
+    await assertRefused(t, await fns.getcode(request({ url: 'http://127.0.0.1/api/v1/getcode', headers: { authorization: authorization as string } }), invocation('getcode')), 401, 'invalid_token', /^Bearer error="invalid_token"$/, `getcode, ${String(what)}`)
+  }
+  // A body that would be a 400 or 415: the caller learns nothing of it without a token.
+  await assertRefused(t, await fns.signin(jsonRequest('{"code":'), invocation('signin')), 401, 'missing_token', /^Bearer$/, 'sign-in, no token')
+  await assertRefused(t, await fns.signin(jsonRequest({ code: 'abc-1-def' }, { authorization: 'Bearer not.a.jwt', 'content-type': 'text/plain' }), invocation('signin')), 401, 'invalid_token', /invalid_token/, 'sign-in, bad token')
+  t.equal(await queueLength(fns.queues), 0, 'nothing queued')
+})
+
+t.test('with caller auth, a token without the endpoint\'s role is a 403 insufficient_scope', async (t) => {
+  const config = configFor(parts, { callerAuth: entra })
+  const { fns, logs } = await functionsFor(config)
+  const verifyOnly = await tokenWith(['Codes.Verify'])
+  const issueOnly = await tokenWith(['Codes.Issue'])
+  await assertRefused(t, await fns.getcode(request({ url: 'http://127.0.0.1/api/v1/getcode', headers: bearer(verifyOnly) }), invocation('getcode')), 403, 'insufficient_role', /^Bearer error="insufficient_scope", error_description="needs the app role Codes.Issue"$/, 'getcode with Codes.Verify')
+  await assertRefused(t, await fns.signin(jsonRequest({ code: 'abc-1-def' }, bearer(issueOnly)), invocation('signin')), 403, 'insufficient_role', /needs the app role Codes.Verify/, 'sign-in with Codes.Issue')
+  t.equal(await queueLength(fns.queues), 0, 'nothing queued')
+  t.ok(logs.some((l) => l.includes('"auth.forbidden"') && l.includes('"callerAppId":"codegate-dev-client"')), 'the refusal names the caller')
+})
+
+t.test('with caller auth, tokens with the roles get a code, and sign in with it once the worker activated it', async (t) => {
+  const config = configFor(parts, { callerAuth: entra })
+  const { fns, listener, logs } = await functionsFor(config)
+  const issueToken = await tokenWith(['Codes.Issue'])
+  const issued = await fns.getcode(request({ url: 'http://127.0.0.1/api/v1/getcode?subject=frank', headers: bearer(issueToken) }), invocation('getcode'))
+  t.equal(issued.status, 200)
+  const { code } = issued.jsonBody as { code: string }
+  t.match(await listener.pollOnce(), { received: 1, succeeded: 1 })
+  const verifyToken = await tokenWith(['Codes.Verify'])
+  const signedIn = await fns.signin(jsonRequest({ code, subject: 'frank' }, bearer(verifyToken)), invocation('signin'))
+  t.equal(signedIn.status, 200)
+  t.same(signedIn.jsonBody, { status: 'approved' })
+  t.ok(logs.some((l) => l.includes('"code.issued"') && l.includes('"callerAppId":"codegate-dev-client"')), 'the issued code is logged with its caller')
+  const tokenParts = [...issueToken.split('.').slice(1), ...verifyToken.split('.').slice(1)]
+  t.notOk(logs.some((l) => tokenParts.some((p) => l.includes(p))), 'no part of a token is logged')
+})
+
+t.test('AUTH_MODE=none leaves getcode open and warns at every start', async (t) => {
+  const { fns, logs } = await functionsFor(configFor(parts, { callerAuth: { mode: 'none' } }))
+  t.ok(logs.some((l) => l.includes('"level":40') && l.includes('"auth.disabled"')), 'warned at start')
+  t.equal((await fns.getcode(getcode(), invocation('getcode'))).status, 200)
 })

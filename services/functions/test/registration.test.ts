@@ -12,17 +12,20 @@ import { readFileSync } from 'node:fs'
 import Module from 'node:module'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import azureFunctions from '@azure/functions'
+import { requestDevToken } from '@codegate/dev-vault'
 import { poisonQueueName } from '@codegate/shared/clients'
+import { shardQueueName } from '@codegate/shared/shards'
 import { schemas } from '@codegate/shared/config'
 import { HOST_JSON_URL } from '../src/host-settings.js'
-import { registerFunctions, TRIGGER_CONNECTION } from '../src/functions.js'
+import { registerFunctions, triggerName, TRIGGER_CONNECTION } from '../src/functions.js'
 import { azuriteFor, configFor, functionsConfigOf, HOST, id, KEY, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
 import { invocation, jsonRequest, QueueListener, request, type QueueHandler } from './fixtures/host.js'
 
 interface Binding { type: string, direction: string, [key: string]: unknown }
 interface Registered { metadata: { name: string, bindings: Record<string, Binding> }, callback: (...args: unknown[]) => Promise<unknown> }
 
-const registered = new Map<string, Registered>()
+let registered = new Map<string, Registered>()
 const coreStandIn = {
   version: 'test',
   setProgrammingModel: () => {},
@@ -52,8 +55,13 @@ const settings: Record<string, string> = {
   KEY_VAULT_URL: parts.vault.url,
   KEY_VAULT_CA_FILE: parts.vault.certFile,
   THIRD_PARTY_API_SECRET_NAME: config.secretName,
-  THIRD_PARTY_API_ENDPOINT: parts.numberApi.url
+  THIRD_PARTY_API_ENDPOINT: parts.numberApi.url,
+  AUTH_ISSUER: parts.vault.issuer.issuer,
+  AUTH_AUDIENCE: 'api://codegate-functions-test',
+  AUTH_CA_FILE: parts.vault.certFile
 }
+const tokenWith = async (role: string): Promise<string> =>
+  (await requestDevToken({ tokenEndpoint: parts.vault.issuer.tokenEndpoint, ca: parts.vault.caPem, audience: settings.AUTH_AUDIENCE as string, roles: [role] })).token
 Object.assign(process.env, settings)
 await import('../src/index.js')
 
@@ -93,15 +101,31 @@ t.test('the registered handlers issue a code, activate it and sign it in', async
   const getcode = registered.get('getcode')?.callback
   const signin = registered.get('signin')?.callback
   const worker = registered.get('worker')?.callback as QueueHandler
-  const response = await getcode?.(request({ url: 'http://127.0.0.1/api/v1/getcode?subject=erin' }), invocation('getcode')) as { status: number, jsonBody: { code: string } }
+  const unauthenticated = await getcode?.(request({ url: 'http://127.0.0.1/api/v1/getcode?subject=erin' }), invocation('getcode')) as { status: number }
+  t.equal(unauthenticated.status, 401, 'the app settings turn caller auth on (AUTH_MODE defaults to entra)')
+  const response = await getcode?.(request({ url: 'http://127.0.0.1/api/v1/getcode?subject=erin', headers: { authorization: `Bearer ${await tokenWith('Codes.Issue')}` } }), invocation('getcode')) as { status: number, jsonBody: { code: string } }
   t.equal(response.status, 200)
   const { createQueues } = await import('@codegate/shared/clients')
   const queues = createQueues({ ...config, auth: { kind: 'connection-string', connectionString: parts.azurite.connectionString, queueName } })
   const listener = new QueueListener(queues, worker, HOST)
   t.match(await listener.pollOnce(), { received: 1, succeeded: 1 })
-  const approved = await signin?.(jsonRequest({ code: response.jsonBody.code, subject: 'erin' }), invocation('signin')) as { status: number }
+  const approved = await signin?.(jsonRequest({ code: response.jsonBody.code, subject: 'erin' }, { authorization: `Bearer ${await tokenWith('Codes.Verify')}` }), invocation('signin')) as { status: number }
   t.equal(approved.status, 200)
   t.equal((await queues.queue.getProperties()).approximateMessagesCount, 1, 'its expire waits')
+})
+
+t.test('with QUEUE_SHARDS=3 the app registers one queue trigger per shard, each on its queue, with the same connection', async (t) => {
+  const fromIndex = registered
+  registered = new Map()
+  t.teardown(() => { registered = fromIndex })
+  const base = functionsConfigOf(configFor(parts))
+  const fns = registerFunctions(azureFunctions.app, { ...base, enabled: 'worker', api: undefined, queueShards: 3 }, { logStream: { write: () => {} } })
+  t.same([...registered.keys()].sort(), ['worker', 'worker-1', 'worker-2'])
+  const baseName = fns.queueName
+  for (let i = 0; i < 3; i++) {
+    t.match(trigger(triggerName(i)), { type: 'queueTrigger', direction: 'in', queueName: shardQueueName(baseName, i), connection: TRIGGER_CONNECTION }, `shard ${i}`)
+  }
+  t.same(fns.queues.shards.map((q) => q.name), [0, 1, 2].map((i) => shardQueueName(baseName, i)), 'the api sends to the same names')
 })
 
 t.test('FUNCTIONS_ENABLED splits the app in two: the HTTP triggers, or the queue trigger', async (t) => {
@@ -127,20 +151,21 @@ t.test('the app refuses to load on bad settings, naming the variable', async (t)
   const { KEY_VAULT_URL: _, ...withoutVault } = settings
   const { THIRD_PARTY_API_ENDPOINT: __, ...workerOnly } = withoutVault
   // In parallel: each is a Node start, slow on a busy machine.
-  const [missing, text, worker, bad, shards] = await Promise.all([
+  const { AUTH_ISSUER: ___, ...withoutIssuer } = settings
+  const [missing, text, worker, bad, noIssuer] = await Promise.all([
     run(withoutVault),
     run({ ...settings, QUEUE_MESSAGE_ENCODING: 'text' }),
-    run({ ...workerOnly, FUNCTIONS_ENABLED: 'worker' }),
+    run({ ...workerOnly, FUNCTIONS_ENABLED: 'worker', QUEUE_SHARDS: '3' }),
     run({ ...settings, FUNCTIONS_ENABLED: 'both' }),
-    run({ ...settings, QUEUE_SHARDS: '2' })
+    run(withoutIssuer)
   ])
   t.not(missing.code, 0)
   t.match(missing.stderr, /KEY_VAULT_URL is required/)
   t.not(text.code, 0)
   t.match(text.stderr, /QUEUE_MESSAGE_ENCODING must be base64/)
   t.notOk(missing.stderr.includes(KEY) || text.stderr.includes(KEY))
-  t.equal(worker.code, 0, 'the worker alone needs neither vault nor third party')
+  t.equal(worker.code, 0, 'the worker alone needs neither vault, third party nor token issuer; several shards load')
   t.match(bad.stderr, /FUNCTIONS_ENABLED must be equal to one of the allowed values/)
-  t.not(shards.code, 0, 'one queue trigger cannot read several shards: codes on the others would never activate')
-  t.match(shards.stderr, /QUEUE_SHARDS must be 1 for the Functions app/)
+  t.not(noIssuer.code, 0, 'getcode and sign-in are not left open by a forgotten setting')
+  t.match(noIssuer.stderr, /AUTH_ISSUER is required with AUTH_MODE=entra/)
 })

@@ -9,8 +9,9 @@ import { encodeMessage, generateCode, type CodeMessage } from '@codegate/shared'
 import { checkSignIn } from '@codegate/shared/codes-table'
 import { decodeMessage } from '@codegate/shared/message'
 import { receivesBeforeOf } from '@codegate/shared/lifecycle'
+import { shardOf } from '@codegate/shared/shards'
 import { azuriteFor, configFor, functionsFor, HOST, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
-import { invocation, peekTexts, queueLength } from './fixtures/host.js'
+import { invocation, peekTexts, QueueListener, queueLength } from './fixtures/host.js'
 
 const parts: Parts = {
   azurite: await azuriteFor(t),
@@ -173,4 +174,22 @@ t.test('a message that crashes the function every time is poisoned by the host, 
   await crashing.runUntil('the host to poison it', async () => await queueLength(fns.queues, 'poison') === 1)
   const { peekedMessageItems: [item] } = await fns.queues.poison.peekMessages()
   t.equal(item?.messageText, text, 'the poison queue the container worker uses holds it')
+})
+
+t.test('with QUEUE_SHARDS=2 each shard\'s trigger activates the codes of its shard and sends their expires to that shard', async (t) => {
+  const { fns } = await functionsFor(configFor(parts, { queueShards: 2 }))
+  t.same(fns.triggers.map((tr) => [tr.name, tr.queue.name]), [['worker', fns.queueName], ['worker-1', `${fns.queueName}-1`]])
+  // One code for each shard, sent where the api's issuer sends it (by the code's hash).
+  const messages: CodeMessage[] = []
+  while (messages.length < 2) {
+    const message = activate(600_000)
+    if (shardOf(message.code, 2) === messages.length) messages.push(message)
+  }
+  await Promise.all(messages.map(async (m, i) => await fns.queues.shards[i]?.sendMessage(encodeMessage(m))))
+  const listeners = fns.triggers.map((tr) => new QueueListener(fns.queues, tr.handler, HOST, tr.queue))
+  const polls = await Promise.all(listeners.map(async (l) => await l.pollOnce()))
+  t.same(polls.map((p) => [p.received, p.succeeded]), [[1, 1], [1, 1]], 'each trigger takes its own shard\'s message')
+  for (const m of messages) t.same(checkSignIn(await fns.codesTable.get(m.code), undefined, new Date()), { approved: true })
+  const lengths = await Promise.all(fns.queues.shards.map(async (q) => (await q.getProperties()).approximateMessagesCount))
+  t.same(lengths, [1, 1], 'each expire waits, hidden, in the shard its activate came from')
 })
