@@ -8,13 +8,14 @@
 # One package (services/functions), two function apps, each with an identity
 # of its own and only the roles its side needs:
 #
-#   <prefix>-fn-api-<suffix>     getcode and sign-in (FUNCTIONS_ENABLED=api):
-#                                send to code-requests, read and update the
-#                                codes and signinlimits tables, read the one
-#                                vault secret
-#   <prefix>-fn-worker-<suffix>  the queue trigger (FUNCTIONS_ENABLED=worker):
-#                                read, process and send on code-requests
-#                                (the expire is a new message), send to
+#   <prefix>-fn-api-<suffix>     getcode and sign-in (FUNCTIONS_ENABLED=api),
+#                                for callers with an Entra ID token and app role:
+#                                send to code-requests (and its shards), read
+#                                and update the codes and signinlimits tables,
+#                                read the one vault secret
+#   <prefix>-fn-worker-<suffix>  one queue trigger per shard (FUNCTIONS_ENABLED=worker):
+#                                read, process and send on code-requests and its
+#                                shards (the expire is a new message), send to
 #                                code-requests-poison, the codes table
 #
 # The data storage account, queues, table and vault are the ones deploy.sh
@@ -38,6 +39,15 @@ Environment (defaults in brackets):
   THIRD_PARTY_API_ENDPOINT   RandomNumber URL (prompted when unset and interactive)
   THIRD_PARTY_API_KEY        its function key; stored in Key Vault. Prompted when
                              unset, interactive and the secret does not exist yet
+  AUTH_ISSUER, AUTH_AUDIENCE who may call the api: what infra/app-registration.sh
+                             prints (eval "$(infra/app-registration.sh | grep '^AUTH_')");
+                             required unless AUTH_MODE=none
+  AUTH_ISSUE_ROLE / AUTH_VERIFY_ROLE  app roles [Codes.Issue / Codes.Verify]
+  AUTH_MODE                  entra (default) | none: getcode and sign-in open to
+                             anyone who reaches the api, as in the original sample
+  QUEUE_SHARDS               queues the codes are spread over, 1-64 [1]; the worker
+                             app gets one queue trigger per shard. Must match
+                             the container apps' when both hostings share the queues
   API_MAX_INSTANCES / WORKER_MAX_INSTANCES     Flex scale-out limit [40 / 10]
   WORKER_ALWAYS_READY        always-ready instances of the worker app [0]; 1 keeps
                              the idle activation delay at about a second (README)
@@ -85,18 +95,55 @@ read_parameters() {
   WORKER_MAX_INSTANCES="${WORKER_MAX_INSTANCES:-10}"
   WORKER_ALWAYS_READY="${WORKER_ALWAYS_READY:-0}"
   INSTANCE_MEMORY_MB="${INSTANCE_MEMORY_MB:-2048}"
+  QUEUE_SHARDS="${QUEUE_SHARDS:-1}"
   [[ "$NAME_PREFIX" =~ ^[a-z][a-z0-9-]{1,18}[a-z0-9]$ && "$NAME_PREFIX" != *--* ]] ||
     die "NAME_PREFIX must be 3-20 of a-z, 0-9 and single -, starting with a letter"
   local n
-  for n in API_MAX_INSTANCES WORKER_MAX_INSTANCES WORKER_ALWAYS_READY INSTANCE_MEMORY_MB; do
+  for n in API_MAX_INSTANCES WORKER_MAX_INSTANCES WORKER_ALWAYS_READY INSTANCE_MEMORY_MB QUEUE_SHARDS; do
     [[ "${!n}" =~ ^[0-9]+$ ]] || die "${n} must be a whole number"
   done
+  (( QUEUE_SHARDS >= 1 && QUEUE_SHARDS <= 64 )) || die "QUEUE_SHARDS must be 1 to 64"
   [[ "$INSTANCE_MEMORY_MB" =~ ^(512|2048|4096)$ ]] || die "INSTANCE_MEMORY_MB must be 512, 2048 or 4096"
   if [[ -z "$THIRD_PARTY_API_ENDPOINT" && -t 0 ]]; then
     read -r -p "Third-party RandomNumber URL (THIRD_PARTY_API_ENDPOINT): " THIRD_PARTY_API_ENDPOINT
   fi
   [[ "$THIRD_PARTY_API_ENDPOINT" =~ ^https?://[^[:space:]\"\\]+$ ]] || die "THIRD_PARTY_API_ENDPOINT must be an http(s) URL"
   [[ "$THIRD_PARTY_API_ENDPOINT" == https://* ]] || log "warning: THIRD_PARTY_API_ENDPOINT is not https; the function key travels in clear"
+
+  # As deploy.sh: the app refuses to load without its callers' issuer and
+  # audience; say so here, before anything is created.
+  AUTH_MODE="${AUTH_MODE:-entra}"
+  AUTH_ISSUER="${AUTH_ISSUER:-}"
+  AUTH_AUDIENCE="${AUTH_AUDIENCE:-}"
+  AUTH_ISSUE_ROLE="${AUTH_ISSUE_ROLE:-Codes.Issue}"
+  AUTH_VERIFY_ROLE="${AUTH_VERIFY_ROLE:-Codes.Verify}"
+  case "$AUTH_MODE" in
+    entra)
+      [[ -n "$AUTH_ISSUER" && -n "$AUTH_AUDIENCE" ]] ||
+        die "AUTH_ISSUER and AUTH_AUDIENCE are required (getcode and sign-in check their callers' tokens): run infra/app-registration.sh and export what it prints, e.g. eval \"\$(infra/app-registration.sh | grep '^AUTH_')\"; or AUTH_MODE=none for an open api"
+      [[ "$AUTH_ISSUER" =~ ^https://[^[:space:]\"\\]+$ ]] || die "AUTH_ISSUER must be an https URL"
+      [[ "$AUTH_AUDIENCE" =~ ^[^[:space:]\"\\]+$ ]] || die "AUTH_AUDIENCE must be a comma-separated list without spaces"
+      for n in AUTH_ISSUE_ROLE AUTH_VERIFY_ROLE; do
+        [[ "${!n}" =~ ^[A-Za-z0-9._:-]{1,120}$ ]] || die "${n} must be 1-120 of letters, digits and ._:-"
+      done
+      ;;
+    none) log "warning: AUTH_MODE=none: anyone who reaches the function app can issue and redeem codes" ;;
+    *) die "AUTH_MODE must be entra or none" ;;
+  esac
+}
+
+# The queue shards: the base queue, then <base>-1 ... (packages/shared/src/shards.ts).
+shard_names() {
+  local i
+  printf '%s\n' "$QUEUE_NAME"
+  for ((i = 1; i < QUEUE_SHARDS; i++)); do printf '%s\n' "${QUEUE_NAME}-${i}"; done
+}
+
+# The worker app's queue trigger functions, one per shard (services/functions/src/functions.ts triggerName).
+trigger_names() {
+  local i
+  printf '%s\n' worker
+  for ((i = 1; i < QUEUE_SHARDS; i++)); do printf '%s\n' "worker-${i}"; done
 }
 
 derive_names() {
@@ -164,7 +211,7 @@ create_storage() {
   table_url=${table_url%/}
   # Through Resource Manager: data-plane creation would need a data role for the deployer.
   local queue
-  for queue in "$QUEUE_NAME" "$POISON_QUEUE_NAME"; do
+  for queue in $(shard_names) "$POISON_QUEUE_NAME"; do
     log "queue ${queue}"
     az rest --method put --only-show-errors --output none \
       --url "${storage_id}/queueServices/default/queues/${queue}?api-version=${STORAGE_API_VERSION}" --body '{"properties": {}}'
@@ -256,7 +303,7 @@ create_identity() {
 }
 
 grant_roles() {
-  local queue="${storage_id}/queueServices/default/queues/${QUEUE_NAME}"
+  local queue
   local poison="${storage_id}/queueServices/default/queues/${POISON_QUEUE_NAME}"
   local table="${storage_id}/tableServices/default/tables/${TABLE_NAME}"
   local limits="${storage_id}/tableServices/default/tables/${LIMITS_TABLE_NAME}"
@@ -265,15 +312,21 @@ grant_roles() {
   assign_role "$api_identity_principal_id" ServicePrincipal "Storage Blob Data Owner" "$host_storage_id"
   assign_role "$worker_identity_principal_id" ServicePrincipal "Storage Blob Data Owner" "$host_storage_id"
   # api: queue the activate, check and consume codes, count sign-in failures, read the one secret.
-  assign_role "$api_identity_principal_id" ServicePrincipal "Storage Queue Data Message Sender" "$queue"
+  for queue in $(shard_names); do
+    assign_role "$api_identity_principal_id" ServicePrincipal "Storage Queue Data Message Sender" "${storage_id}/queueServices/default/queues/${queue}"
+  done
   assign_role "$api_identity_principal_id" ServicePrincipal "Storage Table Data Contributor" "$table"
   assign_role "$api_identity_principal_id" ServicePrincipal "Storage Table Data Contributor" "$limits"
   assign_role "$api_identity_principal_id" ServicePrincipal "Key Vault Secrets User" "$secret"
   # worker: the trigger reads queue metadata (scaling) and receives and deletes;
-  # the expire is sent as a new message; failures go to the poison queue.
-  assign_role "$worker_identity_principal_id" ServicePrincipal "Storage Queue Data Reader" "$queue"
-  assign_role "$worker_identity_principal_id" ServicePrincipal "Storage Queue Data Message Processor" "$queue"
-  assign_role "$worker_identity_principal_id" ServicePrincipal "Storage Queue Data Message Sender" "$queue"
+  # the expire is sent as a new message to the same shard; failures go to the poison queue.
+  local scope
+  for queue in $(shard_names); do
+    scope="${storage_id}/queueServices/default/queues/${queue}"
+    assign_role "$worker_identity_principal_id" ServicePrincipal "Storage Queue Data Reader" "$scope"
+    assign_role "$worker_identity_principal_id" ServicePrincipal "Storage Queue Data Message Processor" "$scope"
+    assign_role "$worker_identity_principal_id" ServicePrincipal "Storage Queue Data Message Sender" "$scope"
+  done
   assign_role "$worker_identity_principal_id" ServicePrincipal "Storage Queue Data Message Sender" "$poison"
   assign_role "$worker_identity_principal_id" ServicePrincipal "Storage Table Data Contributor" "$table"
 }
@@ -288,6 +341,7 @@ app_settings() {
     "AZURE_CLIENT_ID=${client_id}" \
     "STORAGE_QUEUE_URL=${queue_service_url}/${QUEUE_NAME}" \
     "STORAGE_TABLE_URL=${table_url}" \
+    "QUEUE_SHARDS=${QUEUE_SHARDS}" \
     "AzureWebJobsStorage__accountName=${HOST_STORAGE_ACCOUNT}" \
     "AzureWebJobsStorage__credential=managedidentity" \
     "AzureWebJobsStorage__clientId=${client_id}"
@@ -301,7 +355,15 @@ app_settings() {
       "KEY_VAULT_URL=${vault_url}" \
       "THIRD_PARTY_API_SECRET_NAME=${SECRET_NAME}" \
       "THIRD_PARTY_API_ENDPOINT=${THIRD_PARTY_API_ENDPOINT}" \
-      "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}"
+      "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}" \
+      "AUTH_MODE=${AUTH_MODE}"
+    if [[ "$AUTH_MODE" == entra ]]; then
+      printf '%s\n' \
+        "AUTH_ISSUER=${AUTH_ISSUER}" \
+        "AUTH_AUDIENCE=${AUTH_AUDIENCE}" \
+        "AUTH_ISSUE_ROLE=${AUTH_ISSUE_ROLE}" \
+        "AUTH_VERIFY_ROLE=${AUTH_VERIFY_ROLE}"
+    fi
   fi
 }
 
@@ -406,8 +468,11 @@ main() {
   create_app "$API_APP" api "$api_identity_id" "$api_identity_client_id" "$API_MAX_INSTANCES"
   create_app "$WORKER_APP" worker "$worker_identity_id" "$worker_identity_client_id" "$WORKER_MAX_INSTANCES"
   if ((WORKER_ALWAYS_READY > 0)); then
+    # Per function: each shard's trigger scales on its own.
+    local ready=() name
+    while read -r name; do ready+=("function:${name}=${WORKER_ALWAYS_READY}"); done < <(trigger_names)
     az functionapp scale config always-ready set --name "$WORKER_APP" --resource-group "$RESOURCE_GROUP" \
-      --settings "function:worker=${WORKER_ALWAYS_READY}" --only-show-errors --output none
+      --settings "${ready[@]}" --only-show-errors --output none
   fi
   deploy_package "$API_APP"
   deploy_package "$WORKER_APP"
@@ -418,8 +483,9 @@ main() {
   cat <<EOF
 
 codegate is deployed as Azure Functions.
-  api:     https://${host}/api/v1/getcode   (POST /api/v1/signin)
-  worker:  ${WORKER_APP} (queue trigger on ${QUEUE_NAME})
+  api:     https://${host}/api/v1/getcode   (POST /api/v1/signin); callers need
+           a token with ${AUTH_ISSUE_ROLE} / ${AUTH_VERIFY_ROLE} (AUTH_MODE=${AUTH_MODE})
+  worker:  ${WORKER_APP} (queue triggers on ${QUEUE_NAME} and its $((QUEUE_SHARDS - 1)) other shards)
   logs:    Azure portal, or az webapp log tail -n ${WORKER_APP} -g ${RESOURCE_GROUP}
   remove:  RESOURCE_GROUP=${RESOURCE_GROUP} ./infra/teardown.sh
 EOF
