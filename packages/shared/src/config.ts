@@ -76,7 +76,7 @@ const api: Properties = {
 
 /** The api's settings that the Azure Functions app's HTTP triggers use (the host does the listening). */
 const functionsApi: Properties = {
-  FUNCTIONS_ENABLED: { type: 'string', enum: ['all', 'api', 'worker'], default: 'all', description: 'Which functions the app registers: all, api (getcode and sign-in) or worker (the queue trigger), so the two sides can run as two apps with identities of their own. KEY_VAULT_URL and THIRD_PARTY_API_ENDPOINT are required unless worker' },
+  FUNCTIONS_ENABLED: { type: 'string', enum: ['all', 'api', 'worker'], default: 'all', description: 'Which functions the app registers: all, api (getcode and sign-in) or worker (the queue trigger), so the two sides can run as two apps with identities of their own. KEY_VAULT_URL, THIRD_PARTY_API_ENDPOINT and (with AUTH_MODE=entra) AUTH_ISSUER and AUTH_AUDIENCE are required unless worker' },
   THIRD_PARTY_API_ENDPOINT: api.THIRD_PARTY_API_ENDPOINT as JsonSchemaProperty,
   THIRD_PARTY_TIMEOUT_MS: api.THIRD_PARTY_TIMEOUT_MS as JsonSchemaProperty,
   SIGNIN_MAX_FAILURES: api.SIGNIN_MAX_FAILURES as JsonSchemaProperty,

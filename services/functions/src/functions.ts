@@ -2,7 +2,7 @@
  * codegate as an Azure Functions app (Node v4 programming model): getcode
  * and sign-in as HTTP triggers, the worker as a queue trigger. Each handler
  * is a thin adapter: it reads what the host hands it and calls the same
- * code the Fastify api (`@codegate/api/operations`, `compose`) and the
+ * code the Fastify api (`@codegate/api/caller-auth`, `operations`, `compose`) and the
  * container worker (`@codegate/shared/lifecycle`) call.
  *
  * `registerFunctions(app, config)` is what index.ts runs in the host; tests
@@ -225,7 +225,8 @@ export function receivedMessage (entry: unknown, context: InvocationContext): Re
 export function registerFunctions (app: FunctionsHost, config: FunctionsConfig, options: FunctionsOptions = {}): CodegateFunctions {
   const fns = createFunctions(config, options)
   if (config.enabled !== 'worker') {
-    // anonymous: the api has no key of its own (as the container api); routes as the api's, under host.json's routePrefix "api".
+    // anonymous to the host: callers are authenticated by their bearer token in the handler, as at the
+    // container api (a function key is a shared secret naming nobody). Routes as the api's, under routePrefix "api".
     app.http('getcode', { methods: ['GET'], route: 'v1/getcode', authLevel: 'anonymous', handler: fns.getcode })
     app.http('signin', { methods: ['POST'], route: 'v1/signin', authLevel: 'anonymous', handler: fns.signin })
   }
