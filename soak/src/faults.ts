@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Queues } from '@codegate/shared/clients'
-import type { LocalSystem } from '@codegate/stack'
+import type { LocalSystem, TcpProxy } from '@codegate/stack'
 import { garbageBurst } from './garbage.js'
 import type { FaultPlan } from './options.js'
 import type { Random } from './random.js'
@@ -17,8 +17,10 @@ export interface FaultDeps {
   random: Random
   /** Sends `count` getcode requests at once (recorded like the load's); resolves once half have answered. */
   burst: (count: number) => Promise<void>
-  /** Resolves true when process `name` logs a code.activated (it is working through a batch), false after `timeoutMs`. */
-  activates: (name: string, timeoutMs: number) => Promise<boolean>
+  /** The proxy in front of worker `name`'s table (the worker-kill fault makes it hang to catch the worker holding messages). */
+  tableProxyOf: (name: string) => TcpProxy | undefined
+  /** From a kill until what the killed worker held is due back and taken by another worker: its receive's visibility timeout plus slack. */
+  redeliveryMs: number
   /** Keeps `connections` getcode requests in flight for `ms` (recorded like the load's). */
   flood: (connections: number, ms: number) => Promise<void>
   /** Resolves once every code issued so far was seen valid (or expired), or after `timeoutMs`. */
@@ -28,6 +30,18 @@ export interface FaultDeps {
 
 /** How long the workers get to work off an overload's codes before the soak goes on (the activation window ends there). */
 const CATCH_UP_TIMEOUT_MS = 60_000
+/** How long a worker-kill waits for its worker to take a message of the burst, and then to take more of it. */
+const HOLD_TIMEOUT_MS = 15_000
+const HOLD_MS = 500
+
+async function until (condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() >= deadline) return false
+    await sleep(20)
+  }
+  return true
+}
 
 const message = (err: unknown): string => err instanceof Error ? err.message : String(err)
 
@@ -51,13 +65,25 @@ export async function injectFault (plan: FaultPlan, plannedAt: number, deps: Fau
         if (worker === undefined) throw new Error(`there is no worker ${plan.worker ?? 0}`)
         record.target = worker.name
         const exited = worker.process?.exited
-        if (plan.burst !== undefined) {
-          // Killed as it finishes the first message of a batch, while it holds the rest.
-          const busy = deps.activates(worker.name, 15_000)
-          void deps.burst(plan.burst)
-          record.caughtBusy = await busy
+        const proxy = deps.tableProxyOf(worker.name)
+        try {
+          if (plan.burst !== undefined) {
+            if (proxy === undefined) throw new Error(`${worker.name} has no table proxy`)
+            // Its table stops answering: each code message it takes from now on
+            // stays in its hands (its insert, a POST, never returns) until the kill.
+            proxy.hang()
+            const inserts = proxy.requestsOf('POST')
+            void deps.burst(plan.burst)
+            record.caughtBusy = await until(() => proxy.requestsOf('POST') > inserts, HOLD_TIMEOUT_MS)
+            if (record.caughtBusy) await sleep(HOLD_MS)
+          }
+          await outage(async () => { worker.kill('SIGKILL'); await exited }, async () => { proxy?.forward(); await worker.start() })
+        } finally {
+          proxy?.forward()
         }
-        await outage(async () => { worker.kill('SIGKILL'); await exited }, async () => { await worker.start() })
+        // The fault lasts until what the worker held is due back, so the
+        // redelivery falls inside its window, not the next fault's.
+        await sleep(Math.max(0, (record.downAt ?? Date.now()) + deps.redeliveryMs - Date.now()))
         break
       }
       case 'azurite-restart': {

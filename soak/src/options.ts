@@ -113,11 +113,21 @@ const FULL_FAULTS: FaultPlan[] = [
 const QUICK_FAULTS: FaultPlan[] = [
   { kind: 'azurite-restart', atSeconds: 4, downSeconds: 2, burst: 20 },
   { kind: 'worker-kill', atSeconds: 13, downSeconds: 2, worker: 1, burst: 20 },
-  { kind: 'garbage', atSeconds: 17, count: 24 },
-  { kind: 'number-api-down', atSeconds: 19, downSeconds: 2 },
-  { kind: 'vault-down', atSeconds: 22, downSeconds: 2 },
-  { kind: 'overload', atSeconds: 24, downSeconds: 2, connections: 200 }
+  { kind: 'garbage', atSeconds: 23, count: 24 },
+  { kind: 'number-api-down', atSeconds: 24, downSeconds: 2 },
+  { kind: 'vault-down', atSeconds: 28, downSeconds: 2 },
+  { kind: 'overload', atSeconds: 32, downSeconds: 2, connections: 200 }
 ]
+
+/**
+ * When a planned fault is over, at the earliest: a worker-kill lasts until
+ * what the worker held is due back (its visibility timeout and slack after
+ * the kill), so that the redelivery is counted in its own window.
+ */
+export function plannedEndSeconds (fault: FaultPlan, bounds: Bounds): number {
+  const redelivery = fault.kind === 'worker-kill' ? (bounds.visibilityMs + bounds.slackMs) / 1000 : 0
+  return fault.atSeconds + (fault.downSeconds ?? 0) + redelivery
+}
 
 export const WORKER_ERROR_BACKOFF_MS = 5000
 
@@ -221,7 +231,7 @@ export function parseOptions (argv: string[]): SoakOptions {
   const quick = values.quick === true
   const rate = positive('rate', values.rate, quick ? 10 : 20)
   const ttlSeconds = Math.round(positive('ttl', values.ttl, quick ? 15 : 20))
-  const loadSeconds = positive('duration', values.duration, quick ? 35 : 180)
+  const loadSeconds = positive('duration', values.duration, quick ? 43 : 180)
   const seed = Math.round(positive('seed', values.seed, 1))
   const attackRate = values['attack-rate'] === '0' ? 0 : positive('attack-rate', values['attack-rate'], quick ? 10 : 20)
   const workers = Math.round(positive('workers', values.workers, 2))

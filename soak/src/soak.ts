@@ -13,7 +13,7 @@ import { CodesTable } from '@codegate/shared/codes-table'
 import type { StorageConfig } from '@codegate/shared/config'
 import { DevTokenCredential } from '@codegate/shared/credentials'
 import { parseTimestamp } from '@codegate/shared/time'
-import { DEV_ACCOUNT_KEY, startLocalSystem, type LocalSystem } from '@codegate/stack'
+import { connectionStringFor, DEV_ACCOUNT_KEY, startLocalSystem, startTcpProxy, type LocalSystem, type TcpProxy } from '@codegate/stack'
 import { getCode, signIn } from './api-client.js'
 import { injectFault } from './faults.js'
 import { LogWatch } from './logs.js'
@@ -80,6 +80,8 @@ export class SoakRun {
   /** Round robin over the api replicas. */
   #calls = 0
   #system: LocalSystem | undefined
+  /** Each worker's table goes through a proxy of its own (by worker name), for the worker-kill fault. */
+  readonly #tableProxies = new Map<string, TcpProxy>()
   #table: CodesTable | undefined
   #queues: Queues | undefined
   #logs: LogWatch | undefined
@@ -136,6 +138,11 @@ export class SoakRun {
         workers: options.workers,
         apis: options.apis,
         thirdPartyApiKey: key,
+        workerStorage: async (index, azurite) => {
+          const proxy = await startTcpProxy({ host: azurite.host, port: azurite.tablePort })
+          this.#tableProxies.set(index === 0 ? 'worker' : `worker-${index + 1}`, proxy)
+          return connectionStringFor(azurite.host, azurite.queuePort, proxy.port)
+        },
         onLine: (name, line) => { logs.line(name, line) },
         onCrash: (name, exit) => {
           crashes.push({ name, code: exit.code, signal: exit.signal, at: Date.now() })
@@ -178,6 +185,7 @@ export class SoakRun {
       await Promise.allSettled([...this.#tasks])
       this.#progress('stopping the system')
       await this.#system?.stop()
+      await Promise.allSettled([...this.#tableProxies.values()].map(async (proxy) => { await proxy.close() }))
       await logs.close()
     }
     return { ...this.record, logs: logs.summary(this.#issuedCodes) }
@@ -254,7 +262,8 @@ export class SoakRun {
         flood: async (connections, ms) => { await this.#flood(connections, ms) },
         caughtUp: async (timeoutMs) => { await this.#caughtUp(timeoutMs) },
         ttlMs: this.#options.ttlSeconds * 1000,
-        activates: async (name, timeoutMs) => await this.#need(this.#logs).nextEvent((e) => e.process === name && e.event === 'code.activated', timeoutMs)
+        tableProxyOf: (name) => this.#tableProxies.get(name),
+        redeliveryMs: this.#options.bounds.visibilityMs + this.#options.bounds.slackMs
       })
       this.record.faults.push(record)
       if (record.error !== undefined) this.#progress(`fault ${plan.kind} could not be injected: ${record.error}`)

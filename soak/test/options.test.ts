@@ -1,13 +1,18 @@
 /** The profiles keep to the limits the soak depends on. */
 import t from 'tap'
-import { parseOptions, UsageError } from '../src/options.js'
+import { parseOptions, plannedEndSeconds, UsageError } from '../src/options.js'
 
 for (const args of [['--quick'], []]) {
   const o = parseOptions(args)
   t.test(`the ${o.profile} profile`, async (t) => {
     t.ok(o.rate * o.ttlSeconds <= 500, 'rate × TTL (stored messages) stays well under Azurite\'s ~1,000 (emulators.md)')
     t.ok(o.bounds.visibilityMs + o.bounds.errorBackoffMs < o.ttlSeconds * 1000, 'a message held by a killed worker comes back before its code expires')
-    for (const f of o.faults) t.ok(f.atSeconds + (f.downSeconds ?? 0) + o.bounds.recoveryMs / 1000 <= o.loadSeconds + 1, `${f.kind} ends in time to see the api recover`)
+    for (const f of o.faults) t.ok(plannedEndSeconds(f, o.bounds) + o.bounds.recoveryMs / 1000 <= o.loadSeconds + 1, `${f.kind} ends in time to see the api recover`)
+    // Faults run one after the other: one planned before the last is over would start late and push the rest.
+    o.faults.slice(1).forEach((f, i) => {
+      const before = o.faults[i] as (typeof o.faults)[number]
+      t.ok(f.atSeconds >= plannedEndSeconds(before, o.bounds), `${f.kind} at ${f.atSeconds} s starts after ${before.kind} is over`)
+    })
     t.same(new Set(o.faults.map((f) => f.kind)), new Set(['worker-kill', 'azurite-restart', 'number-api-down', 'vault-down', 'garbage', 'overload']), 'every kind of fault')
     t.equal(o.env.RATE_LIMIT_MAX, '1000000', 'the per-client limit does not refuse the soak\'s single address')
   })

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { startProcess } from '@codegate/stack/managed-process'
 
-// Startup, 35 s of load, the drain and a loaded CI machine running other test files.
+// Startup, 43 s of load, the drain and a loaded CI machine running other test files.
 t.setTimeout(300_000)
 
 const root = fileURLToPath(new URL('../../', import.meta.url))

@@ -132,6 +132,12 @@ export interface LocalSystemOptions {
   onCrash?: (name: string, exit: { code: number | null, signal: NodeJS.Signals | null }) => void
   /** What is being started or stopped, for a launcher to print. */
   onProgress?: (message: string) => void
+  /**
+   * The storage connection string each worker gets, from Azurite's (e.g. to put
+   * a proxy in front of one worker's table); default: Azurite's own. Called
+   * once per worker (index from 0), after Azurite is up.
+   */
+  workerStorage?: (index: number, azurite: { host: string, queuePort: number, tablePort: number }) => Promise<string>
   /** Per process; default 60 s. */
   readyTimeoutMs?: number
   /** SIGTERM to SIGKILL, per process; default 15 s, past the services' own 10 s drain limits. */
@@ -431,8 +437,12 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
       AUTH_CA_FILE: caFile
     }, { url: `http://${host}:${port}/readyz` }))
     const api = apis[0] as Service
+    const storageEndpoints = { host, queuePort: azurite.queuePort, tablePort: azurite.tablePort }
+    const workerStorage = await Promise.all(workerPorts.map(async (_, i) =>
+      await options.workerStorage?.(i, storageEndpoints) ?? storage.STORAGE_CONNECTION_STRING))
     const workers = workerPorts.map((port, i) => makeService('worker', i === 0 ? 'worker' : `worker-${i + 1}`, port, `http://${host}:${port}`, {
       ...storage,
+      STORAGE_CONNECTION_STRING: workerStorage[i] as string,
       WORKER_HEALTH_HOST: host,
       WORKER_HEALTH_PORT: String(port)
     }, { url: `http://${host}:${port}/healthz` }))

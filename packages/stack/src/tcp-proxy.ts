@@ -12,6 +12,8 @@ export interface TcpProxy {
   port: number
   /** Requests seen (chunks that begin with an HTTP method), forwarded or not. */
   readonly requests: number
+  /** Requests seen with this method (e.g. POST: table inserts), forwarded or not. */
+  requestsOf: (method: string) => number
   hang: () => void
   forward: () => void
   close: () => Promise<void>
@@ -22,13 +24,18 @@ const REQUEST_LINE = /^(GET|PUT|POST|DELETE|MERGE|PATCH|HEAD|OPTIONS) /
 export async function startTcpProxy (target: { port: number, host?: string }, options: { hanging?: boolean } = {}): Promise<TcpProxy> {
   let hanging = options.hanging === true
   let requests = 0
+  const byMethod = new Map<string, number>()
   const sockets = new Set<Socket>()
   const server: Server = createServer((client) => {
     sockets.add(client)
     let upstream: Socket | undefined
     const end = (): void => { client.destroy(); upstream?.destroy() }
     client.on('data', (chunk) => {
-      if (REQUEST_LINE.test(chunk.toString('latin1', 0, 8))) requests++
+      const method = REQUEST_LINE.exec(chunk.toString('latin1', 0, 8))?.[1]
+      if (method !== undefined) {
+        requests++
+        byMethod.set(method, (byMethod.get(method) ?? 0) + 1)
+      }
       // A connection that hung once stays hung: its request is lost.
       if (hanging || client.destroyed) {
         client.pause()
@@ -48,6 +55,7 @@ export async function startTcpProxy (target: { port: number, host?: string }, op
   return {
     port: (server.address() as AddressInfo).port,
     get requests () { return requests },
+    requestsOf: (method) => byMethod.get(method) ?? 0,
     hang: () => { hanging = true },
     forward: () => { hanging = false },
     close: async () => {
