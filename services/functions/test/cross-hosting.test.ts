@@ -14,6 +14,16 @@ import { invocation, jsonRequest, queueLength, request } from './fixtures/host.j
 
 const parts: Parts = { azurite: await azuriteFor(t), vault: await vaultFor(t), numberApi: await numberApiFor(t) }
 
+/**
+ * The clock of both apis and both workers: held while codes are issued and
+ * activated, so that on a busy machine no code is late for its own
+ * activation (a container worker's start alone can outlast the 6 s TTL);
+ * then real, so the expires find their codes expired.
+ */
+let held: Date | undefined
+const now = (): Date => held ?? new Date()
+t.afterEach(() => { held = undefined })
+
 function workerConfigOf (config: ApiConfig): WorkerConfig {
   return {
     logLevel: 'silent',
@@ -45,8 +55,8 @@ async function waitFor (what: string, check: () => Promise<boolean>, timeoutMs =
 
 async function setup (t: Test): Promise<{ config: ApiConfig, api: Awaited<ReturnType<typeof appFor>>['app'], fn: Awaited<ReturnType<typeof functionsFor>> }> {
   const config = configFor(parts, { codeTtlSeconds: 6 })
-  const { app } = await appFor(t, config)
-  return { config, api: app, fn: await functionsFor(config) }
+  const { app } = await appFor(t, config, { now })
+  return { config, api: app, fn: await functionsFor(config, { now }) }
 }
 
 async function issueBoth (api: Awaited<ReturnType<typeof setup>>['api'], fn: Awaited<ReturnType<typeof setup>>['fn']): Promise<{ byFunction: string, byApi: string }> {
@@ -57,8 +67,9 @@ async function issueBoth (api: Awaited<ReturnType<typeof setup>>['api'], fn: Awa
 
 t.test('the container worker activates codes from both apis; each api signs in the other\'s code; the function expires them', async (t) => {
   const { config, api, fn } = await setup(t)
+  held = new Date()
   const { byFunction, byApi } = await issueBoth(api, fn)
-  const worker = await startWorker(workerConfigOf(config))
+  const worker = await startWorker(workerConfigOf(config), { now })
   t.teardown(worker.close)
   await waitFor('both activations', async () => worker.stats.activated === 2)
   await worker.close()
@@ -67,6 +78,7 @@ t.test('the container worker activates codes from both apis; each api signs in t
   t.equal(viaApi.statusCode, 200, 'the function\'s code signs in at the Fastify api')
   const viaFunction = await fn.fns.signin(jsonRequest({ code: byApi, subject: 'grace' }), invocation('signin'))
   t.equal(viaFunction.status, 200, 'the Fastify api\'s code signs in at the function')
+  held = undefined
 
   // The container worker rewrote both messages into expires (marked with its receive); the function reads them.
   await fn.listener.runUntil('both rows gone', async () => await fn.fns.codesTable.get(byFunction) === undefined && await fn.fns.codesTable.get(byApi) === undefined)
@@ -77,6 +89,7 @@ t.test('the container worker activates codes from both apis; each api signs in t
 
 t.test('the function activates codes from both apis; each api signs in the other\'s code; the container worker expires them', async (t) => {
   const { config, api, fn } = await setup(t)
+  held = new Date()
   const { byFunction, byApi } = await issueBoth(api, fn)
   t.match(await fn.listener.pollOnce(), { received: 2, succeeded: 2 })
 
@@ -85,7 +98,8 @@ t.test('the function activates codes from both apis; each api signs in the other
   const viaFunction = await fn.fns.signin(jsonRequest({ code: byApi, subject: 'grace' }), invocation('signin'))
   t.equal(viaFunction.status, 200)
 
-  const worker = await startWorker(workerConfigOf(config))
+  held = undefined
+  const worker = await startWorker(workerConfigOf(config), { now })
   t.teardown(worker.close)
   await waitFor('both expires', async () => worker.stats.expired === 2)
   t.equal(await fn.fns.codesTable.get(byFunction), undefined)
