@@ -22,7 +22,6 @@ const parts: Parts = { azurite: await azuriteFor(t), vault: await vaultFor(t), n
  */
 let held: Date | undefined
 const now = (): Date => held ?? new Date()
-t.afterEach(() => { held = undefined })
 
 function workerConfigOf (config: ApiConfig): WorkerConfig {
   return {
@@ -55,6 +54,7 @@ async function waitFor (what: string, check: () => Promise<boolean>, timeoutMs =
 
 async function setup (t: Test): Promise<{ config: ApiConfig, api: Awaited<ReturnType<typeof appFor>>['app'], fn: Awaited<ReturnType<typeof functionsFor>> }> {
   const config = configFor(parts, { codeTtlSeconds: 6 })
+  t.teardown(() => { held = undefined })
   const { app } = await appFor(t, config, { now })
   return { config, api: app, fn: await functionsFor(config, { now }) }
 }
