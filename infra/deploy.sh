@@ -7,9 +7,10 @@
 # Creates (or updates: every step can be re-run) one resource group holding a
 # storage account (queues code-requests, its shards and code-requests-poison,
 # tables codes and signinlimits; Entra ID only, no shared keys), a Key Vault
-# (RBAC) with the secret third-party-api-key, one user-assigned managed
-# identity per app with data-plane roles scoped to the queues, tables and
-# secret that app uses, a container registry, Log Analytics (with a daily
+# (RBAC) with the secrets third-party-api-key and code-hash-key (the key
+# codes are stored under, HMAC-SHA256: 32 random bytes made here once), one
+# user-assigned managed identity per app with data-plane roles scoped to the
+# queues, tables and secrets that app uses, a container registry, Log Analytics (with a daily
 # cap), a Container Apps environment, and two apps: api (public HTTPS) and
 # worker (no ingress, scaled on the queues' backlog). The apps get URLs and
 # their identity's client id, never a key or connection string.
@@ -76,6 +77,7 @@ readonly QUEUE_NAME=code-requests
 readonly POISON_QUEUE_NAME=code-requests-poison
 readonly TABLE_NAME=codes
 readonly SECRET_NAME=third-party-api-key
+readonly CODE_HASH_SECRET_NAME=code-hash-key
 readonly API_PORT=3000
 readonly WORKER_HEALTH_PORT=3001
 # Container Apps' ingress reaches the app from private (or shared address
@@ -127,6 +129,7 @@ api_env() {
     "AZURE_CLIENT_ID=${api_identity_client_id}" \
     "KEY_VAULT_URL=${vault_url}" \
     "THIRD_PARTY_API_SECRET_NAME=${SECRET_NAME}" \
+    "CODE_HASH_SECRET_NAME=${CODE_HASH_SECRET_NAME}" \
     "THIRD_PARTY_API_ENDPOINT=${THIRD_PARTY_API_ENDPOINT}" \
     "STORAGE_QUEUE_URL=${queue_url}" \
     "STORAGE_TABLE_URL=${table_url}" \
@@ -151,6 +154,8 @@ worker_env() {
     "WORKER_HEALTH_PORT=${WORKER_HEALTH_PORT}" \
     "AZURE_CREDENTIAL=default" \
     "AZURE_CLIENT_ID=${worker_identity_client_id}" \
+    "KEY_VAULT_URL=${vault_url}" \
+    "CODE_HASH_SECRET_NAME=${CODE_HASH_SECRET_NAME}" \
     "STORAGE_QUEUE_URL=${queue_url}" \
     "STORAGE_TABLE_URL=${table_url}" \
     "QUEUE_SHARDS=${QUEUE_SHARDS}"
@@ -494,39 +499,60 @@ create_vault() {
   vault_url=$(az keyvault show --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --query properties.vaultUri -o tsv)
   vault_url=${vault_url%/}
   secret_scope="${vault_id}/secrets/${SECRET_NAME}"
+  hash_secret_scope="${vault_id}/secrets/${CODE_HASH_SECRET_NAME}"
 }
 
 # Whether the secret exists, asked of Resource Manager (metadata only): no
 # data-plane role needed, so a re-run without a key grants nothing.
 secret_exists() {
-  exists az rest --method get --url "${secret_scope}?api-version=${KEYVAULT_API_VERSION}"
+  exists az rest --method get --url "${1:-$secret_scope}?api-version=${KEYVAULT_API_VERSION}"
 }
 
-store_secret() {
-  if [[ -z "$THIRD_PARTY_API_KEY" ]]; then
-    if secret_exists; then
-      log "secret ${SECRET_NAME} exists; kept (set THIRD_PARTY_API_KEY to replace it)"
-      return
-    fi
-    [[ -t 0 ]] || die "THIRD_PARTY_API_KEY is required: the secret ${SECRET_NAME} does not exist yet"
-    read -r -s -p "Third-party API key (THIRD_PARTY_API_KEY, not echoed): " THIRD_PARTY_API_KEY
-    printf '\n' >&2
-    [[ -n "$THIRD_PARTY_API_KEY" ]] || die "THIRD_PARTY_API_KEY is empty"
-  fi
-  # Writing is a data-plane operation: the deployer holds Key Vault Secrets
-  # Officer on this vault only while it writes (removed after, or on exit).
-  deployer_assignment=$(assign_role "$DEPLOYER_OBJECT_ID" "$deployer_type" "Key Vault Secrets Officer" "$vault_id")
-  log "secret ${SECRET_NAME}"
-  local deadline=$((SECONDS + ROLE_WAIT_SECONDS))
-  # The value goes through stdin, not argv, so other local users cannot read
-  # it from the process list. Retried: a new role assignment can take minutes.
-  until printf '%s' "$THIRD_PARTY_API_KEY" | az keyvault secret set --vault-name "$KEY_VAULT" --name "$SECRET_NAME" \
+# Writes secret $1 with the value on stdin of this function's caller ($2).
+# The value goes through stdin, not argv, so other local users cannot read
+# it from the process list. Retried: a new role assignment can take minutes.
+write_secret() {
+  local name=$1 value=$2 deadline=$((SECONDS + ROLE_WAIT_SECONDS))
+  log "secret ${name}"
+  until printf '%s' "$value" | az keyvault secret set --vault-name "$KEY_VAULT" --name "$name" \
       --file /dev/stdin --encoding utf-8 --only-show-errors --output none 2>"${work_dir}/secret.err"; do
     ((SECONDS < deadline)) ||
-      die "could not write secret ${SECRET_NAME} within ROLE_WAIT_SECONDS=${ROLE_WAIT_SECONDS}s$(last_error "${work_dir}/secret.err")"
+      die "could not write secret ${name} within ROLE_WAIT_SECONDS=${ROLE_WAIT_SECONDS}s$(last_error "${work_dir}/secret.err")"
     log "waiting for the Key Vault role assignment to take effect$(last_error "${work_dir}/secret.err")"
     sleep "$POLL_SECONDS"
   done
+}
+
+store_secret() {
+  local write_key=1 write_hash_key=1
+  if [[ -z "$THIRD_PARTY_API_KEY" ]]; then
+    if secret_exists; then
+      log "secret ${SECRET_NAME} exists; kept (set THIRD_PARTY_API_KEY to replace it)"
+      write_key=0
+    else
+      [[ -t 0 ]] || die "THIRD_PARTY_API_KEY is required: the secret ${SECRET_NAME} does not exist yet"
+      read -r -s -p "Third-party API key (THIRD_PARTY_API_KEY, not echoed): " THIRD_PARTY_API_KEY
+      printf '\n' >&2
+      [[ -n "$THIRD_PARTY_API_KEY" ]] || die "THIRD_PARTY_API_KEY is empty"
+    fi
+  fi
+  # Made once: a new value would make every live code unusable. Rotate it as
+  # README "Rotating the code hash key" says.
+  if secret_exists "$hash_secret_scope"; then
+    log "secret ${CODE_HASH_SECRET_NAME} exists; kept"
+    write_hash_key=0
+  fi
+  ((write_key || write_hash_key)) || return 0
+  # Writing is a data-plane operation: the deployer holds Key Vault Secrets
+  # Officer on this vault only while it writes (removed after, or on exit).
+  deployer_assignment=$(assign_role "$DEPLOYER_OBJECT_ID" "$deployer_type" "Key Vault Secrets Officer" "$vault_id")
+  if ((write_key)); then write_secret "$SECRET_NAME" "$THIRD_PARTY_API_KEY"; fi
+  if ((write_hash_key)); then
+    local hash_key
+    hash_key=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
+    [[ ${#hash_key} -ge 44 ]] || die "could not make a random code hash key"
+    write_secret "$CODE_HASH_SECRET_NAME" "$hash_key"
+  fi
   remove_deployer_role
 }
 
@@ -573,7 +599,7 @@ create_registry() {
 grant_identities() {
   local api=$api_identity_principal_id worker=$worker_identity_principal_id
   # api: puts activates on the queue; reads and consumes codes; keeps the
-  # sign-in limits (its reading of the third-party key: grant_secret_reader).
+  # sign-in limits (its reading of the third-party and code hash keys: grant_secret_reader).
   local scope
   for scope in "${queue_scopes[@]}"; do
     assign_role "$api" ServicePrincipal "Storage Queue Data Message Sender" "$scope" >/dev/null
@@ -593,10 +619,13 @@ grant_identities() {
   assign_role "$worker" ServicePrincipal "AcrPull" "$registry_id" >/dev/null
 }
 
-# The api may read the one secret; a role at a secret's scope needs the
+# The api may read its two secrets, the worker only the code hash key (to
+# hash the original sample's messages); a role at a secret's scope needs the
 # secret to exist, so this comes after store_secret.
 grant_secret_reader() {
   assign_role "$api_identity_principal_id" ServicePrincipal "Key Vault Secrets User" "$secret_scope" >/dev/null
+  assign_role "$api_identity_principal_id" ServicePrincipal "Key Vault Secrets User" "$hash_secret_scope" >/dev/null
+  assign_role "$worker_identity_principal_id" ServicePrincipal "Key Vault Secrets User" "$hash_secret_scope" >/dev/null
 }
 
 build_images() {

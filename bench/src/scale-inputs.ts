@@ -21,7 +21,7 @@
  * as the services. Exits 0 and prints Markdown.
  */
 import { parseArgs } from 'node:util'
-import { CodesTable, createQueues, createTableClient, encodeMessage, generateCode, partitionKeyOf, type CodeMessage, type StorageConfig } from '@codegate/shared'
+import { CodesTable, createQueues, createTableClient, encodeMessage, generateCode, partitionKeyOfHash, randomHasher, type CodeMessage, type StorageConfig } from '@codegate/shared'
 import { connectionStringFor, startAzurite } from '@codegate/stack'
 import { diff, startCountingProxy, transactions, type Counts } from './counting-proxy.js'
 import { percentile, round } from './stats.js'
@@ -47,9 +47,11 @@ async function timed<T> (op: string, call: () => Promise<T>): Promise<T> {
   }
 }
 
+const hasher = randomHasher()
+
 function activate (): CodeMessage {
   const issuedAt = new Date()
-  return { v: 1, phase: 'activate', code: generateCode(1 + Math.floor(Math.random() * 1000)), issuedAt, expiresAt: new Date(issuedAt.getTime() + TTL_SECONDS * 1000) }
+  return { v: 2, phase: 'activate', codeHash: hasher.hash(generateCode(1 + Math.floor(Math.random() * 1000))), issuedAt, expiresAt: new Date(issuedAt.getTime() + TTL_SECONDS * 1000) }
 }
 
 /** Receives batches of 32 from `queue` until `count` messages came, handing each to `handle`. */
@@ -75,10 +77,10 @@ async function variant (kind: 'update' | 'expire queue', codes: number, connecti
   const before = proxy.snapshot()
   const messages = Array.from({ length: codes }, activate)
   for (const m of messages) await timed('send', async () => await queue.sendMessage(encodeMessage(m), { messageTimeToLive: -1 }))
-  const byCode = new Map(messages.map((m) => [m.code, m]))
+  const byCode = new Map(messages.map((m) => [m.codeHash, m]))
   const decode = (text: string): CodeMessage => {
-    const json = JSON.parse(Buffer.from(text, 'base64').toString('utf8')) as { code: string }
-    return byCode.get(json.code) as CodeMessage
+    const json = JSON.parse(Buffer.from(text, 'base64').toString('utf8')) as { codeHash: string }
+    return byCode.get(json.codeHash) as CodeMessage
   }
   // Activate: insert the row, then bring the code back at expiry.
   await drain(queue, codes, async (item) => {
@@ -96,7 +98,7 @@ async function variant (kind: 'update' | 'expire queue', codes: number, connecti
   // Expire: delete the row, then the message.
   await drain(kind === 'update' ? queue : expires, codes, async (item) => {
     const m = decode(item.messageText)
-    await timed('delete row', async () => await table.client.deleteEntity(partitionKeyOf(m.code), m.code))
+    await timed('delete row', async () => await table.client.deleteEntity(partitionKeyOfHash(m.codeHash), m.codeHash))
     await timed('delete message', async () => await (kind === 'update' ? queue : expires).deleteMessage(item.messageId, item.popReceipt))
   })
   return diff(proxy.snapshot(), before)

@@ -44,34 +44,39 @@ t.test('a fresh deployment creates everything, each app with an identity and rol
   const storage = 'Microsoft.Storage/storageAccounts/codegate140b30a1'
   t.same(roleOf(api.principalId), [
     'AcrPull @ Microsoft.ContainerRegistry/registries/codegatecr140b30a1',
+    'Key Vault Secrets User @ Microsoft.KeyVault/vaults/codegate-kv-140b30a1/secrets/code-hash-key',
     'Key Vault Secrets User @ Microsoft.KeyVault/vaults/codegate-kv-140b30a1/secrets/third-party-api-key',
     `Storage Queue Data Message Sender @ ${storage}/queueServices/default/queues/code-requests`,
     `Storage Table Data Contributor @ ${storage}/tableServices/default/tables/codes`,
     `Storage Table Data Contributor @ ${storage}/tableServices/default/tables/signinlimits`
-  ], 'api: send to the queue, its two tables, the one secret, pull')
+  ], 'api: send to the queue, its two tables, its two secrets, pull')
   t.same(roleOf(worker.principalId), [
     'AcrPull @ Microsoft.ContainerRegistry/registries/codegatecr140b30a1',
+    'Key Vault Secrets User @ Microsoft.KeyVault/vaults/codegate-kv-140b30a1/secrets/code-hash-key',
     `Storage Queue Data Message Processor @ ${storage}/queueServices/default/queues/code-requests`,
     `Storage Queue Data Message Sender @ ${storage}/queueServices/default/queues/code-requests-poison`,
     `Storage Queue Data Reader @ ${storage}/queueServices/default/queues/code-requests`,
     `Storage Table Data Contributor @ ${storage}/tableServices/default/tables/codes`
-  ], 'worker: process the queue (and read its length), send to the poison queue, the codes table; no vault')
+  ], 'worker: process the queue (and read its length), send to the poison queue, the codes table, read the code hash key only')
   t.ok(az.state.roles.every((a) => a.principalType === 'ServicePrincipal'), 'identities are assigned as service principals (no Graph lookup)')
 
   // The secret: through stdin, by a deployer whose vault role is gone afterwards.
   const vault = Object.values(az.state.resources).find((r) => r.type === 'vault') as unknown as { secrets: Record<string, string> }
-  t.same(vault.secrets, { 'third-party-api-key': KEY }, 'the key is stored')
-  t.same(az.find('keyvault', 'secret', 'set').map((c) => c.stdin), [KEY], 'written once, from stdin')
+  t.same(Object.keys(vault.secrets).sort(), ['code-hash-key', 'third-party-api-key'])
+  t.equal(vault.secrets['third-party-api-key'], KEY, 'the key is stored')
+  const hashKey = vault.secrets['code-hash-key'] ?? ''
+  t.equal(Buffer.from(hashKey, 'base64').length, 32, 'the code hash key: 32 random bytes, base64')
+  t.same(az.find('keyvault', 'secret', 'set').map((c) => c.stdin), [KEY, hashKey], 'each written once, from stdin')
   t.same(roleOf('11111111-1111-1111-1111-111111111111'), [], 'the deployer keeps no Key Vault role')
   t.equal(az.find('role', 'assignment', 'delete').length, 1, 'its temporary role was removed')
 
   // The Log Analytics key: in a body file, never on a command line.
   const environmentPut = rest(az.calls, 'put', '/managedEnvironments/')[0]
   t.match(environmentPut?.bodyFile ?? '', SHARED_KEY, 'the environment is created with the shared key from a body file')
-  for (const secret of [KEY, SHARED_KEY]) {
+  for (const secret of [KEY, SHARED_KEY, hashKey]) {
     t.notOk(az.calls.some((c) => c.args.some((a) => a.includes(secret))), `${secret.slice(0, 6)}… is on no command line`)
+    t.notOk((run.stderr + run.stdout).includes(secret), `${secret.slice(0, 6)}… is in no output`)
   }
-  t.notMatch(run.stderr + run.stdout, new RegExp(`${KEY}|${SHARED_KEY}`), 'and in no output')
   const workspace = Object.values(az.state.resources).find((r) => r.type === 'workspace')
   t.match(workspace, { quota: '3', retention: '30' }, 'Log Analytics has a daily cap')
 
@@ -84,6 +89,8 @@ t.test('a fresh deployment creates everything, each app with an identity and rol
     const container = app.body.properties.template.containers[0]!
     t.same(container.resources, { cpu: 0.25, memory: '0.5Gi' }, `${name}: 0.25 vCPU / 0.5 GiB`)
     t.equal(container.env.find((e) => e.name === 'AZURE_CLIENT_ID')?.value, own.clientId, `${name} names its identity's client id`)
+    t.equal(container.env.find((e) => e.name === 'CODE_HASH_SECRET_NAME')?.value, 'code-hash-key', `${name} names the code hash key`)
+    t.equal(container.env.find((e) => e.name === 'KEY_VAULT_URL')?.value, 'https://codegate-kv-140b30a1.vault.azure.net', `${name} reads it from the vault`)
     t.equal(app.body.properties.template.revisionSuffix, 'rtest1', `${name}: the revision suffix is set`)
     const healthPolls = rest(az.calls, 'get', `/containerApps/${name}/revisions/`)
     t.ok(healthPolls.length > 0 && healthPolls.every((c) => c.args.some((a) => a.includes(`/revisions/${name}--rtest1`))), `${name}: the health wait reads the new revision only`)
@@ -113,6 +120,7 @@ t.test('running it again changes nothing it does not have to, and needs no key',
   t.equal(az.state.roles.length, roles, 'the same role assignments')
   t.same(calls.filter((c) => c.args[1] === 'secret' || (c.args[0] === 'role' && c.args[2] === 'delete')), [], 'the existing secret is kept without a vault role')
   t.match(run.stderr, /secret third-party-api-key exists; kept/)
+  t.match(run.stderr, /secret code-hash-key exists; kept/, 'the code hash key is never replaced by a re-run')
   t.match(run.stderr, /key vault \S+ exists/)
   t.same(rest(calls, 'put', '/managedEnvironments/'), [], 'the environment is not re-created')
   t.ok(rest(calls, 'get', '/revisions/api--rtest2').length > 0, 'the new revision is the one waited on')

@@ -17,7 +17,6 @@
  * gone within the removal bound; inside them, valid before it expires and gone
  * by the end of the drain. A code never valid before its expiry fails anywhere.
  */
-import { maskCode } from '@codegate/shared/logger'
 import type { WorkerEvent } from './logs.js'
 import type { Bounds } from './options.js'
 import type { ApiCall, FaultRecord, IssuedCode, SignInAttempt, SoakRecord } from './records.js'
@@ -213,13 +212,13 @@ export function stats (values: number[]): Stats {
   return { n: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted[sorted.length - 1] as number }
 }
 
-/** The worker's events for each code, through the api's code.issued line (masked code + expiry → message id). */
+/** The worker's events for each code, through the api's code.issued line (code id + expiry → message id). */
 function eventsByCode (record: SoakRecord): { messageIdOf: Map<number, string>, events: Map<string, WorkerEvent[]> } {
   const idByKey = new Map<string, string>()
-  for (const e of record.logs.issued) idByKey.set(`${e.maskedCode}|${e.expiresAt}`, e.messageId)
+  for (const e of record.logs.issued) idByKey.set(`${e.codeId}|${e.expiresAt}`, e.messageId)
   const messageIdOf = new Map<number, string>()
   for (const c of record.codes) {
-    const id = idByKey.get(`${maskCode(c.code)}|${new Date(c.expiresAt).toISOString()}`)
+    const id = idByKey.get(`${c.codeId}|${new Date(c.expiresAt).toISOString()}`)
     if (id !== undefined) messageIdOf.set(c.n, id)
   }
   const events = new Map<string, WorkerEvent[]>()
@@ -235,7 +234,7 @@ function eventsByCode (record: SoakRecord): { messageIdOf: Map<number, string>, 
 const firstTime = (events: WorkerEvent[] | undefined, name: string): number | undefined =>
   events?.filter((e) => e.event === name).reduce<number | undefined>((min, e) => min === undefined || e.time < min ? e.time : min, undefined)
 
-const describe = (c: IssuedCode, extra: string): string => `${maskCode(c.code)} (#${c.n}) ${extra}`
+const describe = (c: IssuedCode, extra: string): string => `${c.codeId} (#${c.n}) ${extra}`
 
 export function analyze (record: SoakRecord): Analysis {
   const { options } = record
@@ -537,7 +536,9 @@ export function analyze (record: SoakRecord): Analysis {
   const secretHits = record.logs.secretHits.reduce((n, h) => n + h.lines, 0)
   const issuedCodeHits = record.logs.codeHits.filter((h) => h.issued).length
   for (const h of record.logs.secretHits) example('secrets', `${h.label} in ${h.lines} line(s) of ${h.process}`)
-  for (const h of record.logs.codeHits) example('codes-in-logs', `${h.masked} in ${h.process}${h.issued ? ' (issued to the soak)' : ''}`)
+  for (const h of record.logs.codeHits) example('codes-in-logs', `${h.id} in ${h.process}${h.issued ? ' (issued to the soak)' : ''}`)
+  const atRest = record.final.codesAtRest ?? []
+  for (const h of atRest) example('codes-at-rest', `${h.id} in ${h.where}`)
 
   // --- the attacker ----------------------------------------------------------------------
   const attackList = record.attack ?? []
@@ -587,6 +588,8 @@ export function analyze (record: SoakRecord): Analysis {
     inv('crashes', 'processes that exited unasked', exited.length, '0', exited.length === 0),
     inv('secrets', 'log lines with a secret', secretHits, '0', secretHits === 0),
     inv('codes-in-logs', 'whole codes in logs', record.logs.codeHits.length, '0', record.logs.codeHits.length === 0),
+    // Read after the run: every table entity, queue and poison message; a run that could not read them proves nothing.
+    inv('codes-at-rest', 'issued codes in clear in the table, a queue or the poison queue', atRest.length, `0 (of ${record.final.scannedAtRest ?? 0} entities and messages read)`, atRest.length === 0 && (record.final.scannedAtRest ?? 0) > 0),
     inv('soak-errors', 'errors in the soak\'s own tasks', record.soakErrors.length, '0', record.soakErrors.length === 0),
     ...(options.attack !== undefined && options.attack.perSecond > 0
       ? [

@@ -4,7 +4,6 @@
  * the worker's code.* and message.* events) are kept.
  */
 import { createWriteStream, type WriteStream } from 'node:fs'
-import { maskCode } from '@codegate/shared/logger'
 
 export interface Secret {
   label: string
@@ -18,7 +17,7 @@ export interface WorkerEvent {
   time: number
   messageId?: string
   dequeueCount?: number
-  maskedCode?: string
+  codeId?: string
   inserted?: boolean
   lagMs?: number
   lateMs?: number
@@ -27,10 +26,10 @@ export interface WorkerEvent {
   lost?: boolean
 }
 
-/** The api's code.issued line: ties a code (masked, with its expiry) to its queue message. */
+/** The api's code.issued line: ties a code (its id, with its expiry) to its queue message. */
 export interface IssuedEvent {
   time: number
-  maskedCode: string
+  codeId: string
   expiresAt: string
   messageId: string
 }
@@ -41,8 +40,8 @@ export interface LogSummary {
   /** Lines at warn (40), error (50) and fatal (60) per process. */
   levels: Record<string, { warn: number, error: number, fatal: number }>
   secretHits: { process: string, label: string, lines: number }[]
-  /** Whole codes found in log lines, masked here; `issued` when the api returned it to the soak. */
-  codeHits: { process: string, masked: string, issued: boolean }[]
+  /** Whole codes found in log lines, named by code id (`?` for one the soak was not given); `issued` when the api returned it to the soak. */
+  codeHits: { process: string, id: string, issued: boolean }[]
   issued: IssuedEvent[]
   workerEvents: WorkerEvent[]
   /** The api's request.failed events (5xx answers), by error code. */
@@ -52,7 +51,7 @@ export interface LogSummary {
   file?: string
 }
 
-/** A whole code anywhere in a line; masked codes (`oj*-***-**v`) do not match, UUID segments are never 3 letters. */
+/** A whole code anywhere in a line; code ids are hex without dashes, UUID segments are never 3 letters. */
 const CODE_IN_TEXT = /(?<![A-Za-z0-9])[A-Za-z]{3}-(?:[1-9][0-9]{0,2}|1000)-[A-Za-z]{3}(?![A-Za-z0-9])/g
 
 const WORKER_EVENTS = new Set([
@@ -67,7 +66,7 @@ const num = (v: unknown): number | undefined => typeof v === 'number' ? v : unde
 const bool = (v: unknown): boolean | undefined => typeof v === 'boolean' ? v : undefined
 
 export class LogWatch {
-  readonly #secrets: Secret[]
+  #secrets: Secret[]
   readonly #lines: Record<string, number> = {}
   readonly #levels: Record<string, { warn: number, error: number, fatal: number }> = {}
   readonly #secretHits = new Map<string, { process: string, label: string, lines: number }>()
@@ -86,6 +85,11 @@ export class LogWatch {
     this.#secrets = secrets.filter((s) => s.value.length >= 8)
     this.#file = file
     this.#sink = file !== undefined ? createWriteStream(file) : undefined
+  }
+
+  /** One more secret to look for in every later line (one known only once the system runs). */
+  watch (secret: Secret): void {
+    if (secret.value.length >= 8) this.#secrets = [...this.#secrets, secret]
   }
 
   /** One line from process `name` (startLocalSystem's onLine). */
@@ -124,11 +128,11 @@ export class LogWatch {
     const msg = str(entry.msg)
     const event = str(entry.event)
     if (event === 'code.issued') {
-      const maskedCode = str(entry.maskedCode)
+      const codeId = str(entry.codeId)
       const expiresAt = str(entry.expiresAt)
       const messageId = str(entry.messageId)
-      if (maskedCode !== undefined && expiresAt !== undefined && messageId !== undefined) {
-        this.#issued.push({ time, maskedCode, expiresAt, messageId })
+      if (codeId !== undefined && expiresAt !== undefined && messageId !== undefined) {
+        this.#issued.push({ time, codeId, expiresAt, messageId })
       }
       return
     }
@@ -146,7 +150,7 @@ export class LogWatch {
       const fields = {
         messageId: str(entry.messageId),
         dequeueCount: num(entry.dequeueCount),
-        maskedCode: str(entry.maskedCode),
+        codeId: str(entry.codeId),
         inserted: bool(entry.inserted),
         lagMs: num(entry.lagMs),
         lateMs: num(entry.lateMs),
@@ -174,13 +178,13 @@ export class LogWatch {
     })
   }
 
-  /** What was seen; `issuedCodes` tells which whole codes in the logs were codes the api returned. */
-  summary (issuedCodes: ReadonlySet<string>): LogSummary {
+  /** What was seen; `issuedCodes` tells which whole codes in the logs were codes the api returned, `idOf` names them. */
+  summary (issuedCodes: ReadonlySet<string>, idOf: (code: string) => string = () => '?'): LogSummary {
     return {
       lines: { ...this.#lines },
       levels: structuredClone(this.#levels),
       secretHits: [...this.#secretHits.values()],
-      codeHits: [...this.#codeHits.values()].map(({ process, code }) => ({ process, masked: maskCode(code), issued: issuedCodes.has(code) })),
+      codeHits: [...this.#codeHits.values()].map(({ process, code }) => ({ process, id: issuedCodes.has(code) ? idOf(code) : '?', issued: issuedCodes.has(code) })),
       issued: [...this.#issued],
       workerEvents: [...this.#workerEvents],
       apiFailures: { ...this.#apiFailures },

@@ -23,6 +23,8 @@ export interface ApiCall {
 export interface IssuedCode {
   n: number
   code: string
+  /** How logs and `npm run codes` name it: codeIdOf its hash. */
+  codeId: string
   subject: string
   sentAt: number
   answeredAt: number
@@ -112,6 +114,10 @@ export interface FinalState {
   poisonError?: string
   tableRows?: number
   tableError?: string
+  /** Issued codes found in clear in storage after the run (table entities, queue and poison messages, base64 decoded too). */
+  codesAtRest?: { where: string, id: string }[]
+  /** Entities and messages read for codesAtRest. */
+  scannedAtRest?: number
 }
 
 export interface Crash {

@@ -9,12 +9,14 @@ import { randomBytes } from 'node:crypto'
 import { setMaxListeners } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createQueues, createTableClient, type Queues } from '@codegate/shared/clients'
+import { CodeHasher, codeIdOf } from '@codegate/shared/code-hash'
 import { CodesTable } from '@codegate/shared/codes-table'
 import type { StorageConfig } from '@codegate/shared/config'
 import { DevTokenCredential } from '@codegate/shared/credentials'
 import { parseTimestamp } from '@codegate/shared/time'
 import { connectionStringFor, DEV_ACCOUNT_KEY, startLocalSystem, startTcpProxy, type LocalSystem, type TcpProxy } from '@codegate/stack'
 import { getCode, signIn } from './api-client.js'
+import { AtRestScan } from './at-rest.js'
 import { injectFault } from './faults.js'
 import { LogWatch } from './logs.js'
 import type { SoakOptions } from './options.js'
@@ -84,6 +86,9 @@ export class SoakRun {
   readonly #tableProxies = new Map<string, TcpProxy>()
   #table: CodesTable | undefined
   #queues: Queues | undefined
+  /** The system's code hash key: how the soak finds its codes' rows and names them as the logs do. */
+  #hasher: CodeHasher | undefined
+  #atRest: AtRestScan | undefined
   #logs: LogWatch | undefined
 
   readonly record: Omit<SoakRecord, 'logs'>
@@ -151,6 +156,9 @@ export class SoakRun {
         signal: this.#halt.signal
       })
       this.#system = system
+      this.#hasher = new CodeHasher({ version: '', value: system.codeHashKey })
+      logs.watch({ label: 'code hash key', value: system.codeHashKey })
+      this.#atRest = new AtRestScan(this.#issuedCodes)
       // Before any fault can take dev-vault down.
       await Promise.all([system.tokens.get(ISSUE_ROLE), system.tokens.get(VERIFY_ROLE)])
       this.record.systemReadyAt = Date.now()
@@ -172,9 +180,15 @@ export class SoakRun {
       this.record.loadStartedAt = Date.now()
       await Promise.all([this.#load(), this.#injectFaults(), this.#attack()])
       this.record.loadEndedAt = Date.now()
+      // While the last codes are still live: their rows and (hidden) messages exist now.
+      await this.#scanAtRest(system)
       await this.#drain()
       this.record.drainEndedAt = Date.now()
       this.record.final = await this.#finalState()
+      await this.#scanAtRest(system)
+      const scan = this.#need(this.#atRest)
+      this.record.final.codesAtRest = scan.hits.map((h) => ({ where: h.where, id: this.#idOf(h.code) }))
+      this.record.final.scannedAtRest = scan.scanned
       this.record.apiPidAtEnd = system.api.pid
       this.record.notRunning = [
         ...system.services().filter((s) => !s.running).map((s) => s.name),
@@ -188,7 +202,7 @@ export class SoakRun {
       await Promise.allSettled([...this.#tableProxies.values()].map(async (proxy) => { await proxy.close() }))
       await logs.close()
     }
-    return { ...this.record, logs: logs.summary(this.#issuedCodes) }
+    return { ...this.record, logs: logs.summary(this.#issuedCodes, (code) => this.#idOf(code)) }
   }
 
   #track (task: Promise<void>): void {
@@ -383,6 +397,7 @@ export class SoakRun {
     const code: IssuedCode = {
       n,
       code: issued.code,
+      codeId: this.#idOf(issued.code),
       subject,
       sentAt: answer.call.sentAt,
       answeredAt: answer.call.answeredAt,
@@ -402,7 +417,7 @@ export class SoakRun {
   async #read (c: IssuedCode): Promise<{ state: RowState, at: number }> {
     let state: RowState
     try {
-      const row = await this.#need(this.#table).get(c.code)
+      const row = await this.#need(this.#table).get(this.#need(this.#hasher).hash(c.code))
       if (row === undefined) state = 'absent'
       else if (row.expiresAt.getTime() !== c.expiresAt) state = 'other'
       else state = row.consumedAt !== undefined ? 'consumed' : 'present'
@@ -551,6 +566,31 @@ export class SoakRun {
     return { sendMessage: async (...args) => await (shards[next++ % shards.length] as Queues['queue']).sendMessage(...args) }
   }
 
+  #idOf (code: string): string {
+    return this.#hasher === undefined ? '?' : codeIdOf(this.#hasher.hash(code))
+  }
+
+  /**
+   * Searches storage for issued codes in clear: every table entity, the
+   * visible messages of every queue (peeked, so nothing moves), and every
+   * file of Azurite's data folder, which holds the hidden messages too.
+   */
+  async #scanAtRest (system: LocalSystem): Promise<void> {
+    const scan = this.#need(this.#atRest)
+    try {
+      const table = this.#need(this.#table).client
+      for await (const entity of table.listEntities()) scan.text(`table ${table.tableName}`, JSON.stringify(entity))
+      const { shards, poison } = this.#need(this.#queues)
+      for (const q of [...shards, poison]) {
+        const { peekedMessageItems } = await q.peekMessages({ numberOfMessages: 32 })
+        for (const m of peekedMessageItems) scan.text(`queue ${q.name}`, m.messageText)
+      }
+      await scan.folder(system.azurite.location, 'azurite file')
+    } catch (err) {
+      this.record.soakErrors.push(`at-rest scan: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+
   async #finalState (): Promise<FinalState> {
     const final: FinalState = { poison: [] }
     try {
@@ -563,7 +603,10 @@ export class SoakRun {
       for (;;) {
         const { receivedMessageItems } = await this.#need(this.#queues).poison.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 600 })
         if (receivedMessageItems.length === 0) break
-        for (const item of receivedMessageItems) final.poison.push(readPoison(item.messageText))
+        for (const item of receivedMessageItems) {
+          final.poison.push(readPoison(item.messageText))
+          this.#atRest?.text('queue poison', item.messageText)
+        }
       }
     } catch (err) {
       final.poisonError = err instanceof Error ? err.message : String(err)

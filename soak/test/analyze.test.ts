@@ -3,7 +3,6 @@
  * there for and lets the legitimate look-alike pass.
  */
 import t from 'tap'
-import { maskCode } from '@codegate/shared/logger'
 import { analyze, stats, windowsOf, type Analysis } from '../src/analyze.js'
 import type { FaultRecord, IssuedCode, SignInAttempt } from '../src/records.js'
 import { attackFrom, baseline, bounds, checkedRefusals, code, codes4, options, recordWith, T0, TTL } from './fixtures/records.js'
@@ -39,7 +38,8 @@ t.test('a code never seen valid before its expiry fails, wherever it was issued'
   const azurite: FaultRecord = { kind: 'azurite-restart', target: 'azurite', plannedAt: T0, startedAt: T0, downAt: T0 + 300, upAt: T0 + 3000, endedAt: T0 + 3000 }
   const a = analyze(recordWith([...codes, unseen], { signIns: baseline(codes[1] as IssuedCode), faults: [azurite] }))
   t.ok(failing(a).includes('never-valid'))
-  t.match(a.invariants.find((i) => i.id === 'never-valid')?.examples?.[0], maskCode(unseen.code))
+  t.match(a.invariants.find((i) => i.id === 'never-valid')?.examples?.[0], unseen.codeId)
+  t.notMatch(JSON.stringify(a), unseen.code, 'examples name codes by id only')
 })
 
 t.test('a late activation fails outside fault windows and is allowed inside one', async (t) => {
@@ -59,7 +59,7 @@ t.test('the activation time is the earliest proof: a worker log line beats a lat
     signIns: baseline(c),
     logs: {
       ...recordWith([]).logs,
-      issued: [{ time: c.issuedAt, maskedCode: maskCode(c.code), expiresAt: new Date(c.expiresAt).toISOString(), messageId: 'm1' }],
+      issued: [{ time: c.issuedAt, codeId: c.codeId, expiresAt: new Date(c.expiresAt).toISOString(), messageId: 'm1' }],
       workerEvents: [{ event: 'code.activated', process: 'worker', time: c.issuedAt + 80, messageId: 'm1', dequeueCount: 1 }]
     }
   })
@@ -125,20 +125,20 @@ t.test('messages: garbage must be poisoned, codes must not be, and nothing may b
   const codes = codes4()
   const garbage: FaultRecord = { kind: 'garbage', target: 'code-requests', plannedAt: T0, startedAt: T0, endedAt: T0 + 10, messageIds: ['g1', 'g2'] }
   const signIns = baseline(codes[0] as IssuedCode)
-  const good = analyze(recordWith(codes, { signIns, faults: [garbage], final: { queueLength: 0, tableRows: 0, poison: [{ messageId: 'g1', reason: 'x' }, { messageId: 'g2', reason: 'y' }] } }))
+  const good = analyze(recordWith(codes, { signIns, faults: [garbage], final: { scannedAtRest: 40, queueLength: 0, tableRows: 0, poison: [{ messageId: 'g1', reason: 'x' }, { messageId: 'g2', reason: 'y' }] } }))
   t.same(failing(good), [])
 
-  const missing = analyze(recordWith(codes, { signIns, faults: [garbage], final: { queueLength: 0, tableRows: 0, poison: [{ messageId: 'g1', reason: 'x' }] } }))
+  const missing = analyze(recordWith(codes, { signIns, faults: [garbage], final: { scannedAtRest: 40, queueLength: 0, tableRows: 0, poison: [{ messageId: 'g1', reason: 'x' }] } }))
   t.same(failing(missing), ['garbage'])
 
-  const left = analyze(recordWith(codes, { signIns, faults: [garbage], final: { queueLength: 3, tableRows: 1, poison: [{ messageId: 'g1', reason: 'x' }, { messageId: 'g2', reason: 'y' }] } }))
+  const left = analyze(recordWith(codes, { signIns, faults: [garbage], final: { scannedAtRest: 40, queueLength: 3, tableRows: 1, poison: [{ messageId: 'g1', reason: 'x' }, { messageId: 'g2', reason: 'y' }] } }))
   t.same(failing(left).sort(), ['left-at-end', 'queue'])
 })
 
 t.test('a code activated but never removed is a lost message and a left row', async (t) => {
   const c = code(0, 0)
   const { goneSeenAt: _, ...kept } = { ...c, presentAtRemovalCheck: true }
-  const a = analyze(recordWith([kept], { signIns: baseline(c), final: { queueLength: 0, tableRows: 1, poison: [] } }))
+  const a = analyze(recordWith([kept], { signIns: baseline(c), final: { scannedAtRest: 40, queueLength: 0, tableRows: 1, poison: [] } }))
   t.same(failing(a).sort(), ['left-at-end', 'left-past-bound', 'lost'])
 })
 
@@ -170,7 +170,17 @@ t.test('processes and logs: a crash, a restarted api, a secret or a whole code i
   t.same(failing(analyze(recordWith(codes, { signIns, apiPidAtEnd: 43 }))), ['api-restarted'])
   t.same(failing(analyze(recordWith(codes, { signIns, soakErrors: ['TypeError: x is undefined\n    at …'] }))), ['soak-errors'])
   t.same(failing(analyze(recordWith(codes, { signIns, logs: { ...logs, secretHits: [{ process: 'api', label: 'dev token', lines: 2 }] } }))), ['secrets'])
-  t.same(failing(analyze(recordWith(codes, { signIns, logs: { ...logs, codeHits: [{ process: 'worker', masked: 'ab*-*-**z', issued: true }] } }))), ['codes-in-logs'])
+  t.same(failing(analyze(recordWith(codes, { signIns, logs: { ...logs, codeHits: [{ process: 'worker', id: 'c0de0001', issued: true }] } }))), ['codes-in-logs'])
+})
+
+t.test('an issued code in clear in storage fails, and so does a run that read no storage', async (t) => {
+  const codes = codes4()
+  const signIns = baseline(codes[0] as IssuedCode)
+  const final = recordWith([]).final
+  const found = analyze(recordWith(codes, { signIns, final: { ...final, codesAtRest: [{ where: 'queue code-requests-poison', id: 'c0de0001' }] } }))
+  t.same(failing(found), ['codes-at-rest'])
+  t.match(found.invariants.find((i) => i.id === 'codes-at-rest')?.examples, ['c0de0001 in queue code-requests-poison'])
+  t.same(failing(analyze(recordWith(codes, { signIns, final: { ...final, scannedAtRest: 0 } }))), ['codes-at-rest'])
 })
 
 t.test('a run that did not do the work does not pass: too few codes, no checks, a fault not injected', async (t) => {

@@ -19,13 +19,13 @@ t.test('a passing run: every invariant row starts with pass, and the last line s
   t.match(text, /number-api-down \(number-api\); down 2 s; getcode errors: 1× 502 third_party_failed/)
 })
 
-t.test('a failing run: the FAIL row is followed by masked examples and the verdict names the count', async (t) => {
+t.test('a failing run: the FAIL row is followed by examples named by code id and the verdict names the count', async (t) => {
   const { seenAt: _, ...unseen } = codes[1] as IssuedCode
   const a = analyze(recordWith([codes[0] as IssuedCode, unseen], { signIns: baseline(codes[0] as IssuedCode) }))
   const lines = formatReport(options, a).split('\n')
   const at = lines.findIndex((l) => l.startsWith('FAIL') && l.includes('never valid'))
   t.ok(at >= 0)
-  t.match(lines[at + 1], /^ {8}e\.g\. ab\*-\*-\*\*z \(#1\)/)
+  t.match(lines[at + 1], /^ {8}e\.g\. c0de0001 \(#1\)/)
   t.notMatch(lines.join('\n'), 'abc-2-xyz', 'no whole code in the report')
   t.match(lines.at(-1), /^soak FAILED: \d+ of \d+ invariants do not hold$/)
 })

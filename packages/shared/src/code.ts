@@ -40,8 +40,10 @@ export function assertCode (value: unknown): string {
 }
 
 /**
- * Table partition of a code: two hex digits of its SHA-256 spread codes over
- * 256 partitions, so no partition's 2,000 entities/s target is the limit.
+ * Two hex digits of a string's SHA-256. The codes table no longer keys rows
+ * by code (its partition is the keyed hash's first two digits,
+ * `partitionKeyOfHash`); this stays as the unkeyed spread that the shard
+ * tests compare `shardOf` against.
  */
 export function partitionKeyOf (code: string): string {
   return createHash('sha256').update(code).digest('hex').slice(0, 2)

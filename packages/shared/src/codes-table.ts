@@ -1,15 +1,17 @@
 /**
- * The table of valid codes. One row per live code: partition = two hex digits
- * of the code's hash, row key = the code. Every write that depends on what it
+ * The table of valid codes. One row per live code: row key = the code's keyed
+ * hash (code-hash.ts), partition = its first two hex digits; the code itself
+ * is never stored. Every write that depends on what it
  * read is ETag-conditioned, so concurrent workers and sign-ins cannot undo
  * each other's work.
  */
 import { RestError, type TableClient } from '@azure/data-tables'
-import { assertCode, partitionKeyOf } from './code.js'
+import { CodeFormatError } from './errors.js'
+import { codeIdOf, isCodeHash } from './code-hash.js'
 import type { CodeMessage } from './message.js'
 
 export interface CodeRow {
-  code: string
+  codeHash: string
   issuedAt: Date
   expiresAt: Date
   subject?: string
@@ -43,6 +45,17 @@ interface Entity {
 
 const statusOf = (err: unknown): number | undefined => err instanceof RestError ? err.statusCode : undefined
 
+/** Two hex digits of the hash spread codes over 256 partitions, so no partition's 2,000 entities/s target is the limit. */
+export function partitionKeyOfHash (codeHash: string): string {
+  return codeHash.slice(0, 2)
+}
+
+/** Refuses anything but a hash before it reaches storage (a row key is also a query). */
+function assertCodeHash (value: string): string {
+  if (!isCodeHash(value)) throw new CodeFormatError('a code hash is 64 lowercase hex characters')
+  return value
+}
+
 /** The sign-in rule, from the row alone: present, unused, unexpired, same subject. */
 export function checkSignIn (row: CodeRow | undefined, subject: string | undefined, now: Date): SignInResult {
   if (row === undefined) return { approved: false, reason: 'unknown' }
@@ -65,10 +78,10 @@ export class CodesTable {
     await this.client.createTable()
   }
 
-  async get (code: string, options: CallOptions = {}): Promise<CodeRow | undefined> {
-    assertCode(code)
+  async get (codeHash: string, options: CallOptions = {}): Promise<CodeRow | undefined> {
+    assertCodeHash(codeHash)
     try {
-      const entity = await this.client.getEntity<Entity>(partitionKeyOf(code), code, options)
+      const entity = await this.client.getEntity<Entity>(partitionKeyOfHash(codeHash), codeHash, options)
       return toRow(entity)
     } catch (err) {
       if (statusOf(err) === 404) return undefined
@@ -79,8 +92,8 @@ export class CodesTable {
   /** Insert-if-absent: a redelivered activate finds the row and changes nothing. */
   async insert (message: CodeMessage): Promise<InsertResult> {
     const entity: Entity = {
-      partitionKey: partitionKeyOf(message.code),
-      rowKey: assertCode(message.code),
+      partitionKey: partitionKeyOfHash(message.codeHash),
+      rowKey: assertCodeHash(message.codeHash),
       issuedAt: message.issuedAt,
       expiresAt: message.expiresAt,
       ...(message.subject !== undefined ? { subject: message.subject } : {})
@@ -90,9 +103,9 @@ export class CodesTable {
       return { inserted: true, etag: response.etag ?? '*' }
     } catch (err) {
       if (statusOf(err) !== 409) throw err
-      const row = await this.get(message.code)
+      const row = await this.get(message.codeHash)
       // Deleted between our insert and read: the code is past expiry, nothing to do.
-      if (row === undefined) return { inserted: false, row: { ...entity, code: message.code, etag: '*' } }
+      if (row === undefined) return { inserted: false, row: { ...entity, codeHash: message.codeHash, etag: '*' } }
       return { inserted: false, row }
     }
   }
@@ -102,21 +115,21 @@ export class CodesTable {
    * the usual case is one call; if the row changed since (a sign-in consumed
    * it) it is read again and deleted under its new ETag.
    */
-  async deleteExpired (code: string, expiresAt: Date, now: Date, etag?: string): Promise<DeleteResult> {
+  async deleteExpired (codeHash: string, expiresAt: Date, now: Date, etag?: string): Promise<DeleteResult> {
     const msLeft = expiresAt.getTime() - now.getTime()
     if (msLeft > 0) return { outcome: 'early', msLeft }
-    const pk = partitionKeyOf(assertCode(code))
+    const pk = partitionKeyOfHash(assertCodeHash(codeHash))
     let knownEtag = etag
     for (let attempt = 0; attempt < 5; attempt++) {
       if (knownEtag === undefined) {
-        const row = await this.get(code)
+        const row = await this.get(codeHash)
         if (row === undefined) return { outcome: 'absent' }
         if (row.expiresAt.getTime() > expiresAt.getTime()) return { outcome: 'newer' }
         if (row.expiresAt.getTime() > now.getTime()) return { outcome: 'early', msLeft: row.expiresAt.getTime() - now.getTime() }
         knownEtag = row.etag
       }
       try {
-        await this.client.deleteEntity(pk, code, { etag: knownEtag })
+        await this.client.deleteEntity(pk, codeHash, { etag: knownEtag })
         return { outcome: 'deleted' }
       } catch (err) {
         const status = statusOf(err)
@@ -125,27 +138,31 @@ export class CodesTable {
         knownEtag = undefined
       }
     }
-    throw new Error(`the row of ${code.slice(0, 2)}… kept changing while it was being deleted`)
+    throw new Error(`the row of code ${codeIdOf(codeHash)} kept changing while it was being deleted`)
   }
 
   /**
    * Checks a code and marks it consumed in one ETag-conditioned step: of two
-   * concurrent sign-ins with one code, exactly one passes.
+   * concurrent sign-ins with one code, exactly one passes. `codeHashes` are
+   * the code's hashes under every accepted key (CodeHasher.candidates): all
+   * are looked up, at once, whichever finds the row, so the answer's timing
+   * does not tell which key a code was stored under.
    */
-  async consume (code: string, subject: string | undefined, now: Date, options: CallOptions = {}): Promise<SignInResult> {
-    const row = await this.get(code, options)
+  async consume (codeHashes: string[], subject: string | undefined, now: Date, options: CallOptions = {}): Promise<SignInResult & { codeHash?: string }> {
+    const rows = await Promise.all(codeHashes.map(async (h) => await this.get(h, options)))
+    const row = rows.find((r) => r !== undefined)
     const check = checkSignIn(row, subject, now)
-    if (!check.approved || row === undefined) return check
+    if (!check.approved || row === undefined) return row === undefined ? check : { ...check, codeHash: row.codeHash }
     try {
       await this.client.updateEntity(
-        { partitionKey: partitionKeyOf(code), rowKey: code, consumedAt: now },
+        { partitionKey: partitionKeyOfHash(row.codeHash), rowKey: row.codeHash, consumedAt: now },
         'Merge',
         { etag: row.etag, ...options }
       )
-      return { approved: true }
+      return { approved: true, codeHash: row.codeHash }
     } catch (err) {
       const status = statusOf(err)
-      if (status === 412 || status === 404) return { approved: false, reason: 'race' }
+      if (status === 412 || status === 404) return { approved: false, reason: 'race', codeHash: row.codeHash }
       throw err
     }
   }
@@ -153,7 +170,7 @@ export class CodesTable {
 
 function toRow (entity: Entity & { etag: string }): CodeRow {
   return {
-    code: entity.rowKey,
+    codeHash: entity.rowKey,
     issuedAt: new Date(entity.issuedAt),
     expiresAt: new Date(entity.expiresAt),
     ...(entity.subject !== undefined ? { subject: entity.subject } : {}),

@@ -53,9 +53,20 @@ const credential: Properties = {
 }
 
 const vault: Properties = {
-  KEY_VAULT_URL: { type: 'string', pattern: '^https?://', description: 'Key Vault holding the third-party API key, e.g. https://<vault>.vault.azure.net' },
+  KEY_VAULT_URL: { type: 'string', pattern: '^https?://', description: 'Key Vault holding the third-party API key and the code hash key, e.g. https://<vault>.vault.azure.net. The worker reads only the code hash key, to hash the original sample\'s messages; a worker without it poisons them' },
   KEY_VAULT_CA_FILE: { type: 'string', minLength: 1, description: 'PEM certificate to trust for KEY_VAULT_URL (dev-vault\'s self-signed certificate); unset in Azure' },
   THIRD_PARTY_API_SECRET_NAME: { type: 'string', pattern: '^[0-9A-Za-z-]{1,127}$', default: 'third-party-api-key', description: 'Name of the secret that holds the third-party API key' }
+}
+
+/** The key codes are hashed with at rest (docs/security.md, "Codes at rest"). */
+const codeHash: Properties = {
+  CODE_HASH_SECRET_NAME: { type: 'string', pattern: '^[0-9A-Za-z-]{1,127}$', default: 'code-hash-key', description: 'Name of the Key Vault secret holding the key of HMAC-SHA256(key, code), what the table and queue store instead of a code. Its newest enabled version hashes; the one before is still accepted at sign-in for a code\'s life after a rotation' },
+  CODE_HASH_KEY_REFRESH_SECONDS: { type: 'integer', minimum: 10, maximum: 86400, default: 300, description: 'How often the code hash key\'s versions are read again, so a rotation reaches every process without a restart' }
+}
+
+const workerVault: Properties = {
+  KEY_VAULT_URL: { type: 'string', pattern: '^https?://', description: vault.KEY_VAULT_URL?.description ?? '' },
+  KEY_VAULT_CA_FILE: vault.KEY_VAULT_CA_FILE as JsonSchemaProperty
 }
 
 const api: Properties = {
@@ -134,14 +145,16 @@ const devVault: Properties = {
   DEV_VAULT_URL: { type: 'string', pattern: '^https://[^/]+$', description: 'Base URL other processes reach dev-vault at (its token issuer is <this>/<tenant>/v2.0), e.g. https://dev-vault:8443. Default: https://<HOST, or 127.0.0.1 for a wildcard>:<PORT>' },
   DEV_VAULT_HOSTNAMES: { type: 'string', minLength: 1, default: 'localhost,127.0.0.1', description: 'Comma-separated names and addresses put in the certificate' },
   THIRD_PARTY_API_SECRET_NAME: vault.THIRD_PARTY_API_SECRET_NAME as JsonSchemaProperty,
-  THIRD_PARTY_API_KEY: { type: 'string', minLength: 1, description: 'Value seeded into the secret THIRD_PARTY_API_SECRET_NAME at start' }
+  THIRD_PARTY_API_KEY: { type: 'string', minLength: 1, description: 'Value seeded into the secret THIRD_PARTY_API_SECRET_NAME at start' },
+  CODE_HASH_SECRET_NAME: codeHash.CODE_HASH_SECRET_NAME as JsonSchemaProperty,
+  CODE_HASH_KEY: { type: 'string', minLength: 32, description: 'Value seeded into the secret CODE_HASH_SECRET_NAME at start (at least 32 characters); unset: dev-vault makes a random one' }
 }
 
 export const schemas = {
-  api: { properties: { ...log, ...storage, ...credential, ...vault, ...api, ...overload, ...callerAuth }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
-  worker: { properties: { ...log, ...storage, ...credential, ...worker }, required: [] },
+  api: { properties: { ...log, ...storage, ...credential, ...vault, ...codeHash, ...api, ...overload, ...callerAuth }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
+  worker: { properties: { ...log, ...storage, ...credential, ...workerVault, ...codeHash, ...worker }, required: [] },
   // KEY_VAULT_URL and THIRD_PARTY_API_ENDPOINT are required unless FUNCTIONS_ENABLED=worker (loadFunctionsConfig).
-  functions: { properties: { ...log, ...storage, ...credential, ...vault, ...functionsApi, ...callerAuth }, required: [] },
+  functions: { properties: { ...log, ...storage, ...credential, ...vault, ...codeHash, ...functionsApi, ...callerAuth }, required: [] },
   numberApi: { properties: { ...log, ...numberApi }, required: ['THIRD_PARTY_API_KEYS'] },
   devVault: { properties: { ...log, ...devVault }, required: [] }
 } satisfies Record<string, ConfigSchema>
@@ -194,6 +207,12 @@ export interface VaultConfig {
   secretName: string
 }
 
+/** Where the code hash key lives and how often it is read again. */
+export interface CodeHashConfig {
+  secretName: string
+  refreshSeconds: number
+}
+
 /**
  * How the api authenticates its callers. `none` is the original sample's open
  * endpoint; `entra` checks a bearer token against the issuer's signing keys.
@@ -214,6 +233,7 @@ export type CallerAuthConfig =
   }
 
 export interface ApiConfig extends LogConfig, StorageConfig, CredentialConfig, VaultConfig {
+  codeHash: CodeHashConfig
   callerAuth: CallerAuthConfig
   /** Fastify's per-request log lines (probes are never logged). */
   logRequests: boolean
@@ -251,6 +271,12 @@ export interface OverloadConfig {
 }
 
 export interface WorkerConfig extends LogConfig, StorageConfig, CredentialConfig {
+  /**
+   * The vault of the code hash key, to hash the original sample's messages
+   * (and earlier envelopes) that carry a code in clear; without it they are
+   * poisoned. Set by npm start, compose and infra/deploy.sh.
+   */
+  codeHashVault?: Omit<VaultConfig, 'secretName'> & CodeHashConfig
   batchSize: number
   maxInFlight: number
   visibilityTimeoutSeconds: number
@@ -269,11 +295,18 @@ export interface WorkerConfig extends LogConfig, StorageConfig, CredentialConfig
  */
 export interface FunctionsConfig extends LogConfig, StorageConfig, CredentialConfig {
   enabled: 'all' | 'api' | 'worker'
+  /**
+   * As the container worker's: the vault of the code hash key, which the
+   * queue trigger needs to hash the original sample's messages. Always set
+   * when getcode and sign-in run (KEY_VAULT_URL is then required).
+   */
+  codeHashVault?: Omit<VaultConfig, 'secretName'> & CodeHashConfig
   /** What getcode and sign-in need; absent when only the worker runs. */
   api?: FunctionsApiConfig
 }
 
 export interface FunctionsApiConfig extends VaultConfig {
+  codeHash: CodeHashConfig
   /** As the api's: getcode and sign-in need a token with the role (services/api/src/caller-auth.ts). */
   callerAuth: CallerAuthConfig
   thirdPartyEndpoint: string
@@ -299,6 +332,8 @@ export interface DevVaultConfig extends LogConfig {
   certDir: string
   hostnames: string[]
   seed: Record<string, string>
+  /** The code hash key seeded at start: this value, or a random one when none is given. */
+  codeHashSeed?: { name: string, value?: string }
 }
 
 const str = (raw: Raw, name: string): string => raw[name] as string
@@ -372,6 +407,7 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
     keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
     ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}),
     secretName: str(raw, 'THIRD_PARTY_API_SECRET_NAME'),
+    codeHash: codeHashConfig(raw),
     logRequests: raw.LOG_REQUESTS as boolean,
     thirdPartyEndpoint: str(raw, 'THIRD_PARTY_API_ENDPOINT'),
     thirdPartyTimeoutMs: int(raw, 'THIRD_PARTY_TIMEOUT_MS'),
@@ -397,6 +433,10 @@ export function loadApiConfig (env: Env = process.env): ApiConfig {
     },
     callerAuth: callerAuthConfig(raw)
   }
+}
+
+function codeHashConfig (raw: Raw): CodeHashConfig {
+  return { secretName: str(raw, 'CODE_HASH_SECRET_NAME'), refreshSeconds: int(raw, 'CODE_HASH_KEY_REFRESH_SECONDS') }
 }
 
 function callerAuthConfig (raw: Raw): CallerAuthConfig {
@@ -439,10 +479,13 @@ function visibilityTimeout (raw: Raw): number {
 
 export function loadWorkerConfig (env: Env = process.env): WorkerConfig {
   const raw = readEnv(schemas.worker, env)
+  const keyVaultUrl = optional(raw, 'KEY_VAULT_URL')
+  const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
   return {
     logLevel: str(raw, 'LOG_LEVEL'),
     ...storageConfig(raw),
     credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
+    ...(keyVaultUrl !== undefined ? { codeHashVault: { keyVaultUrl, ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}), ...codeHashConfig(raw) } } : {}),
     batchSize: int(raw, 'WORKER_BATCH_SIZE'),
     maxInFlight: int(raw, 'WORKER_MAX_IN_FLIGHT'),
     visibilityTimeoutSeconds: visibilityTimeout(raw),
@@ -463,17 +506,25 @@ export function loadFunctionsConfig (env: Env = process.env): FunctionsConfig {
     throw new ConfigError([{ variable: 'QUEUE_MESSAGE_ENCODING', problem: 'must be base64 for the Functions queue trigger (host.json messageEncoding)' }])
   }
   const enabled = str(raw, 'FUNCTIONS_ENABLED') as FunctionsConfig['enabled']
-  const base = { logLevel: str(raw, 'LOG_LEVEL'), ...storageSettings, credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev', enabled }
+  const keyVaultUrl = optional(raw, 'KEY_VAULT_URL')
+  const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
+  const base = {
+    logLevel: str(raw, 'LOG_LEVEL'),
+    ...storageSettings,
+    credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
+    enabled,
+    ...(keyVaultUrl !== undefined ? { codeHashVault: { keyVaultUrl, ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}), ...codeHashConfig(raw) } } : {})
+  }
   if (enabled === 'worker') return base
   const missing = ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'].filter((name) => optional(raw, name) === undefined)
   if (missing.length > 0) throw new ConfigError(missing.map((variable) => ({ variable, problem: `is required (unless FUNCTIONS_ENABLED=worker)` })))
-  const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
   return {
     ...base,
     api: {
       keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
       ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}),
       secretName: str(raw, 'THIRD_PARTY_API_SECRET_NAME'),
+      codeHash: codeHashConfig(raw),
       thirdPartyEndpoint: str(raw, 'THIRD_PARTY_API_ENDPOINT'),
       thirdPartyTimeoutMs: int(raw, 'THIRD_PARTY_TIMEOUT_MS'),
       signinMaxFailures: int(raw, 'SIGNIN_MAX_FAILURES'),
@@ -496,6 +547,7 @@ export function loadNumberApiConfig (env: Env = process.env): NumberApiConfig {
 export function loadDevVaultConfig (env: Env = process.env): DevVaultConfig {
   const raw = readEnv(schemas.devVault, env)
   const key = optional(raw, 'THIRD_PARTY_API_KEY')
+  const hashKey = optional(raw, 'CODE_HASH_KEY')
   const publicUrl = optional(raw, 'DEV_VAULT_URL')
   return {
     logLevel: str(raw, 'LOG_LEVEL'),
@@ -504,7 +556,8 @@ export function loadDevVaultConfig (env: Env = process.env): DevVaultConfig {
     ...(publicUrl !== undefined ? { publicUrl } : {}),
     certDir: str(raw, 'DEV_VAULT_CERT_DIR'),
     hostnames: list(str(raw, 'DEV_VAULT_HOSTNAMES')),
-    seed: key !== undefined ? { [str(raw, 'THIRD_PARTY_API_SECRET_NAME')]: key } : {}
+    seed: key !== undefined ? { [str(raw, 'THIRD_PARTY_API_SECRET_NAME')]: key } : {},
+    codeHashSeed: { name: str(raw, 'CODE_HASH_SECRET_NAME'), ...(hashKey !== undefined ? { value: hashKey } : {}) }
   }
 }
 

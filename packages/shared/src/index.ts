@@ -1,6 +1,7 @@
 export * from './errors.js'
 export * from './config.js'
 export * from './code.js'
+export * from './code-hash.js'
 export * from './time.js'
 export * from './message.js'
 export * from './codes-table.js'

@@ -36,9 +36,9 @@
  * same against Azure, Azurite, or a test's fake queue.
  */
 import type { Logger } from 'pino'
+import { codeIdOf } from './code-hash.js'
 import type { CodesTable } from './codes-table.js'
-import { maskCode } from './logger.js'
-import { decodeMessage, encodeMessage, type CodeMessage, type DecodedMessage, type MessageEncoding, type MessageSource } from './message.js'
+import { decodeMessage, encodeMessage, withoutCodes, type CodeMessage, type DecodedMessage, type HashCode, type MessageEncoding, type MessageSource } from './message.js'
 
 /** What the worker needs of one received queue message. */
 export interface ReceivedMessage {
@@ -63,6 +63,11 @@ export interface LifecycleRules {
   codeTtlSeconds: number
   /** Tries of one phase before its message goes to the poison queue. */
   maxDequeueCount: number
+  /**
+   * Hashes a code in clear (the original sample's messages, earlier
+   * envelopes); without it such messages are poisoned, their code scrubbed.
+   */
+  hashCode?: HashCode
   /** Longest wait before a failed message is tried again (the processing visibility timeout). */
   maxRetryDelaySeconds: number
   /**
@@ -155,7 +160,7 @@ export function receivesBeforeOf (text: string, dequeueCount: number): number {
  * every successful phase resets the count.
  */
 export function attemptOf (received: ReceivedMessage, decoded: DecodedMessage): number {
-  const before = decoded.source === 'envelope' ? receivesBeforeOf(received.messageText, received.dequeueCount) : 0
+  const before = decoded.source !== 'legacy' ? receivesBeforeOf(received.messageText, received.dequeueCount) : 0
   return Math.max(1, received.dequeueCount - before)
 }
 
@@ -193,16 +198,20 @@ export function secondsUntil (at: Date, now: Date): number {
  * The poison queue's message: why, and the original text whole (cut only if
  * Azure's 64 KiB limit forces it, which it says).
  */
-export function poisonMessageText (received: ReceivedMessage, reason: string, encoding: MessageEncoding): string {
-  let keep = received.messageText.length
+export function poisonMessageText (received: ReceivedMessage, reason: string, encoding: MessageEncoding, hashCode?: HashCode): string {
+  // The poison queue is storage too: a code in clear (a sample's message) is replaced by its id.
+  const original = withoutCodes(received.messageText, hashCode !== undefined ? (code) => codeIdOf(hashCode(code)) : undefined)
+  const scrubbed = original !== received.messageText
+  let keep = original.length
   for (;;) {
     const json = JSON.stringify({
       reason,
       messageId: received.messageId,
       dequeueCount: received.dequeueCount,
       insertedOn: received.insertedOn.toISOString(),
-      text: received.messageText.slice(0, keep),
-      ...(keep < received.messageText.length ? { truncatedFrom: received.messageText.length } : {})
+      text: original.slice(0, keep),
+      ...(scrubbed ? { codesScrubbed: true } : {}),
+      ...(keep < original.length ? { truncatedFrom: original.length } : {})
     })
     const text = encoding === 'base64' ? Buffer.from(json, 'utf8').toString('base64') : json
     if (text.length <= MAX_POISON_TEXT_LENGTH || keep === 0) return text
@@ -231,7 +240,7 @@ export async function handleMessage (received: ReceivedMessage, deps: LifecycleD
   const ctx: Context = { received, deps, log }
   let decoded: DecodedMessage
   try {
-    decoded = decodeMessage(received.messageText, deps.rules.codeTtlSeconds)
+    decoded = decodeMessage(received.messageText, deps.rules.codeTtlSeconds, deps.rules.hashCode)
   } catch (err) {
     // Deterministic: every retry would fail the same way.
     return await poison(ctx, `unreadable message: ${errorText(err)}`, undefined)
@@ -264,14 +273,14 @@ interface Context {
 
 async function activate ({ received, deps, log }: Context, message: CodeMessage, source: MessageSource): Promise<Outcome> {
   const now = deps.now()
-  const maskedCode = maskCode(message.code)
+  const codeId = codeIdOf(message.codeHash)
   if (now.getTime() >= message.expiresAt.getTime()) {
     // A dead code must not become valid. A row an earlier try inserted before
     // it crashed is cleaned up (deleteExpired leaves a newer issue alone).
-    const cleanup = await deps.table.deleteExpired(message.code, message.expiresAt, now)
+    const cleanup = await deps.table.deleteExpired(message.codeHash, message.expiresAt, now)
     const ours = await deps.remove()
     const lateMs = now.getTime() - message.expiresAt.getTime()
-    log.info({ maskedCode, reason: 'late', lateMs, ...(cleanup.outcome === 'deleted' ? { leftoverRowDeleted: true } : {}) }, 'code.dropped')
+    log.info({ codeId, reason: 'late', lateMs, ...(cleanup.outcome === 'deleted' ? { leftoverRowDeleted: true } : {}) }, 'code.dropped')
     return { kind: 'dropped', reason: 'late', lost: !ours }
   }
   const result = await deps.table.insert(message)
@@ -288,7 +297,7 @@ async function activate ({ received, deps, log }: Context, message: CodeMessage,
   const visibilitySeconds = secondsUntil(message.expiresAt, now)
   const ours = await deps.requeue(encodeRequeued(next, markFor(received, deps.rules), deps.rules.encoding), visibilitySeconds)
   const lagMs = now.getTime() - message.issuedAt.getTime()
-  const fields = { maskedCode, inserted: result.inserted, lagMs, visibilitySeconds, source, ...(ours ? {} : { lost: true }) }
+  const fields = { codeId, inserted: result.inserted, lagMs, visibilitySeconds, source, ...(ours ? {} : { lost: true }) }
   if (sameIssue) log.info(fields, 'code.activated')
   else log.warn({ ...fields, collision: true }, 'code.activated')
   return { kind: 'activated', inserted: result.inserted, lagMs, visibilitySeconds, lost: !ours }
@@ -296,17 +305,17 @@ async function activate ({ received, deps, log }: Context, message: CodeMessage,
 
 async function expire ({ received, deps, log }: Context, message: CodeMessage): Promise<Outcome> {
   const now = deps.now()
-  const maskedCode = maskCode(message.code)
-  const result = await deps.table.deleteExpired(message.code, message.expiresAt, now, message.etag)
+  const codeId = codeIdOf(message.codeHash)
+  const result = await deps.table.deleteExpired(message.codeHash, message.expiresAt, now, message.etag)
   if (result.outcome === 'early') {
     // Clocks disagree or the message came back early: hide it for the time left.
     const visibilitySeconds = secondsUntil(new Date(now.getTime() + result.msLeft), now)
     const ours = await deps.requeue(encodeRequeued(message, markFor(received, deps.rules), deps.rules.encoding), visibilitySeconds)
-    log.info({ maskedCode, msLeft: result.msLeft, visibilitySeconds, ...(ours ? {} : { lost: true }) }, 'code.requeued')
+    log.info({ codeId, msLeft: result.msLeft, visibilitySeconds, ...(ours ? {} : { lost: true }) }, 'code.requeued')
     return { kind: 'requeued', visibilitySeconds, lost: !ours }
   }
   const ours = await deps.remove()
-  log.info({ maskedCode, result: result.outcome, lateMs: now.getTime() - message.expiresAt.getTime(), ...(ours ? {} : { lost: true }) }, 'code.expired')
+  log.info({ codeId, result: result.outcome, lateMs: now.getTime() - message.expiresAt.getTime(), ...(ours ? {} : { lost: true }) }, 'code.expired')
   return { kind: 'expired', result: result.outcome, lost: !ours }
 }
 
@@ -315,10 +324,10 @@ async function release ({ received, deps, log }: Context, message: CodeMessage, 
   const retryInSeconds = retryDelaySeconds(attempt, deps.rules.maxRetryDelaySeconds)
   if (deps.rules.nextMessage === 'send') {
     // The host makes the message visible again after its own visibilityTimeout.
-    log.warn({ err, maskedCode: maskCode(message.code), phase: message.phase, attempt }, 'message.failed')
+    log.warn({ err, codeId: codeIdOf(message.codeHash), phase: message.phase, attempt }, 'message.failed')
     return { kind: 'failed', attempt, retryInSeconds: undefined, error: err }
   }
-  log.warn({ err, maskedCode: maskCode(message.code), phase: message.phase, attempt, retryInSeconds }, 'message.failed')
+  log.warn({ err, codeId: codeIdOf(message.codeHash), phase: message.phase, attempt, retryInSeconds }, 'message.failed')
   try {
     // Same text, so the failed try counts toward the poison rule.
     await deps.requeue(received.messageText, retryInSeconds)
@@ -330,17 +339,19 @@ async function release ({ received, deps, log }: Context, message: CodeMessage, 
   return { kind: 'failed', attempt, retryInSeconds, error: err }
 }
 
-async function poison ({ received, deps, log }: Context, reason: string, message: CodeMessage | undefined): Promise<Outcome> {
-  const maskedCode = message !== undefined ? maskCode(message.code) : undefined
+async function poison ({ received, deps, log }: Context, why: string, message: CodeMessage | undefined): Promise<Outcome> {
+  // A reason may quote the message (a bad version field), and reasons are logged and stored.
+  const reason = withoutCodes(why)
+  const codeId = message !== undefined ? codeIdOf(message.codeHash) : undefined
   try {
     // Poison first: if the delete never happens, the original comes back and
     // is poisoned again (a duplicate in the poison queue, never a loss).
-    await deps.poison(poisonMessageText(received, reason, deps.rules.encoding))
+    await deps.poison(poisonMessageText(received, reason, deps.rules.encoding, deps.rules.hashCode))
     await deps.remove()
   } catch (err) {
-    log.error({ err, maskedCode, reason }, 'message.poison.failed')
+    log.error({ err, codeId, reason }, 'message.poison.failed')
     return { kind: 'failed', attempt: received.dequeueCount, retryInSeconds: undefined, error: err }
   }
-  log.error({ maskedCode, reason }, 'message.poisoned')
+  log.error({ codeId, reason }, 'message.poisoned')
   return { kind: 'poisoned', reason }
 }

@@ -21,16 +21,10 @@ export const redactPaths = [
   '*.secret',
   '*.apiKey',
   '*.token',
-  // Codes are logged masked under `maskedCode`; a whole one under `code` is cut.
+  // Codes are logged by `codeId` (code-hash.ts), never by their letters; a whole one under `code` is cut.
   'code',
   'body.code'
 ]
-
-/** Shows only the shape of a code, e.g. `oj*-***-**v`, enough to correlate lines. */
-export function maskCode (code: string): string {
-  if (code.length <= 4) return '*'.repeat(code.length)
-  return code.split('').map((ch, i) => (i < 2 || i === code.length - 1 || ch === '-') ? ch : '*').join('')
-}
 
 /** Shows that a secret is set and which one it is, never its value. */
 export function maskSecret (secret: string): string {

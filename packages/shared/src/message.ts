@@ -1,12 +1,19 @@
 /**
  * The queue message: what the api sends and the worker reads.
  *
+ * The envelope (v 2) names the code by its keyed hash (`codeHash`, see
+ * code-hash.ts), never the code. Messages that carry a code in clear (the
+ * original sample's `{code, timestamp}`, and v 1 envelopes of earlier
+ * codegate versions) are hashed while they are read, with the hash function
+ * the reader passes; a reader without one refuses them.
+ *
  * The message says what it wants (`activate` or `expire`) and when the code
  * dies, so a redelivered or late message can be recognised (design.md, "Why
  * the worker does not toggle blindly"). Text is base64 of the JSON envelope by
  * default, as Azure Functions queue triggers expect.
  */
 import { isCode } from './code.js'
+import { isCodeHash } from './code-hash.js'
 import { MessageFormatError } from './errors.js'
 import { parseTimestamp } from './time.js'
 
@@ -14,9 +21,10 @@ export type Phase = 'activate' | 'expire'
 export type MessageEncoding = 'base64' | 'text'
 
 export interface CodeMessage {
-  v: 1
+  v: 2
   phase: Phase
-  code: string
+  /** HMAC-SHA256 of the code under the code hash key (code-hash.ts). */
+  codeHash: string
   issuedAt: Date
   expiresAt: Date
   subject?: string
@@ -24,8 +32,14 @@ export interface CodeMessage {
   etag?: string
 }
 
-/** How a message was written: by codegate, or by the original Python sample. */
-export type MessageSource = 'envelope' | 'legacy'
+/**
+ * How a message was written: by codegate, or by the original Python sample.
+ * `envelope-v1` is an earlier codegate's envelope, which carried the code in clear.
+ */
+export type MessageSource = 'envelope' | 'envelope-v1' | 'legacy'
+
+/** Turns a code in clear into its stored hash (CodeHasher.hash). */
+export type HashCode = (code: string) => string
 
 export interface DecodedMessage {
   message: CodeMessage
@@ -40,9 +54,9 @@ const MAX_TEXT_LENGTH = 4096
 
 export function encodeMessage (message: CodeMessage, encoding: MessageEncoding = 'base64'): string {
   const json = JSON.stringify({
-    v: 1,
+    v: 2,
     phase: message.phase,
-    code: message.code,
+    codeHash: message.codeHash,
     issuedAt: message.issuedAt.toISOString(),
     expiresAt: message.expiresAt.toISOString(),
     ...(message.subject !== undefined ? { subject: message.subject } : {}),
@@ -57,10 +71,11 @@ const base64RegExp = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{
  * Reads any message text codegate or the original sample could have written:
  * base64 or plain JSON envelopes, and the sample's `{code, timestamp}` as plain
  * JSON or as Python's dict text (`{'code': 'ojE-161-pTv', 'timestamp': '…'}`),
- * which it turns into an activate that lives `legacyTtlSeconds`.
+ * which it turns into an activate that lives `legacyTtlSeconds`. A code in
+ * clear is hashed with `hashCode`; without it such a message is refused.
  * Anything else throws MessageFormatError, whose message is the poison reason.
  */
-export function decodeMessage (text: string, legacyTtlSeconds: number): DecodedMessage {
+export function decodeMessage (text: string, legacyTtlSeconds: number, hashCode?: HashCode): DecodedMessage {
   if (text.length === 0) throw new MessageFormatError('empty message')
   if (text.length > MAX_TEXT_LENGTH) throw new MessageFormatError(`message of ${text.length} characters is longer than ${MAX_TEXT_LENGTH}`)
   const trimmed = text.trim()
@@ -70,8 +85,15 @@ export function decodeMessage (text: string, legacyTtlSeconds: number): DecodedM
   }
   if (!body.startsWith('{')) throw new MessageFormatError('message is neither JSON nor base64 JSON')
   const value = parseObject(body)
-  if ('v' in value || 'phase' in value) return { message: readEnvelope(value), source: 'envelope' }
-  return { message: readLegacy(value, legacyTtlSeconds), source: 'legacy' }
+  if ('v' in value || 'phase' in value) {
+    if (value.v === 1) return { message: readEnvelope(value, hashOf(value.code, hashCode)), source: 'envelope-v1' }
+    if (value.v !== 2) throw new MessageFormatError(`unsupported envelope version ${JSON.stringify(value.v) ?? 'undefined'}`)
+    // A v2 envelope never carries a code in clear; one that does was not written by codegate.
+    if ('code' in value) throw new MessageFormatError('a v2 envelope names its code by codeHash only')
+    if (!isCodeHash(value.codeHash)) throw new MessageFormatError('codeHash is missing or not 64 lowercase hex characters')
+    return { message: readEnvelope(value, value.codeHash as string), source: 'envelope' }
+  }
+  return { message: readLegacy(value, legacyTtlSeconds, hashOf(value.code, hashCode)), source: 'legacy' }
 }
 
 function parseObject (body: string): Record<string, unknown> {
@@ -110,18 +132,19 @@ function readDate (value: unknown, field: string): Date {
   return date
 }
 
-function readCode (value: unknown): string {
+/** The hash of a code in clear; refused before hashing when it is not a code. */
+function hashOf (value: unknown, hashCode: HashCode | undefined): string {
   if (!isCode(value)) throw new MessageFormatError('code is missing or not a code')
-  return value
+  if (hashCode === undefined) throw new MessageFormatError('the message carries a code in clear and this reader has no code hash key (KEY_VAULT_URL) to hash it with')
+  return hashCode(value)
 }
 
-function readEnvelope (value: Record<string, unknown>): CodeMessage {
-  if (value.v !== 1) throw new MessageFormatError(`unsupported envelope version ${JSON.stringify(value.v) ?? 'undefined'}`)
+function readEnvelope (value: Record<string, unknown>, codeHash: string): CodeMessage {
   if (value.phase !== 'activate' && value.phase !== 'expire') throw new MessageFormatError('phase must be activate or expire')
   const issuedAt = readDate(value.issuedAt, 'issuedAt')
   const expiresAt = readDate(value.expiresAt, 'expiresAt')
   if (expiresAt <= issuedAt) throw new MessageFormatError('expiresAt is not after issuedAt')
-  const message: CodeMessage = { v: 1, phase: value.phase, code: readCode(value.code), issuedAt, expiresAt }
+  const message: CodeMessage = { v: 2, phase: value.phase, codeHash, issuedAt, expiresAt }
   if (value.subject !== undefined) {
     if (typeof value.subject !== 'string' || !subjectRegExp.test(value.subject)) throw new MessageFormatError('subject is not a valid subject')
     message.subject = value.subject
@@ -133,13 +156,35 @@ function readEnvelope (value: Record<string, unknown>): CodeMessage {
   return message
 }
 
-function readLegacy (value: Record<string, unknown>, ttlSeconds: number): CodeMessage {
+function readLegacy (value: Record<string, unknown>, ttlSeconds: number, codeHash: string): CodeMessage {
   const issuedAt = readDate(value.timestamp, 'timestamp')
   return {
-    v: 1,
+    v: 2,
     phase: 'activate',
-    code: readCode(value.code),
+    codeHash,
     issuedAt,
     expiresAt: new Date(issuedAt.getTime() + ttlSeconds * 1000)
   }
+}
+
+/** A code anywhere in a text, also inside a longer word: scrubbing too much is harmless. */
+const CODE_IN_TEXT = /[A-Za-z]{3}-(?:[1-9][0-9]{0,2}|1000)-[A-Za-z]{3}/g
+
+/**
+ * `text` with every code in it replaced by `[code <id>]` (or `[code]` without
+ * a hash function), also inside base64, which is then kept decoded: what the
+ * poison queue keeps of a message that held a code in clear. Text with no
+ * code comes back unchanged.
+ */
+export function withoutCodes (text: string, idOf?: (code: string) => string): string {
+  const scrub = (s: string): string => s.replace(CODE_IN_TEXT, (code) => idOf !== undefined ? `[code ${idOf(code)}]` : '[code]')
+  const trimmed = text.trim()
+  if (!trimmed.startsWith('{') && trimmed.length > 0 && base64RegExp.test(trimmed)) {
+    const decoded = Buffer.from(trimmed, 'base64').toString('utf8')
+    if (CODE_IN_TEXT.test(decoded)) {
+      CODE_IN_TEXT.lastIndex = 0
+      return scrub(decoded)
+    }
+  }
+  return scrub(text)
 }

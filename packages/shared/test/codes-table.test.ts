@@ -3,10 +3,12 @@ import { randomUUID } from 'node:crypto'
 import { startAzurite } from '@codegate/stack'
 import { createTableClient } from '../src/clients.js'
 import { generateCode } from '../src/code.js'
+import { randomHasher } from '../src/code-hash.js'
 import { CodesTable, checkSignIn } from '../src/codes-table.js'
 import type { StorageConfig } from '../src/config.js'
 import type { CodeMessage } from '../src/message.js'
 
+const hasher = randomHasher()
 const azurite = await startAzurite()
 t.teardown(() => azurite.stop())
 
@@ -41,7 +43,7 @@ function beforeFirst (table: CodesTable, method: string, before: () => Promise<v
 
 function activation (ttlMs: number, subject?: string): CodeMessage {
   const issuedAt = new Date()
-  return { v: 1, phase: 'activate', code: generateCode(161), issuedAt, expiresAt: new Date(issuedAt.getTime() + ttlMs), ...(subject !== undefined ? { subject } : {}) }
+  return { v: 2, phase: 'activate', codeHash: hasher.hash(generateCode(161)), issuedAt, expiresAt: new Date(issuedAt.getTime() + ttlMs), ...(subject !== undefined ? { subject } : {}) }
 }
 
 t.test('insert is insert-if-absent: a second insert changes nothing', async (t) => {
@@ -51,7 +53,7 @@ t.test('insert is insert-if-absent: a second insert changes nothing', async (t) 
   t.equal(first.inserted, true)
   const second = await table.insert({ ...message, expiresAt: new Date(Date.now() + 999_000) })
   t.equal(second.inserted, false)
-  const row = await table.get(message.code)
+  const row = await table.get(message.codeHash)
   t.equal(row?.expiresAt.toISOString(), message.expiresAt.toISOString(), 'the first expiry stands')
 })
 
@@ -59,8 +61,8 @@ t.test('a code signs in once; the second try is refused as consumed', async (t) 
   const table = await freshTable()
   const message = activation(60_000)
   await table.insert(message)
-  t.same(await table.consume(message.code, undefined, new Date()), { approved: true })
-  t.same(await table.consume(message.code, undefined, new Date()), { approved: false, reason: 'consumed' })
+  t.match(await table.consume([message.codeHash], undefined, new Date()), { approved: true })
+  t.match(await table.consume([message.codeHash], undefined, new Date()), { approved: false, reason: 'consumed' })
 })
 
 t.test('a sign-in whose row changed between its read and its write is refused as a race, not approved', async (t) => {
@@ -70,10 +72,10 @@ t.test('a sign-in whose row changed between its read and its write is refused as
   // Another api instance consumes the code after this one has read the row and before it writes.
   const other = await freshTable(table.client.tableName)
   let otherResult: unknown
-  const interposed = beforeFirst(table, 'PATCH', async () => { otherResult = await other.consume(message.code, undefined, new Date()) })
-  t.same(await table.consume(message.code, undefined, new Date()), { approved: false, reason: 'race' }, 'the stale ETag is refused (412)')
+  const interposed = beforeFirst(table, 'PATCH', async () => { otherResult = await other.consume([message.codeHash], undefined, new Date()) })
+  t.match(await table.consume([message.codeHash], undefined, new Date()), { approved: false, reason: 'race' }, 'the stale ETag is refused (412)')
   t.ok(interposed.ran(), 'the competing write came between the read and the write')
-  t.same(otherResult, { approved: true })
+  t.same(otherResult, { approved: true, codeHash: message.codeHash })
 })
 
 t.test('of 20 concurrent sign-ins with one code exactly one passes, and the others lost the ETag race', async (t) => {
@@ -96,20 +98,20 @@ t.test('of 20 concurrent sign-ins with one code exactly one passes, and the othe
       return response
     }
   })
-  const results = await Promise.all(Array.from({ length: n }, async () => await table.consume(message.code, undefined, new Date())))
+  const results = await Promise.all(Array.from({ length: n }, async () => await table.consume([message.codeHash], undefined, new Date())))
   t.equal(results.filter((r) => r.approved).length, 1, 'one approval')
-  t.same(results.filter((r) => !r.approved), Array.from({ length: n - 1 }, () => ({ approved: false, reason: 'race' })), 'every refusal is a lost race (412)')
+  t.same(results.filter((r) => !r.approved), Array.from({ length: n - 1 }, () => ({ approved: false, reason: 'race', codeHash: message.codeHash })), 'every refusal is a lost race (412)')
 })
 
 t.test('expired, unknown and wrong-subject codes are refused', async (t) => {
   const table = await freshTable()
   const message = activation(60_000, 'alice')
   await table.insert(message)
-  t.same(await table.consume(message.code, 'bob', new Date()), { approved: false, reason: 'subject' })
-  t.same(await table.consume(message.code, undefined, new Date()), { approved: false, reason: 'subject' })
-  t.same(await table.consume(message.code, 'alice', new Date(message.expiresAt.getTime())), { approved: false, reason: 'expired' })
-  t.same(await table.consume(generateCode(5), undefined, new Date()), { approved: false, reason: 'unknown' })
-  t.same(await table.consume(message.code, 'alice', new Date()), { approved: true })
+  t.match(await table.consume([message.codeHash], 'bob', new Date()), { approved: false, reason: 'subject' })
+  t.match(await table.consume([message.codeHash], undefined, new Date()), { approved: false, reason: 'subject' })
+  t.match(await table.consume([message.codeHash], 'alice', new Date(message.expiresAt.getTime())), { approved: false, reason: 'expired' })
+  t.match(await table.consume([hasher.hash(generateCode(5))], undefined, new Date()), { approved: false, reason: 'unknown' })
+  t.match(await table.consume([message.codeHash], 'alice', new Date()), { approved: true })
 })
 
 t.test('deleteExpired leaves an unexpired code and deletes an expired one', async (t) => {
@@ -117,23 +119,23 @@ t.test('deleteExpired leaves an unexpired code and deletes an expired one', asyn
   const message = activation(1_000)
   const inserted = await table.insert(message)
   const etag = inserted.inserted ? inserted.etag : undefined
-  const early = await table.deleteExpired(message.code, message.expiresAt, new Date(message.expiresAt.getTime() - 400), etag)
+  const early = await table.deleteExpired(message.codeHash, message.expiresAt, new Date(message.expiresAt.getTime() - 400), etag)
   t.same(early, { outcome: 'early', msLeft: 400 })
-  t.ok(await table.get(message.code), 'still there')
+  t.ok(await table.get(message.codeHash), 'still there')
   const later = new Date(message.expiresAt.getTime() + 1)
-  t.same(await table.deleteExpired(message.code, message.expiresAt, later, etag), { outcome: 'deleted' })
-  t.equal(await table.get(message.code), undefined)
-  t.same(await table.deleteExpired(message.code, message.expiresAt, later, etag), { outcome: 'absent' }, 'a redelivered expire is harmless')
+  t.same(await table.deleteExpired(message.codeHash, message.expiresAt, later, etag), { outcome: 'deleted' })
+  t.equal(await table.get(message.codeHash), undefined)
+  t.same(await table.deleteExpired(message.codeHash, message.expiresAt, later, etag), { outcome: 'absent' }, 'a redelivered expire is harmless')
 })
 
 t.test('deleteExpired still deletes a row a sign-in changed since activation', async (t) => {
   const table = await freshTable()
   const message = activation(60_000)
   const inserted = await table.insert(message)
-  await table.consume(message.code, undefined, new Date())
+  await table.consume([message.codeHash], undefined, new Date())
   const later = new Date(message.expiresAt.getTime() + 1)
-  t.same(await table.deleteExpired(message.code, message.expiresAt, later, inserted.inserted ? inserted.etag : undefined), { outcome: 'deleted' })
-  t.equal(await table.get(message.code), undefined)
+  t.same(await table.deleteExpired(message.codeHash, message.expiresAt, later, inserted.inserted ? inserted.etag : undefined), { outcome: 'deleted' })
+  t.equal(await table.get(message.codeHash), undefined)
 })
 
 t.test('deleteExpired leaves a newer issue of the same code alone', async (t) => {
@@ -141,17 +143,41 @@ t.test('deleteExpired leaves a newer issue of the same code alone', async (t) =>
   const old = activation(1_000)
   const newer = { ...old, expiresAt: new Date(old.expiresAt.getTime() + 600_000) }
   await table.insert(newer)
-  const result = await table.deleteExpired(old.code, old.expiresAt, new Date(old.expiresAt.getTime() + 1))
+  const result = await table.deleteExpired(old.codeHash, old.expiresAt, new Date(old.expiresAt.getTime() + 1))
   t.same(result, { outcome: 'newer' })
-  t.ok(await table.get(old.code))
+  t.ok(await table.get(old.codeHash))
 })
 
 t.test('the sign-in rule reads only the row', async (t) => {
   const now = new Date()
-  const row = { code: 'abc-1-def', issuedAt: now, expiresAt: new Date(now.getTime() + 1), etag: 'e' }
+  const row = { codeHash: 'a'.repeat(64), issuedAt: now, expiresAt: new Date(now.getTime() + 1), etag: 'e' }
   t.same(checkSignIn(row, undefined, now), { approved: true })
   t.same(checkSignIn(row, undefined, new Date(now.getTime() + 1)), { approved: false, reason: 'expired' })
   t.same(checkSignIn({ ...row, consumedAt: now }, undefined, now), { approved: false, reason: 'consumed' })
   t.same(checkSignIn(undefined, undefined, now), { approved: false, reason: 'unknown' })
   t.same(checkSignIn({ ...row, subject: 'a' }, 'a', now), { approved: true })
+})
+
+t.test('the table holds the hash, never the code, and refuses a code where a hash belongs', async (t) => {
+  const table = await freshTable()
+  const code = generateCode(161)
+  const issuedAt = new Date()
+  await table.insert({ v: 2, phase: 'activate', codeHash: hasher.hash(code), issuedAt, expiresAt: new Date(issuedAt.getTime() + 60_000) })
+  const entities = []
+  for await (const e of table.client.listEntities()) entities.push(JSON.stringify(e))
+  t.equal(entities.length, 1)
+  t.notMatch(entities[0], code, 'no entity property holds the code')
+  t.match(entities[0], `"rowKey":"${hasher.hash(code)}"`)
+  await t.rejects(table.get(code), { code: 'CODE_INVALID' }, 'a code in clear is not a row key')
+  await t.rejects(table.consume(["x' or PartitionKey ne '"], undefined, new Date()), { code: 'CODE_INVALID' })
+})
+
+t.test('consume finds a code stored under the previous key when given both hashes, and says which', async (t) => {
+  const table = await freshTable()
+  const code = generateCode(161)
+  const previous = randomHasher()
+  const issuedAt = new Date()
+  await table.insert({ v: 2, phase: 'activate', codeHash: previous.hash(code), issuedAt, expiresAt: new Date(issuedAt.getTime() + 60_000) })
+  t.match(await table.consume([hasher.hash(code)], undefined, new Date()), { approved: false, reason: 'unknown' }, 'not under the current key alone')
+  t.same(await table.consume([hasher.hash(code), previous.hash(code)], undefined, new Date()), { approved: true, codeHash: previous.hash(code) })
 })

@@ -9,6 +9,9 @@ import pino, { type Logger } from 'pino'
 import { startAzurite } from '@codegate/stack'
 import {
   checkSignIn,
+  codeIdOf,
+  randomHasher,
+  withoutCodes,
   CodesTable,
   createTableClient,
   decodeMessage,
@@ -37,7 +40,9 @@ const azurite = await startAzurite()
 t.teardown(async () => { await azurite.stop() })
 
 const TTL_MS = 600_000
-const RULES: LifecycleRules = { encoding: 'base64', codeTtlSeconds: 600, maxDequeueCount: 5, maxRetryDelaySeconds: 30 }
+const hasher = randomHasher()
+const idOf = (code: string): string => codeIdOf(hasher.hash(code))
+const RULES: LifecycleRules = { encoding: 'base64', codeTtlSeconds: 600, maxDequeueCount: 5, maxRetryDelaySeconds: 30, hashCode: (code) => hasher.hash(code) }
 
 /** Each test its own table. */
 async function freshTable (create = true): Promise<CodesTable> {
@@ -55,9 +60,9 @@ async function freshTable (create = true): Promise<CodesTable> {
 
 function activateMessage (issuedAt: number, ttlMs = TTL_MS, subject?: string): CodeMessage {
   return {
-    v: 1,
+    v: 2,
     phase: 'activate',
-    code: generateCode(1 + Math.floor(Math.random() * 1000)),
+    codeHash: hasher.hash(generateCode(1 + Math.floor(Math.random() * 1000))),
     issuedAt: new Date(issuedAt),
     expiresAt: new Date(issuedAt + ttlMs),
     ...(subject !== undefined ? { subject } : {})
@@ -200,19 +205,19 @@ t.test('an activate inserts the code, then becomes an expire hidden until expire
   const { outcome } = await deliverNext(h)
 
   t.match(outcome, { kind: 'activated', inserted: true, lagMs: 150, visibilitySeconds: 600, lost: false })
-  const row = await (h.table as CodesTable).get(message.code)
+  const row = await (h.table as CodesTable).get(message.codeHash)
   t.same(checkSignIn(row, 'user-1', new Date(h.clock.now)), { approved: true })
   t.same(row?.expiresAt, message.expiresAt)
   const stored = onlyMessage(h.queue)
   const next = decodeMessage(stored.text, 600)
-  t.match(next, { source: 'envelope', message: { phase: 'expire', code: message.code, subject: 'user-1', expiresAt: message.expiresAt } })
+  t.match(next, { source: 'envelope', message: { phase: 'expire', codeHash: message.codeHash, subject: 'user-1', expiresAt: message.expiresAt } })
   t.equal(next.message.etag, row?.etag, 'the expire carries the ETag of the row it activated')
   t.equal(receivesBeforeOf(stored.text, 2), 1, 'the expire is marked as past receive 1')
   t.ok(stored.visibleAt >= message.expiresAt.getTime(), 'hidden until the code expires')
   t.same(h.queue.calls, ['update'], 'one atomic rewrite, no send + delete')
   const line = h.lines.find((l) => l.msg === 'code.activated')
-  t.match(line, { maskedCode: String, messageId: String, dequeueCount: 1, lagMs: 150 })
-  t.notOk(JSON.stringify(h.lines).includes(message.code), 'no log line holds the whole code')
+  t.match(line, { codeId: /^[0-9a-f]{8}$/, messageId: String, dequeueCount: 1, lagMs: 150 })
+  t.notOk(JSON.stringify(h.lines).includes(message.codeHash), 'no log line holds the whole hash')
 })
 
 t.test('a whole life survives a crash before or after any single storage step', async (t) => {
@@ -234,14 +239,14 @@ t.test('a whole life survives a crash before or after any single storage step', 
       const left = [...h.queue.messages.values()][0]
       const beforeExpiry = h.clock.now < message.expiresAt.getTime()
       if (left !== undefined && beforeExpiry && decodeMessage(left.text, 600).message.phase === 'expire') {
-        const row = await (h.table as CodesTable).get(message.code)
+        const row = await (h.table as CodesTable).get(message.codeHash)
         t.same(checkSignIn(row, undefined, new Date(h.clock.now)), { approved: true }, `${name}: valid while the expire waits`)
         sawValid = true
       }
     }
     t.ok(sawValid, `${name}: the code was valid`)
     t.equal(h.queue.messages.size, 0, `${name}: the message is gone in the end`)
-    t.equal(await (h.table as CodesTable).get(message.code), undefined, `${name}: the code is gone in the end`)
+    t.equal(await (h.table as CodesTable).get(message.codeHash), undefined, `${name}: the code is gone in the end`)
     t.same(h.queue.poison, [], `${name}: nothing poisoned`)
     t.ok(h.clock.now >= message.expiresAt.getTime(), `${name}: not removed before expiry`)
     if (plan !== undefined) t.ok(plan.used, `${name}: the crash happened`)
@@ -255,9 +260,9 @@ t.test('a late activate is dropped: no row, message deleted', async (t) => {
   h.queue.send(encodeMessage(message), h.clock.now)
   const { outcome } = await deliverNext(h)
   t.match(outcome, { kind: 'dropped', reason: 'late' })
-  t.equal(await (h.table as CodesTable).get(message.code), undefined)
+  t.equal(await (h.table as CodesTable).get(message.codeHash), undefined)
   t.equal(h.queue.messages.size, 0)
-  t.match(h.lines.find((l) => l.msg === 'code.dropped'), { reason: 'late', maskedCode: String, leftoverRowDeleted: undefined })
+  t.match(h.lines.find((l) => l.msg === 'code.dropped'), { reason: 'late', codeId: /^[0-9a-f]{8}$/, leftoverRowDeleted: undefined })
 })
 
 t.test('a late activate removes the row a crashed earlier try left behind', async (t) => {
@@ -267,7 +272,7 @@ t.test('a late activate removes the row a crashed earlier try left behind', asyn
   h.queue.send(encodeMessage(message), message.expiresAt.getTime() + 5000)
   const { outcome } = await deliverNext(h)
   t.match(outcome, { kind: 'dropped' })
-  t.equal(await (h.table as CodesTable).get(message.code), undefined)
+  t.equal(await (h.table as CodesTable).get(message.codeHash), undefined)
   t.match(h.lines.find((l) => l.msg === 'code.dropped'), { leftoverRowDeleted: true })
 })
 
@@ -278,18 +283,18 @@ t.test('an activate redelivered after sign-in consumed the code leaves it consum
   h.queue.send(text, h.clock.now)
   await deliverNext(h)
   const table = h.table as CodesTable
-  t.same(await table.consume(message.code, undefined, new Date(h.clock.now)), { approved: true })
+  t.match(await table.consume([message.codeHash], undefined, new Date(h.clock.now)), { approved: true })
 
   // The same activate again (the api sent it twice, or a copy resurfaced).
   h.queue.messages.clear()
   h.queue.send(text, h.clock.now)
   const { outcome } = await deliverNext(h)
   t.match(outcome, { kind: 'activated', inserted: false })
-  t.same(checkSignIn(await table.get(message.code), undefined, new Date(h.clock.now)), { approved: false, reason: 'consumed' })
+  t.same(checkSignIn(await table.get(message.codeHash), undefined, new Date(h.clock.now)), { approved: false, reason: 'consumed' })
 
   // Its expire still removes the consumed row on time.
   await deliverNext(h)
-  t.equal(await table.get(message.code), undefined)
+  t.equal(await table.get(message.codeHash), undefined)
   t.equal(h.queue.messages.size, 0)
 })
 
@@ -300,12 +305,12 @@ t.test('an activate redelivered after the code expired does not bring it back', 
   h.queue.send(text, h.clock.now)
   await deliverNext(h)
   await deliverNext(h)
-  t.equal(await (h.table as CodesTable).get(message.code), undefined, 'expired')
+  t.equal(await (h.table as CodesTable).get(message.codeHash), undefined, 'expired')
 
   h.queue.send(text, h.clock.now)
   const { outcome } = await deliverNext(h)
   t.match(outcome, { kind: 'dropped', reason: 'late' })
-  t.equal(await (h.table as CodesTable).get(message.code), undefined)
+  t.equal(await (h.table as CodesTable).get(message.codeHash), undefined)
   t.equal(h.queue.messages.size, 0)
 })
 
@@ -325,7 +330,7 @@ t.test('an early expire goes back for the time left, and early returns never poi
     t.ok(stored.visibleAt >= message.expiresAt.getTime(), 'hidden until expiry again')
     h.clock.now += 1000
   }
-  t.ok((await (h.table as CodesTable).get(message.code)) !== undefined, 'still valid')
+  t.ok((await (h.table as CodesTable).get(message.codeHash)) !== undefined, 'still valid')
   const { outcome, received } = await deliverNext(h)
   t.match(outcome, { kind: 'expired', result: 'deleted' })
   t.equal(received.dequeueCount, 2 + 2 * RULES.maxDequeueCount)
@@ -338,10 +343,10 @@ t.test('an expire deletes the code even after a sign-in changed its row', async 
   const message = activateMessage(h.clock.now)
   h.queue.send(encodeMessage(message), h.clock.now)
   await deliverNext(h)
-  await (h.table as CodesTable).consume(message.code, undefined, new Date(h.clock.now)) // new ETag
+  await (h.table as CodesTable).consume([message.codeHash], undefined, new Date(h.clock.now)) // new ETag
   const { outcome } = await deliverNext(h)
   t.match(outcome, { kind: 'expired', result: 'deleted' })
-  t.equal(await (h.table as CodesTable).get(message.code), undefined)
+  t.equal(await (h.table as CodesTable).get(message.codeHash), undefined)
 })
 
 t.test('another issue of the same code is never touched by this issue\'s messages', async (t) => {
@@ -358,7 +363,7 @@ t.test('another issue of the same code is never touched by this issue\'s message
 
   const second = await deliverNext(h)
   t.match(second.outcome, { kind: 'expired', result: 'newer' })
-  t.same((await (h.table as CodesTable).get(ours.code))?.expiresAt, theirs.expiresAt, 'their row stays')
+  t.same((await (h.table as CodesTable).get(ours.codeHash))?.expiresAt, theirs.expiresAt, 'their row stays')
   t.equal(h.queue.messages.size, 0)
 })
 
@@ -371,9 +376,32 @@ t.test('an unreadable message is poisoned at once: poison sent first, then the o
     t.same(h.queue.calls, ['poison', 'delete'])
     t.equal(h.queue.poison.length, 1)
     const poisoned = JSON.parse(Buffer.from(h.queue.poison[0] as string, 'base64').toString('utf8')) as Record<string, unknown>
-    t.match(poisoned, { reason: outcome.kind === 'poisoned' ? outcome.reason : '', messageId: id, dequeueCount: 1, insertedOn: String, text })
+    // The sample's text keeps its shape; its code is replaced by the code's id.
+    t.match(poisoned, { reason: outcome.kind === 'poisoned' ? outcome.reason : '', messageId: id, dequeueCount: 1, insertedOn: String, text: withoutCodes(text, idOf) })
+    t.notMatch(h.queue.poison[0] as string, 'ojE-161-pTv')
     t.match(h.lines.find((l) => l.msg === 'message.poisoned'), { level: 50, messageId: id })
   }
+})
+
+t.test('without a hash key, the sample\'s message is poisoned and the poison queue and logs never hold its code', async (t) => {
+  const { hashCode: _, ...rules } = RULES
+  const h = await harness({ rules })
+  const code = generateCode(161)
+  const text = Buffer.from(JSON.stringify({ code, timestamp: formatTimestamp(new Date(h.clock.now)) })).toString('base64')
+  h.queue.send(text, h.clock.now)
+  const { outcome } = await deliverNext(h)
+  t.match(outcome, { kind: 'poisoned', reason: /no code hash key \(KEY_VAULT_URL\)/ })
+  const poisoned = JSON.parse(Buffer.from(h.queue.poison[0] as string, 'base64').toString('utf8')) as Record<string, unknown>
+  t.match(poisoned, { text: /^\{"code":"\[code\]","timestamp":/, codesScrubbed: true })
+  t.notMatch(JSON.stringify(h.lines) + JSON.stringify(poisoned), code)
+})
+
+t.test('a forged envelope whose version field holds a code does not carry it into the poison reason', async (t) => {
+  const h = await harness()
+  h.queue.send(JSON.stringify({ v: 'ojE-161-pTv', phase: 'activate' }), h.clock.now)
+  const { outcome } = await deliverNext(h)
+  t.match(outcome, { kind: 'poisoned', reason: /unsupported envelope version "\[code\]"/ })
+  t.notMatch(JSON.stringify(h.lines) + h.queue.poison.join(''), 'ojE-161-pTv')
 })
 
 t.test('an activate no api could have sent is poisoned at once with the reason, and no row is written', async (t) => {
@@ -387,13 +415,13 @@ t.test('an activate no api could have sent is poisoned at once with the reason, 
   for (const [what, text, reason] of cases) {
     const h = await harness()
     const sent = text(h.clock.now)
-    const code = decodeMessage(sent, 600).message.code
+    const code = decodeMessage(sent, 600, RULES.hashCode).message.codeHash
     h.queue.send(sent, h.clock.now)
     const { outcome } = await deliverNext(h)
     t.match(outcome, { kind: 'poisoned', reason }, what)
     t.same(h.queue.calls, ['poison', 'delete'], `${what}: poisoned, then deleted`)
     const poisoned = JSON.parse(Buffer.from(h.queue.poison[0] as string, 'base64').toString('utf8')) as Record<string, unknown>
-    t.match(poisoned, { reason: /^implausible /, text: sent }, `${what}: the poison message says why`)
+    t.match(poisoned, { reason: /^implausible /, text: withoutCodes(sent, idOf) }, `${what}: the poison message says why`)
     t.equal(await (h.table as CodesTable).get(code), undefined, `${what}: no row`)
   }
 })
@@ -469,11 +497,14 @@ t.test('the original sample\'s payloads activate and come back as envelope expir
     const { outcome } = await deliverNext(h)
     t.match(outcome, { kind: 'activated', inserted: true }, shape)
     t.match(h.lines.find((l) => l.msg === 'code.activated'), { source: 'legacy', lagMs: 2000 })
-    const next = decodeMessage(onlyMessage(h.queue).text, 1)
-    t.match(next, { source: 'envelope', message: { phase: 'expire', code } })
+    const rewritten = onlyMessage(h.queue).text
+    t.notMatch(Buffer.from(rewritten, 'base64').toString('utf8'), code, 'the expire it becomes names the code by hash only')
+    const next = decodeMessage(rewritten, 1)
+    t.match(next, { source: 'envelope', message: { phase: 'expire', codeHash: hasher.hash(code) } })
     t.equal(next.message.expiresAt.getTime() - next.message.issuedAt.getTime(), RULES.codeTtlSeconds * 1000)
+    t.ok(await (h.table as CodesTable).get(hasher.hash(code)), `${shape}: its row is under the hash`)
     await deliverNext(h)
-    t.equal(await (h.table as CodesTable).get(code), undefined, `${shape}: expired`)
+    t.equal(await (h.table as CodesTable).get(hasher.hash(code)), undefined, `${shape}: expired`)
   }
 })
 

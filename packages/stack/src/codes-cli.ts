@@ -1,10 +1,13 @@
 /**
- * `npm run codes [-- <code>]`: what the local system's table of valid codes
+ * `npm run codes [-- <id>]`: what the local system's table of valid codes
  * holds right now, read with the real SDK (the local stand-in for
- * `az storage entity query --table-name codes`). It shows whole codes: it is
- * for the developer's own terminal, not a log.
+ * `az storage entity query --table-name codes`). The table holds only hashes
+ * of codes, so rows are shown by code id (the first hex characters of the
+ * hash, as the logs name them) and state; `<id>` picks the rows whose id
+ * starts with it.
  */
 import { TableClient } from '@azure/data-tables'
+import { codeIdOf } from '@codegate/shared/code-hash'
 import { checkSignIn, type CodeRow } from '@codegate/shared/codes-table'
 import { connectionStringFor } from './azurite.js'
 import { loadLauncherConfig } from './cli-config.js'
@@ -21,13 +24,13 @@ const table = TableClient.fromConnectionString(
 interface Entity { rowKey: string, issuedAt: Date, expiresAt: Date, subject?: string, consumedAt?: Date, etag: string }
 
 const now = new Date()
-const rows: string[][] = [['code', 'issued', 'expires', 'subject', 'state']]
+const rows: string[][] = [['id', 'issued', 'expires', 'subject', 'state']]
 try {
   for await (const entity of table.listEntities<Entity>()) {
-    if (wanted !== undefined && entity.rowKey !== wanted) continue
-    const row: CodeRow = { code: entity.rowKey, issuedAt: new Date(entity.issuedAt), expiresAt: new Date(entity.expiresAt), etag: entity.etag, ...(entity.subject !== undefined ? { subject: entity.subject } : {}), ...(entity.consumedAt !== undefined ? { consumedAt: new Date(entity.consumedAt) } : {}) }
+    if (wanted !== undefined && !entity.rowKey.startsWith(wanted.toLowerCase())) continue
+    const row: CodeRow = { codeHash: entity.rowKey, issuedAt: new Date(entity.issuedAt), expiresAt: new Date(entity.expiresAt), etag: entity.etag, ...(entity.subject !== undefined ? { subject: entity.subject } : {}), ...(entity.consumedAt !== undefined ? { consumedAt: new Date(entity.consumedAt) } : {}) }
     const check = checkSignIn(row, row.subject, now)
-    rows.push([row.code, row.issuedAt.toISOString(), row.expiresAt.toISOString(), row.subject ?? '', check.approved ? 'valid' : check.reason])
+    rows.push([codeIdOf(row.codeHash), row.issuedAt.toISOString(), row.expiresAt.toISOString(), row.subject ?? '', check.approved ? 'valid' : check.reason])
   }
 } catch (err) {
   const status = (err as { statusCode?: number }).statusCode
@@ -38,4 +41,4 @@ try {
 }
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
 for (const r of rows) process.stdout.write(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd() + '\n')
-if (rows.length === 1) process.stdout.write(wanted !== undefined ? `${wanted} is not in the table\n` : '(no codes)\n')
+if (rows.length === 1) process.stdout.write(wanted !== undefined ? `no code id starts with ${wanted}\n` : '(no codes)\n')

@@ -5,6 +5,7 @@
  * answers. Used by `npm start`, the end-to-end tests, the soak test and the
  * benchmarks, which also stop, kill and restart single parts.
  */
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -79,7 +80,7 @@ export const WIRING_VARIABLES: readonly string[] = [
   'HOST', 'PORT', 'AZURE_CREDENTIAL',
   'STORAGE_CONNECTION_STRING', 'STORAGE_QUEUE_URL', 'STORAGE_TABLE_URL',
   'KEY_VAULT_URL', 'KEY_VAULT_CA_FILE', 'THIRD_PARTY_API_ENDPOINT',
-  'THIRD_PARTY_API_KEYS', 'THIRD_PARTY_API_KEY',
+  'THIRD_PARTY_API_KEYS', 'THIRD_PARTY_API_KEY', 'CODE_HASH_KEY',
   'DEV_VAULT_CERT_DIR', 'DEV_VAULT_HOSTNAMES', 'DEV_VAULT_URL',
   'AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_CA_FILE',
   'WORKER_HEALTH_HOST', 'WORKER_HEALTH_PORT'
@@ -194,6 +195,12 @@ export interface LocalSystem {
   /** Azurite's connection string, for tests that look into the queue or the table. */
   connectionString: string
   thirdPartyApiKey: string
+  /**
+   * The code hash key seeded into dev-vault: random for each system, kept
+   * across dev-vault restarts, so tests and the soak can name codes as the
+   * table and logs do (`new CodeHasher({ version: '', value })`).
+   */
+  codeHashKey: string
   /** dev-vault's certificate (PEM) to trust for urls.vault. */
   caFile: string
   dataDir: string
@@ -351,6 +358,7 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
     startup.signal.throwIfAborted()
 
     const vaultUrl = `https://${host}:${ports.vault}`
+    const codeHashKey = randomBytes(32).toString('base64')
     const paths = issuerPaths(DEV_VAULT_TENANT_ID)
     const auth = { issuer: `${vaultUrl}${paths.issuer}`, tokenEndpoint: `${vaultUrl}${paths.token}`, audience: DEV_API_AUDIENCE }
     const thirdParty = `http://${host}:${ports.numberApi}/api/RandomNumber`
@@ -408,7 +416,8 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
       DEV_VAULT_CERT_DIR: certDir,
       DEV_VAULT_HOSTNAMES: `localhost,${host}`,
       DEV_VAULT_URL: vaultUrl,
-      THIRD_PARTY_API_KEY: key
+      THIRD_PARTY_API_KEY: key,
+      CODE_HASH_KEY: codeHashKey
     }, {
       // The api reads the certificate when it starts: ready means /healthz answers over TLS trusting cert.pem.
       description: `GET ${vaultUrl}/healthz trusting ${caFile}`,
@@ -443,6 +452,9 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
     const workers = workerPorts.map((port, i) => makeService('worker', i === 0 ? 'worker' : `worker-${i + 1}`, port, `http://${host}:${port}`, {
       ...storage,
       STORAGE_CONNECTION_STRING: workerStorage[i] as string,
+      // To hash the codes of the original sample's messages.
+      KEY_VAULT_URL: vaultUrl,
+      KEY_VAULT_CA_FILE: caFile,
       WORKER_HEALTH_HOST: host,
       WORKER_HEALTH_PORT: String(port)
     }, { url: `http://${host}:${port}/healthz` }))
@@ -485,6 +497,7 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
       tokens: new DevTokenSource({ tokenEndpoint: auth.tokenEndpoint, ca: await readFile(caFile), audience: auth.audience }),
       connectionString: az.connectionString,
       thirdPartyApiKey: key,
+      codeHashKey,
       caFile,
       dataDir,
       azurite: az,

@@ -195,7 +195,7 @@ t.test('every service has a healthcheck, restarts, and waits for what it calls t
     }
   }
   t.same(Object.keys(dependsOn(services.api!)).sort(), ['azurite', 'dev-vault', 'number-api'], 'api waits for storage, vault and number-api')
-  t.same(Object.keys(dependsOn(services.worker!)), ['azurite'], 'worker waits for storage')
+  t.same(Object.keys(dependsOn(services.worker!)), ['azurite', 'dev-vault'], 'worker waits for storage and the vault of the code hash key')
 })
 
 t.test('azurite serves queue and table to the network from a named volume', async (t) => {
@@ -213,7 +213,13 @@ t.test('azurite serves queue and table to the network from a named volume', asyn
   }
 })
 
-t.test('the api reaches dev-vault over TLS with the certificate dev-vault writes', async (t) => {
+t.test('the api and the worker reach dev-vault over TLS with the certificate dev-vault writes', async (t) => {
+  for (const name of ['api', 'worker']) {
+    const env = envOf(services[name]!)
+    t.equal(env.KEY_VAULT_URL, envOf(services.api!).KEY_VAULT_URL, `${name}: the same vault (the code hash key)`)
+    const mount = mountsOf(services[name]!).find((m) => posix.join(m.target, 'cert.pem') === env.KEY_VAULT_CA_FILE)
+    t.ok(mount?.readOnly, `${name} reads the certificate from a read-only mount`)
+  }
   const api = envOf(services.api!)
   const vault = envOf(services['dev-vault']!)
   const vaultUrl = new URL(api.KEY_VAULT_URL!)

@@ -1,16 +1,20 @@
 /**
  * Issues a code: a number from the third party, letters around it, and an
- * `activate` message on the queue. The caller gets the code only after the
- * queue took the message, so every code handed out will be activated.
+ * `activate` message on the queue that names the code by its hash only. The
+ * caller gets the code only after the queue took the message, so every code
+ * handed out will be activated.
  */
 import type { QueueClient } from '@azure/storage-queue'
 import { generateCode } from '@codegate/shared/code'
+import { codeIdOf, type CodeHasher } from '@codegate/shared/code-hash'
 import { shardOf } from '@codegate/shared/shards'
 import { encodeMessage, type CodeMessage, type MessageEncoding } from '@codegate/shared/message'
 import { StorageUnavailableError } from './errors.js'
 
 export interface IssuedCode {
   code: string
+  /** The code's name in logs (codeIdOf its hash). */
+  codeId: string
   issuedAt: Date
   expiresAt: Date
   subject?: string
@@ -19,6 +23,8 @@ export interface IssuedCode {
 
 export interface CodeIssuerOptions {
   numbers: { next: () => Promise<number> }
+  /** The current code hash key; throws (a 503) while it is not loaded. */
+  hasher: () => Promise<CodeHasher>
   /** The queue shards; a code's message goes to the one its hash picks. */
   shards: Array<Pick<QueueClient, 'sendMessage'>>
   /** Creates the queues if needed; resolves at once after the first success. */
@@ -40,17 +46,20 @@ export class CodeIssuer {
 
   async #issue (subject?: string): Promise<IssuedCode> {
     const { numbers, shards, ensureQueue, ttlSeconds, encoding, now } = this.options
+    // Before the paid third-party call: without the key no code could be stored.
+    const hasher = await this.options.hasher()
     const code = generateCode(await numbers.next())
-    const queue = shards[shardOf(code, shards.length)] as Pick<QueueClient, 'sendMessage'>
+    const codeHash = hasher.hash(code)
+    const queue = shards[shardOf(codeHash, shards.length)] as Pick<QueueClient, 'sendMessage'>
     const issuedAt = now()
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000)
-    const message: CodeMessage = { v: 1, phase: 'activate', code, issuedAt, expiresAt, ...(subject !== undefined ? { subject } : {}) }
+    const message: CodeMessage = { v: 2, phase: 'activate', codeHash, issuedAt, expiresAt, ...(subject !== undefined ? { subject } : {}) }
     try {
       await ensureQueue()
       // Never expires in the queue: the worker hides it for the code's whole life,
       // and updateMessage cannot reach past a message's expiry (7 days by default).
       const sent = await queue.sendMessage(encodeMessage(message, encoding), { messageTimeToLive: -1 })
-      return { code, issuedAt, expiresAt, messageId: sent.messageId, ...(subject !== undefined ? { subject } : {}) }
+      return { code, codeId: codeIdOf(codeHash), issuedAt, expiresAt, messageId: sent.messageId, ...(subject !== undefined ? { subject } : {}) }
     } catch (err) {
       throw new StorageUnavailableError('queue', { cause: err })
     }

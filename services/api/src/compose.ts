@@ -4,7 +4,9 @@
  * so a rule added to one (a limit, a check) reaches both hostings.
  */
 import type { TokenCredential } from '@azure/core-auth'
-import type { ApiConfig, StorageConfig } from '@codegate/shared/config'
+import { CodeHashKeys, type CodeHasher, type CodeHashKeysOptions } from '@codegate/shared/code-hash'
+import type { ApiConfig, CodeHashConfig, StorageConfig } from '@codegate/shared/config'
+import { CLOCK_SKEW_SECONDS } from '@codegate/shared/lifecycle'
 import type { CodesTable } from '@codegate/shared/codes-table'
 import { createTableClient, type Queues } from '@codegate/shared/clients'
 import type { SecretProvider } from '@codegate/shared/secret-provider'
@@ -14,9 +16,47 @@ import { TableLimitStore } from './limits-table.js'
 import { SignInService } from './sign-in.js'
 import { ThirdPartyNumbers } from './third-party.js'
 
+/**
+ * The code hash key ring of a process that issues codes and signs them in.
+ * Codes hashed under the previous key live a TTL, and other replicas may
+ * still issue under it for one refresh interval after a rotation: the
+ * previous version is accepted that long (plus clock skew).
+ */
+export function createCodeHashKeys (client: CodeHashKeysOptions['client'], config: { codeHash: CodeHashConfig, codeTtlSeconds: number }, now: () => Date): CodeHashKeys {
+  const { secretName, refreshSeconds } = config.codeHash
+  return new CodeHashKeys({ client, secretName, previousGraceSeconds: config.codeTtlSeconds + refreshSeconds + CLOCK_SKEW_SECONDS, now })
+}
+
+/**
+ * The key ring getcode and sign-in hash with: the loaded one, or, while none
+ * is loaded yet, a vault read now (single flight), as getcode does for the
+ * third-party key. Throws CodeHashKeyError (a 503) when the vault fails.
+ */
+export function currentHasher (keys: Pick<CodeHashKeys, 'loaded' | 'hasher' | 'load'>): () => Promise<CodeHasher> {
+  return async () => keys.loaded ? keys.hasher : await keys.load()
+}
+
+/**
+ * Reads the key ring again every CODE_HASH_KEY_REFRESH_SECONDS once it is
+ * loaded, so a rotation reaches every process without a restart; a failed
+ * read keeps the loaded ring and is logged. Returns the stop.
+ */
+export function refreshCodeHashKeys (keys: Pick<CodeHashKeys, 'loaded' | 'load'>, refreshSeconds: number, log: { warn: (obj: object, msg: string) => void }, secretName: string): () => void {
+  const timer = setInterval(() => {
+    if (!keys.loaded) return // the first load is still someone else's to make
+    keys.load().catch((err: unknown) => {
+      log.warn({ err, event: 'code-hash-key.refresh.failed', secretName }, 'could not read the code hash key again; the loaded one stays in use')
+    })
+  }, refreshSeconds * 1000)
+  timer.unref()
+  return () => { clearInterval(timer) }
+}
+
 export interface IssuerParts {
   config: Pick<ApiConfig, 'thirdPartyEndpoint' | 'thirdPartyTimeoutMs' | 'codeTtlSeconds' | 'messageEncoding'>
   secrets: SecretProvider
+  /** The current code hash key (currentHasher); throws (a 503) while it cannot be had. */
+  hasher: () => Promise<CodeHasher>
   queues: Queues
   ensureStorage: () => Promise<void>
   now: () => Date
@@ -24,9 +64,9 @@ export interface IssuerParts {
   limit?: CodeIssuerOptions['limit']
 }
 
-export function createCodeIssuer ({ config, secrets, queues, ensureStorage, now, limit }: IssuerParts): CodeIssuer {
+export function createCodeIssuer ({ config, secrets, hasher, queues, ensureStorage, now, limit }: IssuerParts): CodeIssuer {
   const numbers = new ThirdPartyNumbers({ endpoint: config.thirdPartyEndpoint, timeoutMs: config.thirdPartyTimeoutMs, keys: secrets })
-  return new CodeIssuer({ numbers, shards: queues.shards, ensureQueue: ensureStorage, ttlSeconds: config.codeTtlSeconds, encoding: config.messageEncoding, now, ...(limit !== undefined ? { limit } : {}) })
+  return new CodeIssuer({ numbers, hasher, shards: queues.shards, ensureQueue: ensureStorage, ttlSeconds: config.codeTtlSeconds, encoding: config.messageEncoding, now, ...(limit !== undefined ? { limit } : {}) })
 }
 
 export interface SignInParts {
@@ -34,6 +74,8 @@ export interface SignInParts {
   /** For the limits table with STORAGE_QUEUE_URL (Entra ID). */
   credential?: TokenCredential
   codesTable: CodesTable
+  /** The code hash key ring (currentHasher): a code is looked up under the current and the previous key. */
+  hasher: () => Promise<CodeHasher>
   now: () => Date
 }
 
@@ -49,7 +91,7 @@ export interface SignInSetup {
  * every replica and both hostings share, or with SIGNIN_LIMITS_STORE=memory
  * in this process only.
  */
-export function createSignInService ({ config, credential, codesTable, now }: SignInParts): SignInSetup {
+export function createSignInService ({ config, credential, codesTable, hasher, now }: SignInParts): SignInSetup {
   const rules: LimitRules = {
     maxFailures: config.signinMaxFailures,
     subjectMaxFailures: config.signinSubjectMaxFailures,
@@ -68,7 +110,7 @@ export function createSignInService ({ config, credential, codesTable, now }: Si
   const limits = new SignInLimits(store, rules, now)
   // Each table call is bounded by STORAGE_TIMEOUT_MS (so a hung table is a 503
   // after about that long); the whole sign-in, up to five calls, by twice it.
-  const signIn = new SignInService({ table: codesTable, limits, now, timeoutMs: 2 * config.storageTimeoutMs })
+  const signIn = new SignInService({ table: codesTable, hasher, limits, now, timeoutMs: 2 * config.storageTimeoutMs })
   return { signIn, limits, ...(limitsTable !== undefined ? { limitsTable } : {}) }
 }
 

@@ -4,6 +4,7 @@
  * bodies never reach the client; the logs keep the detail.
  */
 import { CodegateError } from '@codegate/shared/errors'
+import { CodeHashKeyError } from '@codegate/shared/code-hash'
 import { SecretUnavailableError } from '@codegate/shared/secret-provider'
 import { OverloadedError } from './bulkhead.js'
 
@@ -51,6 +52,10 @@ export function toHttpError (err: unknown): HttpError | undefined {
   }
   if (err instanceof SecretUnavailableError) {
     return new HttpError(503, 'vault_unavailable', `${NO_CODE} The service is not ready; try again shortly.`)
+  }
+  if (err instanceof CodeHashKeyError) {
+    // Without the key no code can be stored or checked; /readyz says why.
+    return new HttpError(503, 'vault_unavailable', 'The service is not ready; try again shortly.')
   }
   if (err instanceof OverloadedError) {
     return new HttpError(503, 'overloaded', overloadedMessage(err.retryAfterSeconds), { headers: { 'retry-after': String(err.retryAfterSeconds) } })

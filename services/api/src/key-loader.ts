@@ -11,7 +11,9 @@
 import type { Logger } from '@codegate/shared/logger'
 
 export interface KeyLoaderOptions {
-  secrets: { get: () => Promise<string>, readonly loaded: boolean, readonly name: string }
+  secrets: { get: () => Promise<unknown>, readonly loaded: boolean, readonly name: string }
+  /** What is loaded, for the log lines; the third-party key by default. */
+  what?: string
   log: Pick<Logger, 'info' | 'warn'>
   /** First retry delay; doubles up to maxRetryMs. */
   retryMs: number
@@ -49,16 +51,17 @@ export class KeyLoader {
 
   async #attempt (): Promise<void> {
     const { secrets, log, retryMs, maxRetryMs } = this.options
+    const what = this.options.what ?? 'third-party key'
     if (this.#stopped || secrets.loaded) return
     try {
       await secrets.get()
       this.#attempts = 0
-      log.info({ event: 'key.loaded', secretName: secrets.name }, 'third-party key loaded from the vault')
+      log.info({ event: 'key.loaded', secretName: secrets.name }, `${what} loaded from the vault`)
     } catch (err) {
       this.#lastError = err instanceof Error ? err.message : String(err)
       const base = Math.min(maxRetryMs, retryMs * 2 ** this.#attempts++)
       const delay = Math.round(base / 2 + Math.random() * base / 2)
-      log.warn({ err, event: 'key.unavailable', retryInMs: delay }, 'could not load the third-party key; getcode answers 503 until it loads')
+      log.warn({ err, event: 'key.unavailable', secretName: secrets.name, retryInMs: delay }, `could not load the ${what}; ${what === 'third-party key' ? 'getcode answers' : 'getcode and sign-in answer'} 503 until it loads`)
       if (this.#stopped) return
       this.#timer = setTimeout(() => { void this.#attempt() }, delay)
       this.#timer.unref()

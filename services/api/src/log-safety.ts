@@ -1,13 +1,12 @@
 /**
  * Client-supplied text that reaches a log line (paths, subjects) may hold a
- * whole code by mistake or on purpose; it is masked like our own codes.
+ * whole code by mistake or on purpose; every code in it is replaced by
+ * `[code]`, none of its letters kept (our own codes are logged by codeId).
  */
-import { maskCode } from '@codegate/shared/logger'
-
 const CODE_IN_TEXT = /[A-Za-z]{3}-\d{1,4}-[A-Za-z]{3}/g
 
 export function maskCodesIn (text: string): string {
-  return text.replace(CODE_IN_TEXT, maskCode)
+  return text.replace(CODE_IN_TEXT, '[code]')
 }
 
 export function maskSubject (subject: string | undefined): string | undefined {

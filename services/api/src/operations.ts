@@ -5,7 +5,6 @@
  * what is logged about it are written once; each host only parses the
  * request and writes the answer.
  */
-import { maskCode } from '@codegate/shared/logger'
 import { formatTimestamp } from '@codegate/shared/time'
 import type { CodeIssuer } from './code-issuer.js'
 import { HttpError, toHttpError } from './errors.js'
@@ -33,7 +32,7 @@ export async function getCodeAnswer (issuer: Pick<CodeIssuer, 'issue'>, subject:
   const code = await issuer.issue(subject)
   log.info({
     event: 'code.issued',
-    maskedCode: maskCode(code.code),
+    codeId: code.codeId,
     subject: maskSubject(subject),
     expiresAt: code.expiresAt.toISOString(),
     messageId: code.messageId
@@ -44,7 +43,7 @@ export async function getCodeAnswer (issuer: Pick<CodeIssuer, 'issue'>, subject:
 /** POST /api/v1/signin, its body already validated. */
 export async function signInAnswer (service: Pick<SignInService, 'signIn'>, request: SignInRequest, log: AnswerLog): Promise<Answer> {
   const outcome = await service.signIn(request)
-  const fields = { maskedCode: maskCode(request.code), subject: maskSubject(request.subject) }
+  const fields = { codeId: outcome.codeId, subject: maskSubject(request.subject) }
   switch (outcome.status) {
     case 'approved':
       log.info({ event: 'signin.approved', ...fields }, 'sign-in approved')

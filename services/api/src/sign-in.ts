@@ -7,16 +7,18 @@
  * and the whole sign-in by one deadline: a table that does not answer is a
  * 503, never a hang.
  */
+import { codeIdOf, type CodeHasher } from '@codegate/shared/code-hash'
 import type { CodesTable, SignInRefusal } from '@codegate/shared/codes-table'
 import { clientAddress } from './client-address.js'
 import { StorageUnavailableError } from './errors.js'
 import type { SignInLimits } from './limits.js'
 
-export type SignInOutcome =
+/** `codeId` names the code in logs: the id of the row found, else of its hash under the current key. */
+export type SignInOutcome = { codeId: string } & (
   | { status: 'approved' }
   | { status: 'refused', reason: SignInRefusal }
   /** `busy`: the limit is taken by attempts still in flight; `locked`: by failures. */
-  | { status: 'locked', reason: 'locked' | 'busy', retryAfterSeconds: number }
+  | { status: 'locked', reason: 'locked' | 'busy', retryAfterSeconds: number })
 
 export interface SignInRequest {
   code: string
@@ -27,6 +29,8 @@ export interface SignInRequest {
 
 export interface SignInOptions {
   table: Pick<CodesTable, 'consume'>
+  /** The code hash keys (current and, during a rotation, previous); throws (a 503) while not loaded. */
+  hasher: () => Promise<CodeHasher>
   limits: SignInLimits
   now: () => Date
   /** The whole sign-in's deadline. */
@@ -60,6 +64,9 @@ export class SignInService {
 
   async signIn (request: SignInRequest): Promise<SignInOutcome> {
     const { table, limits, now, timeoutMs } = this.options
+    // Hashed before anything is counted: without the key this is a 503, not a failure.
+    const hashes = (await this.options.hasher()).candidates(request.code)
+    const codeId = codeIdOf(hashes[0] as string)
     const signal = AbortSignal.timeout(timeoutMs)
     let reservation
     try {
@@ -67,19 +74,20 @@ export class SignInService {
     } catch (err) {
       throw new StorageUnavailableError('table', { cause: err })
     }
-    if (!reservation.ok) return { status: 'locked', reason: reservation.reason, retryAfterSeconds: reservation.retryAfterSeconds }
+    if (!reservation.ok) return { status: 'locked', reason: reservation.reason, retryAfterSeconds: reservation.retryAfterSeconds, codeId }
     const { ticket } = reservation
     let result
     try {
-      result = await within(signal, table.consume(request.code, request.subject, now(), { abortSignal: signal }))
+      result = await within(signal, table.consume(hashes, request.subject, now(), { abortSignal: signal }))
     } catch (err) {
       limits.abandon(ticket)
       throw new StorageUnavailableError('table', { cause: err })
     }
     // A lost race means the caller held a valid code a moment ago: not a guess.
+    const foundId = result.codeHash !== undefined ? codeIdOf(result.codeHash) : codeId
     if (result.approved || result.reason === 'race') {
       limits.succeed(ticket)
-      return result.approved ? { status: 'approved' } : { status: 'refused', reason: 'race' }
+      return result.approved ? { status: 'approved', codeId: foundId } : { status: 'refused', reason: 'race', codeId: foundId }
     }
     try {
       // Counted before the refusal is answered. If it cannot be, the answer is a
@@ -88,6 +96,6 @@ export class SignInService {
     } catch (err) {
       throw new StorageUnavailableError('table', { cause: err })
     }
-    return { status: 'refused', reason: result.reason }
+    return { status: 'refused', reason: result.reason, codeId: foundId }
   }
 }

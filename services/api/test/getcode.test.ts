@@ -4,7 +4,7 @@ import { createQueues } from '@codegate/shared/clients'
 import { CODE_PATTERN } from '@codegate/shared/code'
 import { DevTokenCredential } from '@codegate/shared/credentials'
 import { parseTimestamp } from '@codegate/shared/time'
-import { appFor, azuriteFor, configFor, drainQueue, fakeThirdParty, KEY, numberApiFor, queuedCount, secretReads, vaultFor, type Parts } from './fixtures/parts.js'
+import { appFor, azuriteFor, configFor, drainQueue, fakeThirdParty, KEY, numberApiFor, queuedCount, secretReads, vaultFor, hasher, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
@@ -31,9 +31,9 @@ t.test('getcode answers a code only once the queue holds its activate message', 
   const messages = await drainQueue(config)
   t.equal(messages.length, 1, 'exactly one message')
   t.same(messages[0], {
-    v: 1,
+    v: 2,
     phase: 'activate',
-    code: body.code,
+    codeHash: hasher.hash(body.code),
     issuedAt: now,
     expiresAt: new Date(body.expiresAt),
     subject: 'alice@example.com'
@@ -60,7 +60,7 @@ t.test('getcode without subject queues a message without subject, as plain text 
   t.equal(res.statusCode, 200)
   const messages = await drainQueue(config)
   t.equal(messages.length, 1)
-  t.equal(messages[0]?.code, res.json().code)
+  t.equal(messages[0]?.codeHash, hasher.hash(res.json().code))
   t.equal(messages[0]?.subject, undefined)
   t.equal(messages[0]!.expiresAt.getTime() - messages[0]!.issuedAt.getTime(), 30_000)
 })

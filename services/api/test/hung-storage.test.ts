@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap'
 import type { ApiConfig } from '@codegate/shared/config'
 import { connectionStringFor, startTcpProxy, type TcpProxy } from '@codegate/stack'
-import { appFor, azuriteFor, configFor, insertCode, json, tableFor, vaultFor, type Parts } from './fixtures/parts.js'
+import { appFor, azuriteFor, configFor, insertCode, json, tableFor, vaultFor, hasher, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
@@ -45,7 +45,7 @@ t.test('a table that hangs after start: sign-in answers 503 within about STORAGE
   t.equal(answers[0]?.json().error, 'storage_unavailable')
   // Generous: the point is an answer bounded by the timeout, not an exact time.
   t.ok(elapsed < TIMEOUT_MS + 4000, `answered in ${elapsed} ms`)
-  t.equal((await table.get('hng-1-TBL'))?.consumedAt, undefined, 'nothing was consumed')
+  t.equal((await table.get(hasher.hash('hng-1-TBL')))?.consumedAt, undefined, 'nothing was consumed')
 
   proxy.forward()
   t.equal((await app.inject(signin('hng-1-TBL'))).statusCode, 200, 'the code still signs in once the table answers')

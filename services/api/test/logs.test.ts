@@ -1,13 +1,13 @@
 import t from 'tap'
-import { maskCode } from '@codegate/shared/logger'
-import { appFor, azuriteFor, configFor, insertCode, json, KEY, numberApiFor, tableFor, vaultFor, WHOLE_CODE, type Parts } from './fixtures/parts.js'
+import { codeIdOf } from '@codegate/shared/code-hash'
+import { appFor, azuriteFor, configFor, hasher, HASH_KEY, insertCode, json, KEY, numberApiFor, tableFor, vaultFor, WHOLE_CODE, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
 const numberApi = await numberApiFor(t)
 const parts: Parts = { azurite, vault, numberApi }
 
-t.test('logs never hold the key or a whole code; codes appear masked under maskedCode', async (t) => {
+t.test('logs never hold a key or any letter of a code; codes appear as codeId, 8 hex characters of their hash', async (t) => {
   const config = configFor(parts, { signinMaxFailures: 2 })
   const { app, logs } = await appFor(t, config)
 
@@ -30,11 +30,16 @@ t.test('logs never hold the key or a whole code; codes appear masked under maske
   const text = logs.join('')
   t.notMatch(text, WHOLE_CODE, 'no whole code')
   t.notOk(text.includes(KEY), 'no key')
+  t.notOk(text.includes(HASH_KEY), 'no code hash key')
+  t.notOk(text.includes(hasher.hash(code)), 'not even the whole hash')
+  t.notMatch(text, /maskedCode/, 'no masked code, which showed half its letters')
+  const id = codeIdOf(hasher.hash(code))
+  t.match(id, /^[0-9a-f]{8}$/)
   const events = logs.map((l) => JSON.parse(l) as Record<string, unknown>)
-  t.match(events.find((e) => e.event === 'code.issued'), { maskedCode: maskCode(code), subject: 'dave', expiresAt: issued.json().expiresAt })
-  t.match(events.find((e) => e.event === 'signin.approved'), { maskedCode: maskCode(code), subject: 'dave' })
-  t.match(events.find((e) => e.event === 'signin.refused'), { maskedCode: maskCode(code), reason: 'consumed' })
-  t.match(events.find((e) => e.event === 'signin.locked'), { maskedCode: maskCode(code), subject: 'dave' })
+  t.match(events.find((e) => e.event === 'code.issued'), { codeId: id, subject: 'dave', expiresAt: issued.json().expiresAt })
+  t.match(events.find((e) => e.event === 'signin.approved'), { codeId: id, subject: 'dave' })
+  t.match(events.find((e) => e.event === 'signin.refused'), { codeId: id, reason: 'consumed' })
+  t.match(events.find((e) => e.event === 'signin.locked'), { codeId: id, subject: 'dave' })
   t.ok(events.some((e) => e.msg === 'request completed'), 'request logs are on')
 })
 

@@ -8,7 +8,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { createQueues } from '@codegate/shared/clients'
 import type { ApiConfig } from '@codegate/shared/config'
-import { appFor, azuriteFor, configFor, drainQueue, fakeThirdParty, insertCode, json, numberApiFor, tableFor, vaultFor, type Parts } from './fixtures/parts.js'
+import { appFor, azuriteFor, configFor, drainQueue, fakeThirdParty, insertCode, json, numberApiFor, tableFor, vaultFor, hasher, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
@@ -66,7 +66,7 @@ t.test('under pressure signin answers 503 overloaded and leaves the code unused'
   t.equal(res.statusCode, 503)
   t.equal(res.headers['retry-after'], '7')
   t.same(res.json(), OVERLOADED)
-  t.equal((await table.get('prs-12-ABC'))?.consumedAt, undefined, 'the code is still unused')
+  t.equal((await table.get(hasher.hash('prs-12-ABC')))?.consumedAt, undefined, 'the code is still unused')
 })
 
 t.test('under pressure /healthz stays 200 and /readyz answers 503 naming the pressure', async (t) => {
@@ -137,6 +137,6 @@ t.test('past OUTGOING_MAX_IN_FLIGHT + OUTGOING_MAX_WAITING the overflow answers 
   const codes = answers.filter((r) => r.statusCode === 200).map((r) => r.json().code as string)
   t.equal(codes.length, 3, 'the other three got codes')
   t.equal(upstream.requests(), 3, 'the refused request never called the third party')
-  t.same((await drainQueue(config)).map((m) => m.code).sort(), codes.sort(), 'exactly the codes handed out are queued')
+  t.same((await drainQueue(config)).map((m) => m.codeHash).sort(), codes.map((c) => hasher.hash(c)).sort(), 'exactly the codes handed out are queued')
   t.equal(app.outgoing.inFlight, 0)
 })

@@ -5,7 +5,7 @@ import { decodeMessage } from '@codegate/shared/message'
 import { shardOf } from '@codegate/shared/shards'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { READINESS_CACHE_MS } from '../src/plugins/app/readiness.js'
-import { appFor, azuriteFor, configFor, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
+import { appFor, azuriteFor, configFor, numberApiFor, vaultFor, hasher, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
@@ -27,11 +27,11 @@ t.test('each code is queued on the shard its hash picks, and every shard gets co
     for (;;) {
       const { receivedMessageItems } = await shard.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 60 })
       if (receivedMessageItems.length === 0) break
-      for (const item of receivedMessageItems) found.set(decodeMessage(item.messageText, config.codeTtlSeconds).message.code, index)
+      for (const item of receivedMessageItems) found.set(decodeMessage(item.messageText, config.codeTtlSeconds).message.codeHash, index)
     }
   }
-  t.same([...found.keys()].sort(), [...issued].sort(), 'every code queued once')
-  for (const code of issued) t.equal(found.get(code), shardOf(code, 3))
+  t.same([...found.keys()].sort(), issued.map((c) => hasher.hash(c)).sort(), 'every code queued once')
+  for (const code of issued) t.equal(found.get(hasher.hash(code)), shardOf(hasher.hash(code), 3))
   t.same(new Set(found.values()), new Set([0, 1, 2]), '30 codes reach all 3 shards')
 })
 

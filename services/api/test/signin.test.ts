@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
 import { connectionStringFor, startHoldingProxy } from '@codegate/stack'
-import { appFor, azuriteFor, configFor, insertCode, json, tableFor, vaultFor, type Parts } from './fixtures/parts.js'
+import { appFor, azuriteFor, configFor, insertCode, json, tableFor, vaultFor, hasher, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
@@ -25,7 +25,7 @@ t.test('a live code signs in once; the second time it is refused', async (t) => 
   const second = await app.inject(signin({ code: 'abc-123-DEF' }))
   t.equal(second.statusCode, 401)
   t.same(second.json(), { error: 'invalid_code', message: 'The code is not valid. Get a new one and try again.' })
-  t.type((await table.get('abc-123-DEF'))?.consumedAt, Date, 'the row is marked consumed')
+  t.type((await table.get(hasher.hash('abc-123-DEF')))?.consumedAt, Date, 'the row is marked consumed')
 })
 
 t.test('20 parallel sign-ins with one code: exactly one is approved, the others lose the ETag race', async (t) => {
@@ -36,7 +36,7 @@ t.test('20 parallel sign-ins with one code: exactly one is approved, the others 
   let allRead: () => void = () => {}
   const barrier = new Promise<void>((resolve) => { allRead = resolve })
   const proxy = await startHoldingProxy(azurite.tablePort, async ({ method, url }) => {
-    if (method !== 'GET' || !url.includes('par-77-ALL')) return
+    if (method !== 'GET' || !url.includes(hasher.hash('par-77-ALL'))) return
     if (++reads === n) allRead()
     await barrier
   })
@@ -107,7 +107,7 @@ t.test('after SIGNIN_SUBJECT_MAX_FAILURES failures a subject is locked for that 
   t.equal(locked.statusCode, 429)
   t.equal(locked.json().error, 'locked')
   t.equal(locked.headers['retry-after'], '120')
-  t.equal((await table.get('lck-1-ALI'))?.consumedAt, undefined, 'a locked sign-in does not touch the code')
+  t.equal((await table.get(hasher.hash('lck-1-ALI')))?.consumedAt, undefined, 'a locked sign-in does not touch the code')
 
   t.equal((await app.inject(signin({ code: 'bad-9-BOB', subject: 'bob' }))).statusCode, 401, 'other subjects are not locked')
 
@@ -140,4 +140,42 @@ t.test('a table that does not answer → 503, never an approval', async (t) => {
   const res = await app.inject(signin({ code: 'abc-123-DEF' }))
   t.equal(res.statusCode, 503)
   t.equal(res.json().error, 'storage_unavailable')
+})
+
+t.test('key rotation: a code stored under the previous key version signs in for one code life after the new version, not later', async (t) => {
+  const config = configFor(parts)
+  const table = await tableFor(config)
+  await insertCode(table, 'rot-1-OLD')
+  await insertCode(table, 'rot-2-OLD')
+  // The rotation: a new version of the secret becomes current.
+  const newKey = 'rotated-code-hash-key-0123456789abcdef'
+  vault.store.set(config.codeHash.secretName, { value: newKey })
+  const { app } = await appFor(t, config)
+  t.equal((await app.inject(signin({ code: 'rot-1-OLD' }))).statusCode, 200, 'accepted under the previous key')
+
+  // Past the grace (CODE_TTL_SECONDS + CODE_HASH_KEY_REFRESH_SECONDS + skew) only the new key is loaded.
+  const graceMs = (config.codeTtlSeconds + config.codeHash.refreshSeconds + 31) * 1000
+  const { app: later } = await appFor(t, config, { now: () => new Date(Date.now() + graceMs) })
+  t.equal((await later.inject(signin({ code: 'rot-2-OLD' }))).statusCode, 401, 'the previous key is dropped')
+})
+
+t.test('the code hash secret missing: sign-in answers 503 without counting a failure, and /readyz names the secret', async (t) => {
+  const config = { ...configFor(parts), codeHash: { secretName: 'no-such-hash-key', refreshSeconds: 300 } }
+  const { app } = await appFor(t, config, { keyStartWaitMs: 1000 })
+  const res = await app.inject(signin({ code: 'abc-123-DEF' }))
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().error, 'vault_unavailable')
+  const ready = await app.inject('/readyz')
+  t.equal(ready.statusCode, 503)
+  t.match(ready.json(), { checks: { vault: { ok: false, reason: /code hash key not loaded: code hash key \(secret "no-such-hash-key"\): the secret does not exist/ } } })
+  const getcode = await app.inject('/api/v1/getcode')
+  t.equal(getcode.statusCode, 503, 'no code is issued that could not be stored')
+})
+
+t.test('an empty or short key is refused, never used', async (t) => {
+  const config = configFor(parts)
+  vault.store.set(config.codeHash.secretName, { value: 'short' })
+  const { app } = await appFor(t, config, { keyStartWaitMs: 1000 })
+  t.equal((await app.inject(signin({ code: 'abc-123-DEF' }))).statusCode, 503)
+  t.match((await app.inject('/readyz')).json(), { checks: { vault: { reason: /too short; it must be at least 32 characters/ } } })
 })

@@ -5,6 +5,7 @@
  * It is NOT a vault: it accepts any bearer token, keeps secrets in memory and
  * must never hold a real secret. Production uses Azure Key Vault.
  */
+import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -87,6 +88,14 @@ function buildWithCertificate (config: DevVaultConfig, opts: DevVaultOptions, tl
     store.set(name, { value })
   }
   if (Object.keys(config.seed).length > 0) app.log.info({ names: Object.keys(config.seed) }, 'seeded secrets')
+  // The code hash key (CODE_HASH_SECRET_NAME): given, or random at each start. A
+  // new one makes the codes still live from before unusable, as a rotation would
+  // after its grace period.
+  const hashSeed = config.codeHashSeed ?? { name: 'code-hash-key' }
+  if (store.get(hashSeed.name) === undefined) {
+    store.set(hashSeed.name, { value: hashSeed.value ?? randomBytes(32).toString('base64') })
+    app.log.info({ name: hashSeed.name, random: hashSeed.value === undefined }, 'seeded the code hash key')
+  }
 
   // Challenge auth as Key Vault does it: the SDK first sends the request without
   // a token (and without its body), expects 401 + WWW-Authenticate, then retries

@@ -11,11 +11,12 @@
 import type { TokenCredential } from '@azure/core-auth'
 import type { HttpFunctionOptions, HttpRequest, HttpResponseInit, InvocationContext, StorageQueueFunctionOptions } from '@azure/functions'
 import { callerLogFields, createCallerAuth, type CallerAuth, type Permission } from '@codegate/api/caller-auth'
-import { createCodeIssuer, createSignInService, storageEnsurer } from '@codegate/api/compose'
+import { createCodeHashKeys, createCodeIssuer, createSignInService, currentHasher, refreshCodeHashKeys, storageEnsurer } from '@codegate/api/compose'
 import type { CodeIssuer } from '@codegate/api/code-issuer'
 import { errorAnswer, getCodeAnswer, signInAnswer } from '@codegate/api/operations'
 import type { SignInService } from '@codegate/api/sign-in'
 import { createQueues, createSecretClient, createTableClient, queueNameOf, type Queues } from '@codegate/shared/clients'
+import { CodeHashKeys } from '@codegate/shared/code-hash'
 import { CodesTable } from '@codegate/shared/codes-table'
 import type { FunctionsApiConfig, FunctionsConfig } from '@codegate/shared/config'
 import { createCredential } from '@codegate/shared/credentials'
@@ -70,14 +71,22 @@ export interface CodegateFunctions {
   queues: Queues
   codesTable: CodesTable
   log: Logger
-  /** Reads the token issuer's keys now (logs the outcome), so the first caller does not wait; nothing with AUTH_MODE=none or no api side. */
+  /** The code hash key ring (CODE_HASH_SECRET_NAME); absent only for a worker without KEY_VAULT_URL. */
+  codeHashKeys?: CodeHashKeys
+  /**
+   * Reads the token issuer's keys and the code hash key now (logs the
+   * outcome), so the first caller or message does not wait; never throws.
+   */
   warmUp: () => Promise<void>
+  /** Stops reading the code hash key again every CODE_HASH_KEY_REFRESH_SECONDS. */
+  close: () => void
 }
 
 interface ApiParts {
   issuer: CodeIssuer
   signIn: SignInService
   auth: CallerAuth
+  codeHashKeys: CodeHashKeys
 }
 
 /**
@@ -92,12 +101,16 @@ export function triggerName (index: number): string {
 /** getcode's and sign-in's services, built as the Fastify api builds them. */
 function apiParts (config: FunctionsConfig, api: FunctionsApiConfig, parts: { credential: TokenCredential, queues: Queues, codesTable: CodesTable, ensureStorage: () => Promise<void>, now: () => Date, log: Logger }): ApiParts {
   const { credential, queues, codesTable, ensureStorage, now, log } = parts
-  const secrets = new SecretProvider(createSecretClient(api, credential), api.secretName)
+  const client = createSecretClient(api, credential)
+  const secrets = new SecretProvider(client, api.secretName)
+  const codeHashKeys = createCodeHashKeys(client, { codeHash: api.codeHash, codeTtlSeconds: config.codeTtlSeconds }, now)
+  const hasher = currentHasher(codeHashKeys)
   return {
-    issuer: createCodeIssuer({ config: { ...api, codeTtlSeconds: config.codeTtlSeconds, messageEncoding: config.messageEncoding }, secrets, queues, ensureStorage, now }),
-    signIn: createSignInService({ config: { ...config, ...api }, ...(config.auth.kind === 'url' ? { credential } : {}), codesTable, now }).signIn,
+    issuer: createCodeIssuer({ config: { ...api, codeTtlSeconds: config.codeTtlSeconds, messageEncoding: config.messageEncoding }, secrets, hasher, queues, ensureStorage, now }),
+    signIn: createSignInService({ config: { ...config, ...api }, ...(config.auth.kind === 'url' ? { credential } : {}), codesTable, hasher, now }).signIn,
     // Made once per host start, so AUTH_MODE=none warns at every start, as the api does.
-    auth: createCallerAuth(api.callerAuth, log)
+    auth: createCallerAuth(api.callerAuth, log),
+    codeHashKeys
   }
 }
 
@@ -112,6 +125,14 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
   const codesTable = new CodesTable(createTableClient(config, config.auth.kind === 'url' ? credential : undefined))
   const ensureStorage = storageEnsurer(queues, codesTable, log)
   const api = config.api !== undefined ? apiParts(config, config.api, { credential, queues, codesTable, ensureStorage, now, log }) : undefined
+  const codeHashKeys = api?.codeHashKeys ?? workerCodeHashKeys(config, credential, now)
+  if (codeHashKeys === undefined && config.enabled !== 'api') {
+    log.warn({ event: 'code-hash-key.none' }, 'no KEY_VAULT_URL: messages with a code in clear (the original sample\'s) go to the poison queue')
+  }
+  const refreshSeconds = config.api?.codeHash.refreshSeconds ?? config.codeHashVault?.refreshSeconds
+  const stopRefresh = codeHashKeys !== undefined && refreshSeconds !== undefined
+    ? refreshCodeHashKeys(codeHashKeys, refreshSeconds, log, codeHashKeys.name)
+    : () => {}
   const apiOf = (name: string): ApiParts => {
     if (api === undefined) throw new Error(`${name} is not enabled: FUNCTIONS_ENABLED=${config.enabled}`)
     return api
@@ -121,7 +142,8 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
     codeTtlSeconds: config.codeTtlSeconds,
     maxDequeueCount: host.maxDequeueCount,
     maxRetryDelaySeconds: host.visibilityTimeoutSeconds,
-    nextMessage: 'send'
+    nextMessage: 'send',
+    ...(codeHashKeys !== undefined ? { hashCode: (code: string) => codeHashKeys.hasher.hash(code) } : {})
   }
 
   const invocationLog = (context: InvocationContext): Logger => log.child({ invocationId: context.invocationId, function: context.functionName })
@@ -143,6 +165,9 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
   function shardTrigger (queue: QueueClient, index: number): ShardTrigger {
     const handler: QueueTriggerHandler = async (entry, context) => {
       const received = receivedMessage(entry, context)
+      // The container worker reads the key before its first message and will not start without it; a
+      // trigger has no start, so it reads it before its first message: thrown, the host retries the message.
+      if (codeHashKeys !== undefined && !codeHashKeys.loaded) await codeHashKeys.load()
       await ensureStorage()
       const deps: LifecycleDeps = {
         table: codesTable,
@@ -173,10 +198,24 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
     log,
     triggers,
     worker: (triggers[0] as ShardTrigger).handler,
+    ...(codeHashKeys !== undefined ? { codeHashKeys } : {}),
 
     async warmUp () {
-      await api?.auth.warmUp(log)
+      await Promise.all([
+        api?.auth.warmUp(log),
+        (async () => {
+          if (codeHashKeys === undefined || codeHashKeys.loaded) return
+          try {
+            await codeHashKeys.load()
+            log.info({ event: 'key.loaded', secretName: codeHashKeys.name }, 'code hash key loaded from the vault')
+          } catch (err) {
+            log.warn({ err, event: 'key.unavailable', secretName: codeHashKeys.name }, 'could not read the code hash key; getcode, sign-in and the queue trigger read it again when they need it')
+          }
+        })()
+      ])
     },
+
+    close: stopRefresh,
 
     async getcode (request, context) {
       let ilog = invocationLog(context)
@@ -201,6 +240,16 @@ export function createFunctions (config: FunctionsConfig, options: FunctionsOpti
       }
     }
   }
+}
+
+/**
+ * The worker's code hash key ring when only the worker runs: as the container
+ * worker's, the current key only (the previous one matters at sign-in).
+ */
+function workerCodeHashKeys (config: FunctionsConfig, credential: TokenCredential, now: () => Date): CodeHashKeys | undefined {
+  const vault = config.codeHashVault
+  if (vault === undefined) return undefined
+  return new CodeHashKeys({ client: createSecretClient({ ...vault, secretName: vault.secretName }, credential), secretName: vault.secretName, previousGraceSeconds: 0, now })
 }
 
 /**

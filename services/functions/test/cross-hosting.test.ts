@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import type { ApiConfig, WorkerConfig } from '@codegate/shared/config'
 import { startWorker } from '@codegate/worker'
 import { appFor } from '../../api/test/fixtures/parts.js'
-import { azuriteFor, configFor, functionsFor, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
+import { azuriteFor, configFor, functionsFor, hasher, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
 import { invocation, jsonRequest, queueLength, request } from './fixtures/host.js'
 
 const parts: Parts = { azurite: await azuriteFor(t), vault: await vaultFor(t), numberApi: await numberApiFor(t) }
@@ -32,6 +32,8 @@ function workerConfigOf (config: ApiConfig): WorkerConfig {
     codeTtlSeconds: config.codeTtlSeconds,
     storageTimeoutMs: config.storageTimeoutMs,
     credential: 'dev',
+    // The same code hash key as both apis: the vault's, as deployed.
+    codeHashVault: { keyVaultUrl: config.keyVaultUrl, ...(config.keyVaultCaFile !== undefined ? { keyVaultCaFile: config.keyVaultCaFile } : {}), ...config.codeHash },
     batchSize: 32,
     maxInFlight: 64,
     visibilityTimeoutSeconds: 1,
@@ -81,7 +83,7 @@ t.test('the container worker activates codes from both apis; each api signs in t
   held = undefined
 
   // The container worker rewrote both messages into expires (marked with its receive); the function reads them.
-  await fn.listener.runUntil('both rows gone', async () => await fn.fns.codesTable.get(byFunction) === undefined && await fn.fns.codesTable.get(byApi) === undefined)
+  await fn.listener.runUntil('both rows gone', async () => await fn.fns.codesTable.get(hasher.hash(byFunction)) === undefined && await fn.fns.codesTable.get(hasher.hash(byApi)) === undefined)
   t.equal(await queueLength(fn.fns.queues), 0)
   t.equal(await queueLength(fn.fns.queues, 'poison'), 0)
   t.equal(fn.logs.filter((l) => l.includes('"msg":"code.expired"') && l.includes('"dequeueCount":2')).length, 2, 'each expire was the message\'s second receive, its first try as an expire')
@@ -102,8 +104,8 @@ t.test('the function activates codes from both apis; each api signs in the other
   const worker = await startWorker(workerConfigOf(config), { now })
   t.teardown(worker.close)
   await waitFor('both expires', async () => worker.stats.expired === 2)
-  t.equal(await fn.fns.codesTable.get(byFunction), undefined)
-  t.equal(await fn.fns.codesTable.get(byApi), undefined)
+  t.equal(await fn.fns.codesTable.get(hasher.hash(byFunction)), undefined)
+  t.equal(await fn.fns.codesTable.get(hasher.hash(byApi)), undefined)
   t.equal(worker.stats.poisoned, 0)
   await worker.close()
   t.equal(await queueLength(fn.fns.queues), 0)

@@ -5,11 +5,12 @@
  */
 import t, { type Test } from 'tap'
 import type { CallerAuthConfig } from '@codegate/shared/config'
+import { codeIdOf } from '@codegate/shared/code-hash'
 import { decodeMessage } from '@codegate/shared/message'
 import { requestDevToken } from '@codegate/dev-vault'
 import { connectionStringFor, freePort } from '@codegate/stack'
 import { createFunctions } from '../src/functions.js'
-import { azuriteFor, configFor, functionsConfigOf, functionsFor, numberApiFor, vaultFor, WHOLE_CODE, type Parts } from './fixtures/parts.js'
+import { azuriteFor, configFor, functionsConfigOf, functionsFor, hasher, numberApiFor, vaultFor, WHOLE_CODE, type Parts } from './fixtures/parts.js'
 import { invocation, jsonRequest, peekTexts, queueLength, request } from './fixtures/host.js'
 
 const parts: Parts = {
@@ -30,10 +31,12 @@ t.test('getcode answers the code only once its activate is on the queue', async 
   t.match(body, { code: WHOLE_CODE, timestamp: /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/ })
   const [text] = await peekTexts(fns.queues)
   const { message } = decodeMessage(text as string, 600)
-  t.match(message, { phase: 'activate', code: body.code, subject: 'alice' })
+  const codeHash = hasher.hash(body.code)
+  t.match(message, { phase: 'activate', codeHash, subject: 'alice' })
+  t.notOk((text as string).includes(body.code), 'the queue holds the code\'s hash, never the code')
   t.equal(message.expiresAt.toISOString(), body.expiresAt)
   t.notOk(logs.join('').includes(body.code), 'the code is never logged whole')
-  t.ok(logs.some((l) => l.includes('"event":"code.issued"')))
+  t.ok(logs.some((l) => l.includes('"event":"code.issued"') && l.includes(`"codeId":"${codeIdOf(codeHash)}"`)), 'the issued code is named by its id')
 })
 
 t.test('getcode refuses a malformed or repeated subject with 400 and queues nothing', async (t) => {

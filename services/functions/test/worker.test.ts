@@ -5,12 +5,13 @@
  * back within the test.
  */
 import t from 'tap'
-import { encodeMessage, generateCode, type CodeMessage } from '@codegate/shared'
+import { encodeMessage, formatTimestamp, generateCode, type CodeMessage } from '@codegate/shared'
+import { codeIdOf } from '@codegate/shared/code-hash'
 import { checkSignIn } from '@codegate/shared/codes-table'
 import { decodeMessage } from '@codegate/shared/message'
 import { receivesBeforeOf } from '@codegate/shared/lifecycle'
 import { shardOf } from '@codegate/shared/shards'
-import { azuriteFor, configFor, functionsFor, HOST, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
+import { azuriteFor, configFor, functionsFor, hasher, HOST, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
 import { invocation, peekTexts, QueueListener, queueLength } from './fixtures/host.js'
 
 const parts: Parts = {
@@ -20,7 +21,7 @@ const parts: Parts = {
 }
 
 function activate (ttlMs: number, issuedAt = new Date()): CodeMessage {
-  return { v: 1, phase: 'activate', code: generateCode(1 + Math.floor(Math.random() * 1000)), issuedAt, expiresAt: new Date(issuedAt.getTime() + ttlMs) }
+  return { v: 2, phase: 'activate', codeHash: hasher.hash(generateCode(1 + Math.floor(Math.random() * 1000))), issuedAt, expiresAt: new Date(issuedAt.getTime() + ttlMs) }
 }
 
 /** The trigger as the host invokes it for a message it received for the `dequeueCount`-th time. */
@@ -33,15 +34,16 @@ t.test('an activate inserts the row and sends its expire hidden until expiry; th
   await fns.queues.queue.sendMessage(encodeMessage(message))
   const first = await listener.pollOnce()
   t.match(first, { received: 1, succeeded: 1 })
-  const row = await fns.codesTable.get(message.code)
+  const row = await fns.codesTable.get(message.codeHash)
   t.same(checkSignIn(row, undefined, new Date()), { approved: true })
   t.equal(await queueLength(fns.queues), 1, 'the activate is gone, one expire waits')
   t.same(await peekTexts(fns.queues), [], 'the expire is hidden')
 
-  await listener.runUntil('the row to be deleted', async () => await fns.codesTable.get(message.code) === undefined, 15_000)
+  await listener.runUntil('the row to be deleted', async () => await fns.codesTable.get(message.codeHash) === undefined, 15_000)
   t.equal(await queueLength(fns.queues), 0, 'nothing left in the queue')
   t.ok(logs.some((l) => l.includes('"msg":"code.expired"') && l.includes('"result":"deleted"')))
-  t.notOk(logs.join('').includes(message.code), 'the code is never logged whole')
+  t.notOk(logs.join('').includes(message.codeHash), 'the code\'s hash is never logged whole, only its id')
+  t.ok(logs.some((l) => l.includes('"msg":"code.activated"') && l.includes(`"codeId":"${codeIdOf(message.codeHash)}"`)), 'the code is named by its id')
 })
 
 t.test('the expire it sends is a new message whose tries count from one', async (t) => {
@@ -58,7 +60,7 @@ t.test('the expire it sends is a new message whose tries count from one', async 
   }
   t.ok(expire)
   const text = Buffer.from(expire?.messageText ?? '', 'base64').toString('utf8')
-  t.match(decodeMessage(text, 600).message, { phase: 'expire', code: message.code, etag: String })
+  t.match(decodeMessage(text, 600).message, { phase: 'expire', codeHash: message.codeHash, etag: String })
   t.equal(expire?.dequeueCount, 1)
   t.equal(receivesBeforeOf(text, 2), 0, 'no receives are marked as done before it')
 })
@@ -69,9 +71,9 @@ t.test('a duplicate activate leaves one row; the two expires delete it once', as
   await fns.queues.queue.sendMessage(encodeMessage(message))
   await fns.queues.queue.sendMessage(encodeMessage(message))
   await listener.runUntil('both activates', async () => await queueLength(fns.queues) === 2 && (await peekTexts(fns.queues)).length === 0)
-  t.ok(await fns.codesTable.get(message.code))
+  t.ok(await fns.codesTable.get(message.codeHash))
   await listener.runUntil('both expires', async () => await queueLength(fns.queues) === 0, 15_000)
-  t.equal(await fns.codesTable.get(message.code), undefined)
+  t.equal(await fns.codesTable.get(message.codeHash), undefined)
   const results = logs.filter((l) => l.includes('"msg":"code.expired"')).map((l) => (JSON.parse(l) as { result: string }).result).sort()
   t.same(results, ['absent', 'deleted'])
 })
@@ -81,11 +83,11 @@ t.test('an activate redelivered after its expire was sent (the host did not dele
   const message = activate(600_000)
   const entry = JSON.parse(Buffer.from(encodeMessage(message), 'base64').toString('utf8')) as unknown
   const first = await fns.worker(entry, trigger('', 1))
-  const row = await fns.codesTable.get(message.code)
+  const row = await fns.codesTable.get(message.codeHash)
   const again = await fns.worker(entry, trigger('', 2))
   t.match(first, { kind: 'activated', inserted: true })
   t.match(again, { kind: 'activated', inserted: false })
-  t.equal((await fns.codesTable.get(message.code))?.etag, row?.etag, 'the row is untouched')
+  t.equal((await fns.codesTable.get(message.codeHash))?.etag, row?.etag, 'the row is untouched')
   t.equal(await queueLength(fns.queues), 2, 'two expires wait')
 })
 
@@ -94,9 +96,9 @@ t.test('a redelivered activate of a code signed in meanwhile does not make it us
   const message = activate(600_000)
   const entry = JSON.parse(Buffer.from(encodeMessage(message), 'base64').toString('utf8')) as unknown
   await fns.worker(entry, trigger('', 1))
-  t.same(await fns.codesTable.consume(message.code, undefined, new Date()), { approved: true })
+  t.match(await fns.codesTable.consume([message.codeHash], undefined, new Date()), { approved: true })
   await fns.worker(entry, trigger('', 2))
-  t.match(await fns.codesTable.consume(message.code, undefined, new Date()), { approved: false, reason: 'consumed' })
+  t.match(await fns.codesTable.consume([message.codeHash], undefined, new Date()), { approved: false, reason: 'consumed' })
 })
 
 t.test('an activate that arrives after its code expired makes nothing valid; a late expire finds nothing to delete', async (t) => {
@@ -104,7 +106,7 @@ t.test('an activate that arrives after its code expired makes nothing valid; a l
   const late = activate(1000, new Date(Date.now() - 5000))
   const dropped = await fns.worker(JSON.parse(Buffer.from(encodeMessage(late), 'base64').toString('utf8')), trigger(''))
   t.match(dropped, { kind: 'dropped', reason: 'late' })
-  t.equal(await fns.codesTable.get(late.code), undefined)
+  t.equal(await fns.codesTable.get(late.codeHash), undefined)
   t.equal(await queueLength(fns.queues), 0, 'no expire sent for it')
   const expire = await fns.worker(JSON.parse(Buffer.from(encodeMessage({ ...late, phase: 'expire' }), 'base64').toString('utf8')), trigger(''))
   t.match(expire, { kind: 'expired', result: 'absent' })
@@ -117,7 +119,7 @@ t.test('an expire that arrives before its code expired is sent again, hidden for
   const early = await fns.worker(JSON.parse(Buffer.from(encodeMessage({ ...message, phase: 'expire' }), 'base64').toString('utf8')), trigger(''))
   t.match(early, { kind: 'requeued' })
   t.ok(early.kind === 'requeued' && early.visibilitySeconds > 590 && early.visibilitySeconds <= 600)
-  t.ok(await fns.codesTable.get(message.code), 'the row stays')
+  t.ok(await fns.codesTable.get(message.codeHash), 'the row stays')
   t.equal(await queueLength(fns.queues), 2, 'the first expire and the re-sent one wait (the host deletes the trigger message)')
 })
 
@@ -126,10 +128,10 @@ t.test('an expire that arrives before its activate\'s row waits for the code\'s 
   const message = activate(6000)
   const entry = (phase: 'activate' | 'expire'): unknown => JSON.parse(Buffer.from(encodeMessage({ ...message, phase }), 'base64').toString('utf8'))
   t.match(await fns.worker(entry('expire'), trigger('')), { kind: 'requeued' }, 'no row yet, code not expired: sent again')
-  t.equal(await fns.codesTable.get(message.code), undefined)
+  t.equal(await fns.codesTable.get(message.codeHash), undefined)
   t.match(await fns.worker(entry('activate'), trigger('')), { kind: 'activated', inserted: true })
-  t.same(checkSignIn(await fns.codesTable.get(message.code), undefined, new Date()), { approved: true }, 'valid until it expires')
-  await listener.runUntil('the row to be deleted', async () => await fns.codesTable.get(message.code) === undefined, 15_000)
+  t.same(checkSignIn(await fns.codesTable.get(message.codeHash), undefined, new Date()), { approved: true }, 'valid until it expires')
+  await listener.runUntil('the row to be deleted', async () => await fns.codesTable.get(message.codeHash) === undefined, 15_000)
   await listener.runUntil('the queue to be empty', async () => await queueLength(fns.queues) === 0, 15_000)
   const results = logs.filter((l) => l.includes('"msg":"code.expired"')).map((l) => (JSON.parse(l) as { result: string }).result).sort()
   t.same(results, ['absent', 'deleted'], 'the re-sent expire and the activate\'s own: one deletes, one finds nothing')
@@ -183,13 +185,42 @@ t.test('with QUEUE_SHARDS=2 each shard\'s trigger activates the codes of its sha
   const messages: CodeMessage[] = []
   while (messages.length < 2) {
     const message = activate(600_000)
-    if (shardOf(message.code, 2) === messages.length) messages.push(message)
+    if (shardOf(message.codeHash, 2) === messages.length) messages.push(message)
   }
   await Promise.all(messages.map(async (m, i) => await fns.queues.shards[i]?.sendMessage(encodeMessage(m))))
   const listeners = fns.triggers.map((tr) => new QueueListener(fns.queues, tr.handler, HOST, tr.queue))
   const polls = await Promise.all(listeners.map(async (l) => await l.pollOnce()))
   t.same(polls.map((p) => [p.received, p.succeeded]), [[1, 1], [1, 1]], 'each trigger takes its own shard\'s message')
-  for (const m of messages) t.same(checkSignIn(await fns.codesTable.get(m.code), undefined, new Date()), { approved: true })
+  for (const m of messages) t.same(checkSignIn(await fns.codesTable.get(m.codeHash), undefined, new Date()), { approved: true })
   const lengths = await Promise.all(fns.queues.shards.map(async (q) => (await q.getProperties()).approximateMessagesCount))
   t.same(lengths, [1, 1], 'each expire waits, hidden, in the shard its activate came from')
+})
+
+t.test('the original sample\'s {code, timestamp} message is activated under the hash of its code with the vault\'s key', async (t) => {
+  const { fns, listener, logs } = await functionsFor(configFor(parts))
+  const code = generateCode(42)
+  await fns.queues.queue.sendMessage(Buffer.from(JSON.stringify({ code, timestamp: formatTimestamp(new Date()) })).toString('base64'))
+  t.match(await listener.pollOnce(), { received: 1, succeeded: 1 })
+  t.same(checkSignIn(await fns.codesTable.get(hasher.hash(code)), undefined, new Date()), { approved: true }, 'the row is the code\'s hash under the code hash key')
+  t.equal(await queueLength(fns.queues), 1, 'its expire waits')
+  t.notOk(logs.join('').includes(code), 'the code is never logged')
+  t.ok(logs.some((l) => l.includes('"msg":"code.activated"') && l.includes(`"codeId":"${codeIdOf(hasher.hash(code))}"`)))
+})
+
+t.test('a worker without KEY_VAULT_URL poisons the sample\'s message with its code scrubbed', async (t) => {
+  const config = configFor(parts)
+  const logs: string[] = []
+  const { createFunctions } = await import('../src/functions.js')
+  const { functionsConfigOf } = await import('./fixtures/parts.js')
+  const { api: _, codeHashVault: __, ...workerOnly } = functionsConfigOf(config)
+  const fns = createFunctions({ ...workerOnly, enabled: 'worker' }, { logStream: { write: (line) => { logs.push(line) } } })
+  t.equal(fns.codeHashKeys, undefined)
+  t.ok(logs.some((l) => l.includes('"event":"code-hash-key.none"')), 'says at start what happens to such messages')
+  await Promise.all([fns.queues.queue.createIfNotExists(), fns.queues.poison.createIfNotExists(), fns.codesTable.ensureTable()])
+  const code = generateCode(43)
+  const outcome = await fns.worker({ code, timestamp: formatTimestamp(new Date()) }, trigger(''))
+  t.match(outcome, { kind: 'poisoned' })
+  const [poison] = await peekTexts(fns.queues, 'poison')
+  t.match(poison, /no code hash key/)
+  t.notOk(poison?.includes(code), 'the poison text holds no code')
 })

@@ -23,11 +23,13 @@ import {
   CodesTable,
   createCredential,
   createQueues,
+  createSecretClient,
   createTableClient,
   loggerOptions,
   type Queues,
   type WorkerConfig
 } from '@codegate/shared'
+import { CodeHashKeys } from '@codegate/shared/code-hash'
 import { handleMessage, type LifecycleDeps, type LifecycleRules, type Outcome, type ReceivedMessage } from '@codegate/shared/lifecycle'
 import pino, { type Logger } from 'pino'
 import { Backoff } from './backoff.js'
@@ -49,6 +51,8 @@ export interface WorkerOptions {
   now?: () => Date
   /** Longest time the poll loop may go without a step before /healthz fails; see Worker.liveWindowMs. */
   liveWindowMs?: number
+  /** Code hash keys to use instead of the ones config.codeHashVault names. */
+  codeHashKeys?: Pick<CodeHashKeys, 'load' | 'loaded' | 'hasher' | 'name'>
 }
 
 /** Counters since start; `inFlight` and `lastPollAt` are current values. */
@@ -114,6 +118,9 @@ export class Worker {
   private readonly table: CodesTable
   private readonly now: () => Date
   private readonly rules: LifecycleRules
+  /** Hashes the codes of messages that carry one in clear; none: such messages are poisoned. */
+  private readonly codeHashKeys: Pick<CodeHashKeys, 'load' | 'loaded' | 'hasher' | 'name'> | undefined
+  private keyRefreshTimer: NodeJS.Timeout | undefined
   /** The idle back-off of each shard. */
   private readonly idle: Backoff[]
   private readonly failing: Backoff
@@ -136,11 +143,22 @@ export class Worker {
     this.shards = this.queues.shards.length > 0 ? this.queues.shards : [this.queues.queue]
     this.table = options.table ?? new CodesTable(createTableClient(config, credential))
     this.now = options.now ?? (() => new Date())
+    const vault = config.codeHashVault
+    this.codeHashKeys = options.codeHashKeys ?? (vault !== undefined
+      ? new CodeHashKeys({
+        client: createSecretClient({ ...vault, secretName: vault.secretName }, options.credential ?? createCredential(config)),
+        secretName: vault.secretName,
+        // Only the current key hashes here; the previous one matters at sign-in.
+        previousGraceSeconds: 0
+      })
+      : undefined)
+    const keys = this.codeHashKeys
     this.rules = {
       encoding: config.messageEncoding,
       codeTtlSeconds: config.codeTtlSeconds,
       maxDequeueCount: config.maxDequeueCount,
-      maxRetryDelaySeconds: config.visibilityTimeoutSeconds
+      maxRetryDelaySeconds: config.visibilityTimeoutSeconds,
+      ...(keys !== undefined ? { hashCode: (code: string) => keys.hasher.hash(code) } : {})
     }
     this.idle = this.shards.map(() => new Backoff(Math.min(IDLE_MIN_MS, config.maxBackoffMs), config.maxBackoffMs))
     const errorMaxMs = Math.max(ERROR_MAX_MS, config.maxBackoffMs)
@@ -155,7 +173,7 @@ export class Worker {
    * begun, or when close() is called first.
    */
   async start (): Promise<void> {
-    this.started ??= this.setup().then(() => {
+    this.started ??= this.loadKeys().then(async () => { await this.setup() }).then(() => {
       if (this.closing) return
       this.loop = this.poll()
       this.startSummary()
@@ -193,6 +211,7 @@ export class Worker {
     this.interruptSleep?.()
     this.roomFreed?.()
     clearInterval(this.summaryTimer)
+    clearInterval(this.keyRefreshTimer)
     // The loop ends at once (its receive is aborted); it may still hand over a batch that was on its way.
     await within(Promise.allSettled([this.started, this.loop]), deadline)
     const drained = await within(Promise.allSettled([...this.inFlight]), deadline)
@@ -200,6 +219,28 @@ export class Worker {
     // keep-alive sockets, which Node unrefs while idle.
     const { inFlight: _, lastPollAt: __, ...counts } = this.stats
     this.log.info({ drained, abandoned: this.inFlight.size, ...counts }, 'worker.stopped')
+  }
+
+  /**
+   * Reads the code hash key before the first message: a worker that cannot
+   * hash the sample's messages refuses to start, naming the secret
+   * (CodeHashKeyError), rather than poison them. Then reads it again every
+   * CODE_HASH_KEY_REFRESH_SECONDS to follow a rotation.
+   */
+  private async loadKeys (): Promise<void> {
+    const keys = this.codeHashKeys
+    if (keys === undefined) {
+      this.log.warn({ event: 'code-hash-key.none' }, 'no KEY_VAULT_URL: messages with a code in clear (the original sample\'s) go to the poison queue')
+      return
+    }
+    if (!keys.loaded) await keys.load()
+    this.log.info({ event: 'key.loaded', secretName: keys.name }, 'code hash key loaded from the vault')
+    const refreshSeconds = this.config.codeHashVault?.refreshSeconds
+    if (refreshSeconds === undefined) return
+    this.keyRefreshTimer = setInterval(() => {
+      keys.load().catch((err: unknown) => { this.log.warn({ err, event: 'code-hash-key.refresh.failed' }, 'could not read the code hash key again; the loaded one stays in use') })
+    }, refreshSeconds * 1000)
+    this.keyRefreshTimer.unref()
   }
 
   private async setup (): Promise<void> {

@@ -41,7 +41,7 @@ t.test('a message received again elsewhere while the worker was slow: the worker
   t.match(activated, { inserted: true, lost: true }, 'the row is written; the stale pop receipt is recognised, not an error')
   t.equal(worker.stats.errors, 0, 'no failure, no retry')
   t.equal(worker.stats.poisoned, 0)
-  t.ok(await table.get(message.code), 'the code is valid')
+  t.ok(await table.get(message.codeHash), 'the code is valid')
   // The worker neither deleted nor rewrote the other consumer's copy: its pop receipt still works.
   await queues.queue.deleteMessage(again.messageId, again.popReceipt)
   t.pass('the other consumer\'s copy was still its own')

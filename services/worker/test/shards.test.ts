@@ -31,7 +31,7 @@ t.test('every shard is read; an expire stays in its shard; garbage from any shar
   const { log, lines } = captureLogger()
   const worker = await startWorker(config, { logger: log })
   t.teardown(worker.close)
-  const codes = messages.map((m) => m.code)
+  const codes = messages.map((m) => m.codeHash)
   await waitFor('the code of every shard to be valid', async () => (await presentCodes(table, codes)).size === codes.length)
   await waitFor('the garbage to be poisoned', async () => (await queueLength(queues, 'poison')) === 1)
   await waitFor('the worker to be idle', () => worker.stats.inFlight === 0)

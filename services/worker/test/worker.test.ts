@@ -8,7 +8,7 @@ import {
   AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential
 } from '@azure/storage-queue'
 import { connectionStringFor, DEV_ACCOUNT_KEY, startAzurite, startHoldingProxy, startHungEndpoint, startTcpProxy } from '@codegate/stack'
-import { checkSignIn, CodesTable, createTableClient, encodeMessage, formatTimestamp, generateCode } from '@codegate/shared'
+import { checkSignIn, codeIdOf, CodesTable, createTableClient, encodeMessage, formatTimestamp, generateCode } from '@codegate/shared'
 import { startHealthServer, startWorker, Worker } from '../src/index.js'
 import {
   activate,
@@ -16,6 +16,8 @@ import {
   freshNames,
   presentCodes,
   queueLength,
+  codeHashKeys,
+  hasher,
   sendActivates,
   storageFor,
   waitFor,
@@ -40,14 +42,14 @@ t.test('an activate makes the code valid within the idle back-off, and a 2 s cod
   const pollBoundMs = config.maxBackoffMs + 2 * config.storageTimeoutMs
   const message = activate(2000)
   await queues.queue.sendMessage(encodeMessage(message))
-  const row = await waitFor('the code to be valid', async () => await table.get(message.code), 10_000 + pollBoundMs, 20)
+  const row = await waitFor('the code to be valid', async () => await table.get(message.codeHash), 10_000 + pollBoundMs, 20)
   t.same(checkSignIn(row, undefined, new Date()), { approved: true })
   const activated = await waitFor('the activation to be logged', () => lines.find((l) => l.msg === 'code.activated'))
-  t.match(activated, { maskedCode: String, messageId: String, dequeueCount: 1, lagMs: Number, inserted: true })
+  t.match(activated, { codeId: codeIdOf(message.codeHash), messageId: String, dequeueCount: 1, lagMs: Number, inserted: true })
   t.comment(`issue → activation: ${String(activated?.lagMs)} ms (cap ${config.maxBackoffMs} ms + storage time)`)
   t.ok(Number(activated?.lagMs) < pollBoundMs, `activated within the back-off cap and the storage timeouts (${pollBoundMs} ms)`)
 
-  await waitFor('the code to be gone', async () => (await table.get(message.code)) === undefined, 15_000 + pollBoundMs)
+  await waitFor('the code to be gone', async () => (await table.get(message.codeHash)) === undefined, 15_000 + pollBoundMs)
   // When the worker deleted it (its log line's time), not when this test happened to look.
   const expired = await waitFor('the expiry to be logged', () => lines.find((l) => l.msg === 'code.expired'))
   const deletedAt = Number(expired.time)
@@ -55,9 +57,9 @@ t.test('an activate makes the code valid within the idle back-off, and a 2 s cod
   // The expire message is hidden until expiry, rounded up to whole seconds, then one poll.
   t.ok(deletedAt < message.expiresAt.getTime() + 1000 + pollBoundMs, `deleted within ${1000 + pollBoundMs} ms after expiry`)
   await waitFor('the queue to be empty', async () => (await queueLength(queues)) === 0)
-  t.match(lines.find((l) => l.msg === 'code.expired'), { result: 'deleted', maskedCode: String, dequeueCount: 2 })
+  t.match(lines.find((l) => l.msg === 'code.expired'), { result: 'deleted', codeId: codeIdOf(message.codeHash), dequeueCount: 2 })
   t.equal(await queueLength(queues, 'poison'), 0)
-  t.notOk(JSON.stringify(lines).includes(message.code), 'the whole code is never logged')
+  t.notOk(JSON.stringify(lines).includes(message.codeHash), 'the whole hash is never logged, only its id')
 })
 
 t.test('an activate redelivered after sign-in consumed the code, or after it expired, does not bring it back', async (t) => {
@@ -70,16 +72,16 @@ t.test('an activate redelivered after sign-in consumed the code, or after it exp
   const expiring = activate(2000)
   await queues.queue.sendMessage(encodeMessage(consumed))
   await queues.queue.sendMessage(encodeMessage(expiring))
-  await waitFor('both codes valid', async () => (await presentCodes(table, [consumed.code, expiring.code])).size === 2)
-  t.same(await table.consume(consumed.code, undefined, new Date()), { approved: true })
-  await waitFor('the short code to expire', async () => (await table.get(expiring.code)) === undefined, 20_000)
+  await waitFor('both codes valid', async () => (await presentCodes(table, [consumed.codeHash, expiring.codeHash])).size === 2)
+  t.match(await table.consume([consumed.codeHash], undefined, new Date()), { approved: true })
+  await waitFor('the short code to expire', async () => (await table.get(expiring.codeHash)) === undefined, 20_000)
 
   const before = { ...worker.stats }
   await queues.queue.sendMessage(encodeMessage(consumed))
   await queues.queue.sendMessage(encodeMessage(expiring))
   await waitFor('both copies handled', () => worker.stats.activated > before.activated && worker.stats.dropped > before.dropped)
-  t.same(checkSignIn(await table.get(consumed.code), undefined, new Date()), { approved: false, reason: 'consumed' })
-  t.equal(await table.get(expiring.code), undefined)
+  t.same(checkSignIn(await table.get(consumed.codeHash), undefined, new Date()), { approved: false, reason: 'consumed' })
+  t.equal(await table.get(expiring.codeHash), undefined)
   t.equal(await queueLength(queues, 'poison'), 0)
 })
 
@@ -139,7 +141,7 @@ t.test('a message that keeps failing goes to the poison queue after maxDequeueCo
   })
   await waitFor('the original to be deleted', async () => (await queueLength(queues)) === 0)
   t.equal(lines.filter((l) => l.msg === 'message.failed').length, 2, 'tries 1 and 2 failed and were released')
-  t.match(lines.filter((l) => l.msg === 'message.poisoned'), [{ level: 50 }, { level: 50, maskedCode: String }])
+  t.match(lines.filter((l) => l.msg === 'message.poisoned'), [{ level: 50 }, { level: 50, codeId: /^[0-9a-f]{8}$/ }])
   t.equal(worker.stats.poisoned, 2)
   t.equal(worker.worker.notReady(), undefined, 'the worker keeps polling')
 })
@@ -148,16 +150,16 @@ t.test('the original sample\'s Python dict payload activates and then expires', 
   const config = workerConfig(azurite.connectionString, freshNames(), { CODE_TTL_SECONDS: '3', WORKER_VISIBILITY_TIMEOUT_SECONDS: '1', QUEUE_MESSAGE_ENCODING: 'text' })
   const { queues, table } = await storageFor(config)
   const { log, lines } = captureLogger()
-  const worker = await startWorker(config, { logger: log })
+  const worker = await startWorker(config, { logger: log, codeHashKeys })
   t.teardown(worker.close)
 
   const code = generateCode(161)
   await queues.queue.sendMessage(`{'code': '${code}', 'timestamp': '${formatTimestamp(new Date()).replace(/000$/, '818')}'}`)
-  const row = await waitFor('the code to be valid', async () => await table.get(code))
+  const row = await waitFor('the code to be valid', async () => await table.get(hasher.hash(code)))
   t.same(checkSignIn(row, undefined, new Date()), { approved: true })
   t.equal(row.expiresAt.getTime() - row.issuedAt.getTime(), 3000, 'CODE_TTL_SECONDS applies')
   t.match(lines.find((l) => l.msg === 'code.activated'), { source: 'legacy' })
-  await waitFor('the code to be gone', async () => (await table.get(code)) === undefined, 20_000)
+  await waitFor('the code to be gone', async () => (await table.get(hasher.hash(code))) === undefined, 20_000)
   await waitFor('the queue to be empty', async () => (await queueLength(queues)) === 0)
   t.equal(await queueLength(queues, 'poison'), 0, 'its expire was a proper envelope')
 })
@@ -186,7 +188,7 @@ t.test('a storage outage: the worker backs off, is not ready, keeps running, and
   await waitFor('ready again', async () => (await probe('/readyz')) === 200, 30_000, 250)
   const message = activate(120_000)
   await queues.queue.sendMessage(encodeMessage(message))
-  await waitFor('a code activated after the outage', async () => await table.get(message.code))
+  await waitFor('a code activated after the outage', async () => await table.get(message.codeHash))
 })
 
 t.test('a table that accepts and never answers: work in flight stays bounded, nothing is lost, and the worker recovers', async (t) => {
@@ -306,5 +308,5 @@ t.test('an identity that may use the queues and table but not create them (least
 
   const message = activate(120_000)
   await queues.queue.sendMessage(encodeMessage(message))
-  await waitFor('the code to be valid', async () => await table.get(message.code))
+  await waitFor('the code to be valid', async () => await table.get(message.codeHash))
 })

@@ -2,7 +2,7 @@
 import fp from 'fastify-plugin'
 import { Bulkhead } from '../../bulkhead.js'
 import type { CodeIssuer } from '../../code-issuer.js'
-import { createCodeIssuer } from '../../compose.js'
+import { createCodeIssuer, currentHasher } from '../../compose.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,5 +17,5 @@ export default fp(async (fastify) => {
   const { maxInFlight, maxWaiting, maxWaitMs, retryAfterSeconds } = config.overload
   const outgoing = new Bulkhead('codes being issued', maxInFlight, maxWaiting, retryAfterSeconds, maxWaitMs)
   fastify.decorate('outgoing', outgoing)
-  fastify.decorate('codeIssuer', createCodeIssuer({ config, secrets, queues, ensureStorage, now, limit: outgoing }))
+  fastify.decorate('codeIssuer', createCodeIssuer({ config, secrets, hasher: currentHasher(fastify.codeHashKeys), queues, ensureStorage, now, limit: outgoing }))
 }, { name: 'code-issuer', fastify: '5.x', dependencies: ['config', 'storage', 'vault'] })

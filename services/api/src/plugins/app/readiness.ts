@@ -1,6 +1,6 @@
 /**
  * What /readyz checks: every queue shard and the table answer, the
- * third-party key is loaded, and the api is not shedding load
+ * third-party key and the code hash key are loaded, and the api is not shedding load
  * (under-pressure). The answer is reused for a second. Once the key is
  * cached the vault is not probed: codes can be issued
  * without it, and probes every few seconds would only add vault traffic.
@@ -50,7 +50,7 @@ async function check (probe: () => Promise<unknown>): Promise<{ ok: boolean, rea
 export const READINESS_CACHE_MS = 1000
 
 export default fp(async (fastify) => {
-  const { queues, codesTable, keyLoader, ensureStorage } = fastify
+  const { queues, codesTable, keyLoader, codeHashLoader, ensureStorage } = fastify
   let last: { at: number, result: Promise<Probed> } | undefined
 
   fastify.decorate('readiness', async (): Promise<Readiness> => {
@@ -93,7 +93,11 @@ export default fp(async (fastify) => {
         }
       })
     ])
-    const vault = keyLoader.loaded ? { ok: true } : { ok: false, reason: `key not loaded: ${keyLoader.lastError ?? 'not loaded yet'}` }
+    const missing = [
+      ...(keyLoader.loaded ? [] : [`key not loaded: ${keyLoader.lastError ?? 'not loaded yet'}`]),
+      ...(codeHashLoader.loaded ? [] : [`code hash key not loaded: ${codeHashLoader.lastError ?? 'not loaded yet'}`])
+    ]
+    const vault = missing.length === 0 ? { ok: true } : { ok: false, reason: missing.join('; ') }
     return { ready: queue.ok && table.ok && vault.ok, checks: { queue, table, vault } }
   }
 }, { name: 'readiness', fastify: '5.x', dependencies: ['storage', 'vault', 'under-pressure'] })

@@ -6,7 +6,7 @@
  */
 import type { TokenCredential } from '@azure/core-auth'
 import fp from 'fastify-plugin'
-import { createSignInService } from '../../compose.js'
+import { createSignInService, currentHasher } from '../../compose.js'
 import type { SignInLimits } from '../../limits.js'
 import type { SignInService } from '../../sign-in.js'
 
@@ -31,6 +31,7 @@ export default fp<SignInPluginOptions>(async (fastify, opts) => {
     config,
     ...(opts.credential !== undefined ? { credential: opts.credential } : {}),
     codesTable: fastify.codesTable,
+    hasher: currentHasher(fastify.codeHashKeys),
     now
   })
   if (table !== undefined) {
@@ -58,4 +59,4 @@ export default fp<SignInPluginOptions>(async (fastify, opts) => {
   }
   fastify.decorate('signInLimits', limits)
   fastify.decorate('signIn', signIn)
-}, { name: 'sign-in', fastify: '5.x', dependencies: ['config', 'storage'] })
+}, { name: 'sign-in', fastify: '5.x', dependencies: ['config', 'storage', 'vault'] })

@@ -1,19 +1,25 @@
 /**
  * The third-party key: a SecretProvider (cached, refreshed on 401) and the
  * loader that keeps trying while the vault is down (see key-loader.ts for why
- * the api starts anyway).
+ * the api starts anyway). The code hash key likewise: without it getcode and
+ * sign-in answer 503 and /readyz says why; once loaded it is read again every
+ * CODE_HASH_KEY_REFRESH_SECONDS to pick up a rotation.
  */
 import type { TokenCredential } from '@azure/core-auth'
 import fp from 'fastify-plugin'
 import { createSecretClient } from '@codegate/shared/clients'
+import type { CodeHashKeys } from '@codegate/shared/code-hash'
 import { createCredential } from '@codegate/shared/credentials'
 import { SecretProvider } from '@codegate/shared/secret-provider'
+import { createCodeHashKeys, refreshCodeHashKeys } from '../../compose.js'
 import { KeyLoader } from '../../key-loader.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     secrets: SecretProvider
     keyLoader: KeyLoader
+    codeHashKeys: CodeHashKeys
+    codeHashLoader: KeyLoader
   }
 }
 
@@ -27,24 +33,35 @@ export interface VaultPluginOptions {
 
 export default fp<VaultPluginOptions>(async (fastify, opts) => {
   const { config } = fastify
-  const secrets = new SecretProvider(createSecretClient(config, opts.credential ?? createCredential(config)), config.secretName)
-  const keyLoader = new KeyLoader({
-    secrets,
-    log: fastify.log,
-    retryMs: opts.keyRetryMs ?? 1000,
-    maxRetryMs: opts.keyRetryMaxMs ?? 30_000
+  const client = createSecretClient(config, opts.credential ?? createCredential(config))
+  const secrets = new SecretProvider(client, config.secretName)
+  const retry = { log: fastify.log, retryMs: opts.keyRetryMs ?? 1000, maxRetryMs: opts.keyRetryMaxMs ?? 30_000 }
+  const keyLoader = new KeyLoader({ secrets, ...retry })
+  const { secretName, refreshSeconds } = config.codeHash
+  const codeHashKeys = createCodeHashKeys(client, config, fastify.now)
+  const codeHashLoader = new KeyLoader({
+    secrets: { get: async () => { await codeHashKeys.load() }, get loaded () { return codeHashKeys.loaded }, name: secretName },
+    what: 'code hash key',
+    ...retry
   })
   fastify.decorate('secrets', secrets)
   fastify.decorate('keyLoader', keyLoader)
+  fastify.decorate('codeHashKeys', codeHashKeys)
+  fastify.decorate('codeHashLoader', codeHashLoader)
+  const stopRefresh = refreshCodeHashKeys(codeHashKeys, refreshSeconds, fastify.log, secretName)
 
   fastify.addHook('onReady', async () => {
     // Start with the key when the vault answers; never block start on a hung vault.
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
-      keyLoader.start(),
+      Promise.all([keyLoader.start(), codeHashLoader.start()]),
       new Promise<void>((resolve) => { timer = setTimeout(resolve, opts.keyStartWaitMs ?? 3000) })
     ])
     clearTimeout(timer)
   })
-  fastify.addHook('onClose', async () => { keyLoader.stop() })
+  fastify.addHook('onClose', async () => {
+    keyLoader.stop()
+    codeHashLoader.stop()
+    stopRefresh()
+  })
 }, { name: 'vault', fastify: '5.x', dependencies: ['config'] })
