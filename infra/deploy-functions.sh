@@ -12,11 +12,13 @@
 #                                for callers with an Entra ID token and app role:
 #                                send to code-requests (and its shards), read
 #                                and update the codes and signinlimits tables,
-#                                read the one vault secret
+#                                read the secrets third-party-api-key and
+#                                code-hash-key (made here if absent)
 #   <prefix>-fn-worker-<suffix>  one queue trigger per shard (FUNCTIONS_ENABLED=worker):
 #                                read, process and send on code-requests and its
 #                                shards (the expire is a new message), send to
-#                                code-requests-poison, the codes table
+#                                code-requests-poison, the codes table, read
+#                                code-hash-key (to hash the sample's messages)
 #
 # The data storage account, queues, table and vault are the ones deploy.sh
 # makes (same derived names, created here if missing), so both hostings can
@@ -70,6 +72,8 @@ readonly TABLE_NAME=codes
 # Sign-in failure counts and locks (SIGNIN_LIMITS_TABLE_NAME's default), shared with the container api.
 readonly LIMITS_TABLE_NAME=signinlimits
 readonly SECRET_NAME=third-party-api-key
+# The key codes are hashed with at rest (README "Codes at rest"); the same secret infra/deploy.sh makes.
+readonly CODE_HASH_SECRET_NAME=code-hash-key
 # The queue trigger's connection (services/functions/src/functions.ts TRIGGER_CONNECTION).
 readonly TRIGGER_CONNECTION=CODEGATE_STORAGE
 readonly STORAGE_API_VERSION=2023-05-01
@@ -266,6 +270,7 @@ assign_role() {
 
 store_secret() {
   assign_role "$DEPLOYER_OBJECT_ID" "$deployer_type" "Key Vault Secrets Officer" "$vault_id"
+  store_hash_key
   if [[ -z "$THIRD_PARTY_API_KEY" ]]; then
     if exists az keyvault secret show --vault-name "$KEY_VAULT" --name "$SECRET_NAME"; then
       log "secret ${SECRET_NAME} exists; kept (set THIRD_PARTY_API_KEY to replace it)"
@@ -282,6 +287,25 @@ store_secret() {
   until printf '%s' "$THIRD_PARTY_API_KEY" | az keyvault secret set --vault-name "$KEY_VAULT" --name "$SECRET_NAME" \
       --file /dev/stdin --encoding utf-8 --only-show-errors --output none 2>/dev/null; do
     ((SECONDS < deadline)) || die "could not write secret ${SECRET_NAME} (is the Key Vault Secrets Officer role assigned?)"
+    log "waiting for the Key Vault role assignment to take effect"
+    sleep 15
+  done
+}
+
+# The code hash key: 32 random bytes, made only if absent (a new value would
+# strand every live code; rotation is a new version, README "Rotating the code hash key").
+store_hash_key() {
+  if exists az keyvault secret show --vault-name "$KEY_VAULT" --name "$CODE_HASH_SECRET_NAME"; then
+    log "secret ${CODE_HASH_SECRET_NAME} exists; kept"
+    return
+  fi
+  local hash_key deadline=$((SECONDS + 300))
+  hash_key=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
+  [[ ${#hash_key} -ge 44 ]] || die "could not make a random code hash key"
+  log "secret ${CODE_HASH_SECRET_NAME}"
+  until printf '%s' "$hash_key" | az keyvault secret set --vault-name "$KEY_VAULT" --name "$CODE_HASH_SECRET_NAME" \
+      --file /dev/stdin --encoding utf-8 --only-show-errors --output none 2>/dev/null; do
+    ((SECONDS < deadline)) || die "could not write secret ${CODE_HASH_SECRET_NAME} (is the Key Vault Secrets Officer role assigned?)"
     log "waiting for the Key Vault role assignment to take effect"
     sleep 15
   done
@@ -308,6 +332,7 @@ grant_roles() {
   local table="${storage_id}/tableServices/default/tables/${TABLE_NAME}"
   local limits="${storage_id}/tableServices/default/tables/${LIMITS_TABLE_NAME}"
   local secret="${vault_id}/secrets/${SECRET_NAME}"
+  local hash_secret="${vault_id}/secrets/${CODE_HASH_SECRET_NAME}"
   # Both: the host's own storage (leases, keys, deployment package).
   assign_role "$api_identity_principal_id" ServicePrincipal "Storage Blob Data Owner" "$host_storage_id"
   assign_role "$worker_identity_principal_id" ServicePrincipal "Storage Blob Data Owner" "$host_storage_id"
@@ -318,6 +343,9 @@ grant_roles() {
   assign_role "$api_identity_principal_id" ServicePrincipal "Storage Table Data Contributor" "$table"
   assign_role "$api_identity_principal_id" ServicePrincipal "Storage Table Data Contributor" "$limits"
   assign_role "$api_identity_principal_id" ServicePrincipal "Key Vault Secrets User" "$secret"
+  assign_role "$api_identity_principal_id" ServicePrincipal "Key Vault Secrets User" "$hash_secret"
+  # worker: the code hash key only, to hash the original sample's messages (rules.hashCode).
+  assign_role "$worker_identity_principal_id" ServicePrincipal "Key Vault Secrets User" "$hash_secret"
   # worker: the trigger reads queue metadata (scaling) and receives and deletes;
   # the expire is sent as a new message to the same shard; failures go to the poison queue.
   local scope
@@ -342,6 +370,8 @@ app_settings() {
     "STORAGE_QUEUE_URL=${queue_service_url}/${QUEUE_NAME}" \
     "STORAGE_TABLE_URL=${table_url}" \
     "QUEUE_SHARDS=${QUEUE_SHARDS}" \
+    "KEY_VAULT_URL=${vault_url}" \
+    "CODE_HASH_SECRET_NAME=${CODE_HASH_SECRET_NAME}" \
     "AzureWebJobsStorage__accountName=${HOST_STORAGE_ACCOUNT}" \
     "AzureWebJobsStorage__credential=managedidentity" \
     "AzureWebJobsStorage__clientId=${client_id}"
@@ -352,7 +382,6 @@ app_settings() {
       "${TRIGGER_CONNECTION}__clientId=${client_id}"
   else
     printf '%s\n' \
-      "KEY_VAULT_URL=${vault_url}" \
       "THIRD_PARTY_API_SECRET_NAME=${SECRET_NAME}" \
       "THIRD_PARTY_API_ENDPOINT=${THIRD_PARTY_API_ENDPOINT}" \
       "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}" \
