@@ -35,9 +35,12 @@ t.test('an activate inserts the row and sends its expire hidden until expiry; th
   const first = await listener.pollOnce()
   t.match(first, { received: 1, succeeded: 1 })
   const row = await fns.codesTable.get(message.codeHash)
-  t.same(checkSignIn(row, undefined, new Date()), { approved: true })
+  // Checked at the issue time, not now: on a loaded machine the 6 s code may already have lapsed.
+  t.same(checkSignIn(row, undefined, message.issuedAt), { approved: true })
   t.equal(await queueLength(fns.queues), 1, 'the activate is gone, one expire waits')
-  t.same(await peekTexts(fns.queues), [], 'the expire is hidden')
+  const peeked = await peekTexts(fns.queues)
+  if (Date.now() < message.expiresAt.getTime() - 1000) t.same(peeked, [], 'the expire is hidden')
+  else t.comment('the machine was too slow to see the expire hidden before the code lapsed')
 
   await listener.runUntil('the row to be deleted', async () => await fns.codesTable.get(message.codeHash) === undefined, 15_000)
   t.equal(await queueLength(fns.queues), 0, 'nothing left in the queue')
