@@ -25,6 +25,7 @@ COPY services/api/package.json services/api/
 COPY services/worker/package.json services/worker/
 COPY services/number-api/package.json services/number-api/
 COPY services/dev-vault/package.json services/dev-vault/
+COPY services/functions/package.json services/functions/
 COPY bench/package.json bench/
 COPY soak/package.json soak/
 # No dependency has an install script; refusing them keeps the build hermetic.
@@ -46,6 +47,7 @@ COPY services/api/package.json services/api/
 COPY services/worker/package.json services/worker/
 COPY services/number-api/package.json services/number-api/
 COPY services/dev-vault/package.json services/dev-vault/
+COPY services/functions/package.json services/functions/
 COPY bench/package.json bench/
 COPY soak/package.json soak/
 

@@ -28,6 +28,13 @@ function retryOptions (config: StorageConfig): StoragePipelineOptions['retryOpti
   return { maxTries: 2, tryTimeoutInMs: config.storageTimeoutMs, retryDelayInMs: 100, maxRetryDelayInMs: 500 }
 }
 
+/** The queue's name: STORAGE_QUEUE_NAME with a connection string, else the last segment of STORAGE_QUEUE_URL. */
+export function queueNameOf (config: StorageConfig): string {
+  const { auth } = config
+  if (auth.kind === 'connection-string') return auth.queueName
+  return new URL(auth.queueUrl).pathname.split('/').filter((s) => s !== '').pop() ?? ''
+}
+
 /**
  * storage-queue's tryTimeoutInMs only sets the server-side `timeout` query
  * parameter (whole seconds): an endpoint that accepts the connection and never

@@ -90,6 +90,18 @@ const api: Properties = {
   TRUST_PROXY: { type: 'string', pattern: '^[0-9A-Za-z.:/, ]*$', default: '', description: 'Addresses or CIDRs of the proxies in front of the api (e.g. uniquelocal behind Container Apps ingress); the client address is then the last X-Forwarded-For entry not from one of them. Empty: X-Forwarded-For is ignored' }
 }
 
+/** The api's settings that the Azure Functions app's HTTP triggers use (the host does the listening). */
+const functionsApi: Properties = {
+  FUNCTIONS_ENABLED: { type: 'string', enum: ['all', 'api', 'worker'], default: 'all', description: 'Which functions the app registers: all, api (getcode and sign-in) or worker (the queue trigger), so the two sides can run as two apps with identities of their own. KEY_VAULT_URL, THIRD_PARTY_API_ENDPOINT and (with AUTH_MODE=entra) AUTH_ISSUER and AUTH_AUDIENCE are required unless worker' },
+  THIRD_PARTY_API_ENDPOINT: api.THIRD_PARTY_API_ENDPOINT as JsonSchemaProperty,
+  THIRD_PARTY_TIMEOUT_MS: api.THIRD_PARTY_TIMEOUT_MS as JsonSchemaProperty,
+  SIGNIN_MAX_FAILURES: api.SIGNIN_MAX_FAILURES as JsonSchemaProperty,
+  SIGNIN_SUBJECT_MAX_FAILURES: api.SIGNIN_SUBJECT_MAX_FAILURES as JsonSchemaProperty,
+  SIGNIN_LOCKOUT_SECONDS: api.SIGNIN_LOCKOUT_SECONDS as JsonSchemaProperty,
+  SIGNIN_LIMITS_STORE: api.SIGNIN_LIMITS_STORE as JsonSchemaProperty,
+  SIGNIN_LIMITS_TABLE_NAME: api.SIGNIN_LIMITS_TABLE_NAME as JsonSchemaProperty
+}
+
 /** Load shedding (docs/benchmarks.md, "Overload", has the measurements behind the defaults). */
 const overload: Properties = {
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', minimum: 0, default: 200, description: 'Mean event-loop delay over one sample above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
@@ -146,6 +158,8 @@ const devVault: Properties = {
 export const schemas = {
   api: { properties: { ...log, ...observability, ...storage, ...credential, ...vault, ...codeHash, ...api, ...overload, ...callerAuth }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
   worker: { properties: { ...log, ...observability, ...storage, ...credential, ...workerVault, ...codeHash, ...worker }, required: [] },
+  // KEY_VAULT_URL and THIRD_PARTY_API_ENDPOINT are required unless FUNCTIONS_ENABLED=worker (loadFunctionsConfig).
+  functions: { properties: { ...log, ...storage, ...credential, ...vault, ...codeHash, ...functionsApi, ...callerAuth }, required: [] },
   numberApi: { properties: { ...log, ...numberApi }, required: ['THIRD_PARTY_API_KEYS'] },
   devVault: { properties: { ...log, ...devVault }, required: [] }
 } satisfies Record<string, ConfigSchema>
@@ -289,6 +303,36 @@ export interface WorkerConfig extends LogConfig, ObservabilityConfig, StorageCon
   healthHost: string
   healthPort: number
   summaryIntervalSeconds: number
+}
+
+/**
+ * The Azure Functions app: getcode and sign-in as HTTP triggers, the worker as
+ * a queue trigger. Batching, polling, retries and poison are the host's
+ * (services/functions/host.json), not variables.
+ */
+export interface FunctionsConfig extends LogConfig, StorageConfig, CredentialConfig {
+  enabled: 'all' | 'api' | 'worker'
+  /**
+   * As the container worker's: the vault of the code hash key, which the
+   * queue trigger needs to hash the original sample's messages. Always set
+   * when getcode and sign-in run (KEY_VAULT_URL is then required).
+   */
+  codeHashVault?: Omit<VaultConfig, 'secretName'> & CodeHashConfig
+  /** What getcode and sign-in need; absent when only the worker runs. */
+  api?: FunctionsApiConfig
+}
+
+export interface FunctionsApiConfig extends VaultConfig {
+  codeHash: CodeHashConfig
+  /** As the api's: getcode and sign-in need a token with the role (services/api/src/caller-auth.ts). */
+  callerAuth: CallerAuthConfig
+  thirdPartyEndpoint: string
+  thirdPartyTimeoutMs: number
+  signinMaxFailures: number
+  signinSubjectMaxFailures: number
+  signinLockoutSeconds: number
+  signinLimitsStore: 'table' | 'memory'
+  signinLimitsTableName: string
 }
 
 export interface NumberApiConfig extends LogConfig {
@@ -473,6 +517,45 @@ export function loadWorkerConfig (env: Env = process.env): WorkerConfig {
   }
 }
 
+export function loadFunctionsConfig (env: Env = process.env): FunctionsConfig {
+  const raw = readEnv(schemas.functions, env)
+  const storageSettings = storageConfig(raw)
+  if (storageSettings.messageEncoding !== 'base64') {
+    // The queue trigger decodes base64 (host.json messageEncoding); text would go to the poison queue unread.
+    throw new ConfigError([{ variable: 'QUEUE_MESSAGE_ENCODING', problem: 'must be base64 for the Functions queue trigger (host.json messageEncoding)' }])
+  }
+  const enabled = str(raw, 'FUNCTIONS_ENABLED') as FunctionsConfig['enabled']
+  const keyVaultUrl = optional(raw, 'KEY_VAULT_URL')
+  const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
+  const base = {
+    logLevel: str(raw, 'LOG_LEVEL'),
+    ...storageSettings,
+    credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
+    enabled,
+    ...(keyVaultUrl !== undefined ? { codeHashVault: { keyVaultUrl, ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}), ...codeHashConfig(raw) } } : {})
+  }
+  if (enabled === 'worker') return base
+  const missing = ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'].filter((name) => optional(raw, name) === undefined)
+  if (missing.length > 0) throw new ConfigError(missing.map((variable) => ({ variable, problem: `is required (unless FUNCTIONS_ENABLED=worker)` })))
+  return {
+    ...base,
+    api: {
+      keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
+      ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}),
+      secretName: str(raw, 'THIRD_PARTY_API_SECRET_NAME'),
+      codeHash: codeHashConfig(raw),
+      thirdPartyEndpoint: str(raw, 'THIRD_PARTY_API_ENDPOINT'),
+      thirdPartyTimeoutMs: int(raw, 'THIRD_PARTY_TIMEOUT_MS'),
+      signinMaxFailures: int(raw, 'SIGNIN_MAX_FAILURES'),
+      signinSubjectMaxFailures: int(raw, 'SIGNIN_SUBJECT_MAX_FAILURES'),
+      signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS'),
+      signinLimitsStore: str(raw, 'SIGNIN_LIMITS_STORE') as 'table' | 'memory',
+      signinLimitsTableName: str(raw, 'SIGNIN_LIMITS_TABLE_NAME'),
+      callerAuth: callerAuthConfig(raw)
+    }
+  }
+}
+
 export function loadNumberApiConfig (env: Env = process.env): NumberApiConfig {
   const raw = readEnv(schemas.numberApi, env)
   const keys = list(str(raw, 'THIRD_PARTY_API_KEYS'))
@@ -500,7 +583,7 @@ export function loadDevVaultConfig (env: Env = process.env): DevVaultConfig {
 /** The README's table of variables, made from the schemas so the two cannot drift. */
 export function configTable (): string {
   const rows = new Map<string, { used: string[], defaults: string[], property: JsonSchemaProperty, required: boolean }>()
-  const names: Record<keyof typeof schemas, string> = { api: 'api', worker: 'worker', numberApi: 'number-api', devVault: 'dev-vault' }
+  const names: Record<keyof typeof schemas, string> = { api: 'api', worker: 'worker', functions: 'functions', numberApi: 'number-api', devVault: 'dev-vault' }
   for (const [service, schema] of Object.entries(schemas) as [keyof typeof schemas, ConfigSchema][]) {
     for (const [name, property] of Object.entries(schema.properties)) {
       const row = rows.get(name) ?? { used: [], defaults: [], property, required: false }

@@ -15,6 +15,14 @@
  *   expiresAt). An early expire is hidden again for the time left. Then the
  *   message is deleted; a crash before that just repeats a delete that finds
  *   nothing.
+ * - where a host owns the triggering message (an Azure Functions queue
+ *   trigger, `nextMessage: 'send'`), the next phase is a new message sent
+ *   hidden, and the host deletes the old one when the handler returns; a
+ *   failure is thrown back to the host, which retries and poisons. A crash
+ *   between the send and the host's delete redelivers the old message: an
+ *   activate again (the row is there, so only a second expire is sent; two
+ *   expires for one issue delete it once), or an expire again (its delete
+ *   finds nothing).
  * - an activate that no api could have sent (a life longer than the code TTL,
  *   or issued in the future, beyond CLOCK_SKEW_SECONDS) goes to the poison
  *   queue at once, and no row is written: a forged message must not make a
@@ -64,6 +72,16 @@ export interface LifecycleRules {
   hashCode?: HashCode
   /** Longest wait before a failed message is tried again (the processing visibility timeout). */
   maxRetryDelaySeconds: number
+  /**
+   * How the next phase reaches the queue. `rewrite` (the default, the
+   * container worker): this message is rewritten and hidden in one
+   * updateMessage. `send` (a Functions queue trigger, which cannot hide its
+   * own message: azure-webjobs-sdk#2799, azure-functions-host#4176):
+   * `requeue` sends a new message and the host deletes this one on success;
+   * `remove` is then the host's job too, and a failure is not released here
+   * but returned for the adapter to throw, so the host retries it.
+   */
+  nextMessage?: 'rewrite' | 'send'
 }
 
 export interface LifecycleDeps {
@@ -74,7 +92,7 @@ export interface LifecycleDeps {
    * again and another receive holds it now (404, pop receipt mismatch).
    */
   requeue: (text: string, visibilitySeconds: number) => Promise<boolean>
-  /** Deletes this message; false when it is no longer ours (see `requeue`). */
+  /** Deletes this message; false when it is no longer ours (see `requeue`). With `nextMessage: 'send'`, the host deletes it: a no-op. */
   remove: () => Promise<boolean>
   /** Sends `text` to the poison queue. */
   poison: (text: string) => Promise<void>
@@ -211,6 +229,15 @@ export function poisonMessageText (received: ReceivedMessage, reason: string, en
 const errorText = (err: unknown): string => err instanceof Error ? err.message : String(err)
 
 /**
+ * The `receivesBefore` mark for the next phase's message: this receive's
+ * count when the message itself is rewritten, 0 for a new message (its
+ * dequeueCount starts again at 1).
+ */
+function markFor (received: ReceivedMessage, rules: LifecycleRules): number {
+  return rules.nextMessage === 'send' ? 0 : received.dequeueCount
+}
+
+/**
  * Handles one received message to the end: on return, the message has been
  * rewritten, deleted, poisoned, or left to come back. Never throws: a storage
  * failure is an outcome (`failed`), and the message reappears.
@@ -309,7 +336,7 @@ async function activate ({ received, deps, log }: Context, message: CodeMessage,
   delete next.etag
   if (etag !== undefined && etag !== '*') next.etag = etag
   const visibilitySeconds = secondsUntil(message.expiresAt, now)
-  const ours = await deps.requeue(encodeRequeued(next, received.dequeueCount, deps.rules.encoding), visibilitySeconds)
+  const ours = await deps.requeue(encodeRequeued(next, markFor(received, deps.rules), deps.rules.encoding), visibilitySeconds)
   const lagMs = now.getTime() - message.issuedAt.getTime()
   const fields = { codeId, inserted: result.inserted, lagMs, visibilitySeconds, source, ...(ours ? {} : { lost: true }) }
   if (sameIssue) log.info(fields, 'code.activated')
@@ -324,7 +351,7 @@ async function expire ({ received, deps, log }: Context, message: CodeMessage): 
   if (result.outcome === 'early') {
     // Clocks disagree or the message came back early: hide it for the time left.
     const visibilitySeconds = secondsUntil(new Date(now.getTime() + result.msLeft), now)
-    const ours = await deps.requeue(encodeRequeued(message, received.dequeueCount, deps.rules.encoding), visibilitySeconds)
+    const ours = await deps.requeue(encodeRequeued(message, markFor(received, deps.rules), deps.rules.encoding), visibilitySeconds)
     log.info({ codeId, msLeft: result.msLeft, visibilitySeconds, ...(ours ? {} : { lost: true }) }, 'code.requeued')
     return { kind: 'requeued', visibilitySeconds, lost: !ours }
   }
@@ -337,6 +364,11 @@ async function expire ({ received, deps, log }: Context, message: CodeMessage): 
 /** After a failure: show the message again after a growing delay, text unchanged (so the try counts). */
 async function release ({ received, deps, log }: Context, message: CodeMessage, attempt: number, err: unknown): Promise<Outcome> {
   const retryInSeconds = retryDelaySeconds(attempt, deps.rules.maxRetryDelaySeconds)
+  if (deps.rules.nextMessage === 'send') {
+    // The host makes the message visible again after its own visibilityTimeout.
+    log.warn({ err, codeId: codeIdOf(message.codeHash), phase: message.phase, attempt }, 'message.failed')
+    return { kind: 'failed', attempt, retryInSeconds: undefined, error: err }
+  }
   log.warn({ err, codeId: codeIdOf(message.codeHash), phase: message.phase, attempt, retryInSeconds }, 'message.failed')
   try {
     // Same text, so the failed try counts toward the poison rule.

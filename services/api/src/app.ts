@@ -14,6 +14,7 @@ import { createCredential } from '@codegate/shared/credentials'
 import { loggerOptions } from '@codegate/shared/logger'
 import { HttpError, toHttpError } from './errors.js'
 import { maskCodesIn } from './log-safety.js'
+import { errorAnswer } from './operations.js'
 import codeIssuer from './plugins/app/code-issuer.js'
 import readiness from './plugins/app/readiness.js'
 import signIn from './plugins/app/sign-in.js'
@@ -94,21 +95,9 @@ export const codegateApi: FastifyPluginAsync<{ config: ApiConfig } & AppOptions>
   fastify.addSchema(errorSchema)
 
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
-    const answer = toHttpError(err) ?? clientError(err)
-    if (answer === undefined) {
-      request.log.error({ err }, 'unexpected error')
-      return reply.code(500).send({ error: 'internal', message: 'Something went wrong on our side; try again.' })
-    }
-    if (answer.code === 'overloaded') {
-      // One line per shed request would add to the load being shed; the cause is in the counters and overload.* lines.
-      request.log.debug({ event: 'request.shed', error: answer.code }, answer.message)
-    } else if (answer.statusCode >= 500) {
-      // The cause (upstream status, storage error) is logged here and nowhere else.
-      request.log.warn({ err, event: 'request.failed', error: answer.code }, answer.message)
-    } else {
-      request.log.info({ event: 'request.rejected', error: answer.code, statusCode: answer.statusCode }, 'request rejected')
-    }
-    return reply.code(answer.statusCode).headers(answer.headers).send({ error: answer.code, message: answer.message })
+    // A domain error (logged with its cause), else Fastify's client errors; the rest is a 500.
+    const answer = errorAnswer(toHttpError(err) !== undefined ? err : clientError(err) ?? err, request.log)
+    return reply.code(answer.status).headers(answer.headers).send(answer.body)
   })
 
   fastify.setNotFoundHandler(async (request, reply) => {

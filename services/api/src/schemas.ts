@@ -38,3 +38,17 @@ export const codeSchema = {
   pattern: CODE_PATTERN,
   description: 'Three letters, the number, three letters, e.g. ojE-161-pTv'
 } as const
+
+/** getcode's query string. */
+export const getCodeQuerySchema = { type: 'object', properties: { subject: subjectSchema } } as const
+
+/** sign-in's body: checked before anything touches the table. */
+export const signInBodySchema = {
+  type: 'object',
+  required: ['code'],
+  additionalProperties: false,
+  properties: { code: codeSchema, subject: subjectSchema }
+} as const
+
+/** A valid sign-in body is under 200 bytes. */
+export const SIGNIN_BODY_LIMIT = 1024

@@ -1,8 +1,8 @@
 /** The code issuer: third-party number (key from the vault) → code → activate message. */
 import fp from 'fastify-plugin'
 import { Bulkhead } from '../../bulkhead.js'
-import { CodeIssuer } from '../../code-issuer.js'
-import { ThirdPartyNumbers } from '../../third-party.js'
+import type { CodeIssuer } from '../../code-issuer.js'
+import { createCodeIssuer, currentHasher } from '../../compose.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,26 +13,18 @@ declare module 'fastify' {
 }
 
 export default fp(async (fastify) => {
-  const { config } = fastify
+  const { config, secrets, queues, ensureStorage, now } = fastify
   const { maxInFlight, maxWaiting, maxWaitMs, retryAfterSeconds } = config.overload
   const outgoing = new Bulkhead('codes being issued', maxInFlight, maxWaiting, retryAfterSeconds, maxWaitMs)
   fastify.decorate('outgoing', outgoing)
-  const numbers = new ThirdPartyNumbers({
-    endpoint: config.thirdPartyEndpoint,
-    timeoutMs: config.thirdPartyTimeoutMs,
-    keys: fastify.secrets,
-    observe: fastify.metrics.thirdParty
-  })
-  fastify.decorate('codeIssuer', new CodeIssuer({
-    numbers,
-    // Not loaded yet: try the vault now (single flight), as getcode does for the third-party key.
-    hasher: async () => fastify.codeHashKeys.loaded ? fastify.codeHashKeys.hasher : await fastify.codeHashKeys.load(),
-    shards: fastify.queues.shards,
-    ensureQueue: fastify.ensureStorage,
-    ttlSeconds: config.codeTtlSeconds,
-    encoding: config.messageEncoding,
-    now: fastify.now,
+  fastify.decorate('codeIssuer', createCodeIssuer({
+    config,
+    secrets,
+    hasher: currentHasher(fastify.codeHashKeys),
+    queues,
+    ensureStorage,
+    now,
     limit: outgoing,
-    observe: fastify.metrics.issuer
+    observe: { thirdParty: fastify.metrics.thirdParty, issuer: fastify.metrics.issuer }
   }))
 }, { name: 'code-issuer', fastify: '5.x', dependencies: ['config', 'storage', 'vault', 'metrics'] })

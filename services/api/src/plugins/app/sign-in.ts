@@ -1,14 +1,14 @@
 /**
- * The sign-in service and its limits: in the limits table (every replica
- * shares them; lapsed rows are swept now and then) or, with
- * SIGNIN_LIMITS_STORE=memory, in this process only.
+ * The sign-in service and its limits (built in compose.ts, as the Functions
+ * app builds them): in the limits table (every replica shares them; lapsed
+ * rows are swept now and then) or, with SIGNIN_LIMITS_STORE=memory, in this
+ * process only.
  */
 import type { TokenCredential } from '@azure/core-auth'
 import fp from 'fastify-plugin'
-import { createTableClient } from '@codegate/shared/clients'
-import { MemoryLimitStore, SignInLimits, type LimitRules, type LimitStore } from '../../limits.js'
-import { TableLimitStore } from '../../limits-table.js'
-import { SignInService } from '../../sign-in.js'
+import { createSignInService, currentHasher } from '../../compose.js'
+import type { SignInLimits } from '../../limits.js'
+import type { SignInService } from '../../sign-in.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,19 +27,14 @@ const SWEEP_EVERY_MS = 5 * 60_000
 
 export default fp<SignInPluginOptions>(async (fastify, opts) => {
   const { config, now } = fastify
-  const rules: LimitRules = {
-    maxFailures: config.signinMaxFailures,
-    subjectMaxFailures: config.signinSubjectMaxFailures,
-    lockoutSeconds: config.signinLockoutSeconds,
-    // Longer than a sign-in can take (its deadline, below).
-    holdMs: 2 * config.storageTimeoutMs + 1000
-  }
-  let store: LimitStore
-  if (config.signinLimitsStore === 'memory') {
-    store = new MemoryLimitStore(rules, now)
-  } else {
-    const table = new TableLimitStore(createTableClient(config, opts.credential, config.signinLimitsTableName), rules, now)
-    store = table
+  const { signIn, limits, limitsTable: table } = createSignInService({
+    config,
+    ...(opts.credential !== undefined ? { credential: opts.credential } : {}),
+    codesTable: fastify.codesTable,
+    hasher: currentHasher(fastify.codeHashKeys),
+    now
+  })
+  if (table !== undefined) {
     fastify.addHook('onReady', async () => {
       // Created on first use too; failing here only costs the first sign-in a moment.
       try {
@@ -62,9 +57,6 @@ export default fp<SignInPluginOptions>(async (fastify, opts) => {
       await sweeping
     })
   }
-  const limits = new SignInLimits(store, rules, now)
   fastify.decorate('signInLimits', limits)
-  // Each table call is bounded by STORAGE_TIMEOUT_MS (so a hung table is a 503
-  // after about that long); the whole sign-in, up to five calls, by twice it.
-  fastify.decorate('signIn', new SignInService({ table: fastify.codesTable, hasher: async () => fastify.codeHashKeys.loaded ? fastify.codeHashKeys.hasher : await fastify.codeHashKeys.load(), limits, now, timeoutMs: 2 * config.storageTimeoutMs }))
+  fastify.decorate('signIn', signIn)
 }, { name: 'sign-in', fastify: '5.x', dependencies: ['config', 'storage', 'vault'] })

@@ -7,6 +7,7 @@ import type { TokenCredential } from '@azure/core-auth'
 import fp from 'fastify-plugin'
 import { createQueues, createTableClient, type Queues } from '@codegate/shared/clients'
 import { CodesTable } from '@codegate/shared/codes-table'
+import { storageEnsurer } from '../../compose.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,31 +22,11 @@ export interface StoragePluginOptions {
   credential?: TokenCredential
 }
 
-const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number } | null)?.statusCode
-
 export default fp<StoragePluginOptions>(async (fastify, opts) => {
   const { config } = fastify
   const queues = createQueues(config, opts.credential)
   const codesTable = new CodesTable(createTableClient(config, opts.credential))
-
-  let created = false
-  let pending: Promise<void> | undefined
-  async function create (): Promise<void> {
-    try {
-      await Promise.all([...queues.shards.map(async (q) => await q.createIfNotExists()), queues.poison.createIfNotExists(), codesTable.ensureTable()])
-    } catch (err) {
-      // An identity with data roles only (Queue Data Message Sender) may not create
-      // queues: then infrastructure made them, and sending will say if it did not.
-      if (statusOf(err) !== 403) throw err
-      fastify.log.info({ err }, 'not allowed to create queues or table; assuming they exist')
-    }
-    created = true
-  }
-  async function ensureStorage (): Promise<void> {
-    if (created) return
-    pending ??= create().finally(() => { pending = undefined })
-    await pending
-  }
+  const ensureStorage = storageEnsurer(queues, codesTable, fastify.log)
 
   fastify.decorate('queues', queues)
   fastify.decorate('codesTable', codesTable)

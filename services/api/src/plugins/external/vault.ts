@@ -8,10 +8,10 @@
 import type { TokenCredential } from '@azure/core-auth'
 import fp from 'fastify-plugin'
 import { createSecretClient } from '@codegate/shared/clients'
-import { CLOCK_SKEW_SECONDS } from '@codegate/shared/lifecycle'
-import { CodeHashKeys } from '@codegate/shared/code-hash'
+import type { CodeHashKeys } from '@codegate/shared/code-hash'
 import { createCredential } from '@codegate/shared/credentials'
 import { SecretProvider } from '@codegate/shared/secret-provider'
+import { createCodeHashKeys, refreshCodeHashKeys } from '../../compose.js'
 import { KeyLoader } from '../../key-loader.js'
 
 declare module 'fastify' {
@@ -38,14 +38,7 @@ export default fp<VaultPluginOptions>(async (fastify, opts) => {
   const retry = { log: fastify.log, retryMs: opts.keyRetryMs ?? 1000, maxRetryMs: opts.keyRetryMaxMs ?? 30_000 }
   const keyLoader = new KeyLoader({ secrets, ...retry })
   const { secretName, refreshSeconds } = config.codeHash
-  const codeHashKeys = new CodeHashKeys({
-    client,
-    secretName,
-    // Codes hashed under the previous key live a TTL; other replicas may issue
-    // under it for one more refresh interval after the rotation.
-    previousGraceSeconds: config.codeTtlSeconds + refreshSeconds + CLOCK_SKEW_SECONDS,
-    now: fastify.now
-  })
+  const codeHashKeys = createCodeHashKeys(client, config, fastify.now)
   const codeHashLoader = new KeyLoader({
     secrets: { get: async () => { await codeHashKeys.load() }, get loaded () { return codeHashKeys.loaded }, name: secretName },
     what: 'code hash key',
@@ -55,13 +48,7 @@ export default fp<VaultPluginOptions>(async (fastify, opts) => {
   fastify.decorate('keyLoader', keyLoader)
   fastify.decorate('codeHashKeys', codeHashKeys)
   fastify.decorate('codeHashLoader', codeHashLoader)
-  const refresh = setInterval(() => {
-    if (!codeHashKeys.loaded) return // the loader is still at it
-    codeHashKeys.load().catch((err: unknown) => {
-      fastify.log.warn({ err, event: 'code-hash-key.refresh.failed', secretName }, 'could not read the code hash key again; the loaded one stays in use')
-    })
-  }, refreshSeconds * 1000)
-  refresh.unref()
+  const stopRefresh = refreshCodeHashKeys(codeHashKeys, refreshSeconds, fastify.log, secretName)
 
   fastify.addHook('onReady', async () => {
     // Start with the key when the vault answers; never block start on a hung vault.
@@ -75,6 +62,6 @@ export default fp<VaultPluginOptions>(async (fastify, opts) => {
   fastify.addHook('onClose', async () => {
     keyLoader.stop()
     codeHashLoader.stop()
-    clearInterval(refresh)
+    stopRefresh()
   })
 }, { name: 'vault', fastify: '5.x', dependencies: ['config'] })

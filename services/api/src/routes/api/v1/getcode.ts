@@ -1,8 +1,7 @@
 /** GET /api/v1/getcode: a new code, answered only once its activate message is on the queue. */
 import type { FastifyPluginAsync } from 'fastify'
-import { maskSubject } from '../../../log-safety.js'
-import { formatTimestamp } from '@codegate/shared/time'
-import { codeSchema, errors, subjectSchema } from '../../../schemas.js'
+import { getCodeAnswer } from '../../../operations.js'
+import { codeSchema, errors, getCodeQuerySchema } from '../../../schemas.js'
 
 interface GetCode {
   Querystring: { subject?: string }
@@ -32,22 +31,13 @@ const getcode: FastifyPluginAsync = async (fastify) => {
         '502 when the third party fails, 504 when it is too slow, 503 when the vault or the queue is unavailable, ' +
         'or 503 overloaded with Retry-After when the api is shedding load. ' +
         'Nothing is queued unless the answer is 200.',
-      querystring: { type: 'object', properties: { subject: subjectSchema } },
+      querystring: getCodeQuerySchema,
       response: { 200: issued, ...errors(400, 429, 502, 503, 504) }
     },
     config: { auth: 'issue', rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
   }, async (request, reply) => {
-    const { subject } = request.query
-    const code = await fastify.codeIssuer.issue(subject)
-    request.log.info({
-      event: 'code.issued',
-      codeId: code.codeId,
-      subject: maskSubject(subject),
-      expiresAt: code.expiresAt.toISOString(),
-      messageId: code.messageId
-    }, 'code issued')
-    void reply.header('cache-control', 'no-store')
-    return { code: code.code, timestamp: formatTimestamp(code.issuedAt), expiresAt: code.expiresAt.toISOString() }
+    const answer = await getCodeAnswer(fastify.codeIssuer, request.query.subject, request.log)
+    return await reply.code(answer.status).headers(answer.headers).send(answer.body)
   })
 }
 

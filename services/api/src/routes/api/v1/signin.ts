@@ -3,15 +3,14 @@
  * schema before anything touches the table; every refusal gets one answer.
  */
 import type { FastifyPluginAsync } from 'fastify'
-import { maskSubject } from '../../../log-safety.js'
-import { codeSchema, errors, subjectSchema } from '../../../schemas.js'
+import { signInAnswer } from '../../../operations.js'
+import { errors, SIGNIN_BODY_LIMIT, signInBodySchema } from '../../../schemas.js'
 
 interface SignIn {
   Body: { code: string, subject?: string }
 }
 
-/** A valid body is under 200 bytes. */
-export const SIGNIN_BODY_LIMIT = 1024
+export { SIGNIN_BODY_LIMIT }
 
 const signin: FastifyPluginAsync = async (fastify) => {
   const { config } = fastify
@@ -25,12 +24,7 @@ const signin: FastifyPluginAsync = async (fastify) => {
         '429 locked after too many failed sign-ins from this client address, or for this subject from this address; ' +
         'also while the address has as many sign-ins in flight as it has failures left. Retry-After says when to try again. ' +
         '503 when the table does not answer within the storage timeout.',
-      body: {
-        type: 'object',
-        required: ['code'],
-        additionalProperties: false,
-        properties: { code: codeSchema, subject: subjectSchema }
-      },
+      body: signInBodySchema,
       response: {
         200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['approved'] } } },
         ...errors(400, 401, 413, 415, 429, 503)
@@ -39,24 +33,8 @@ const signin: FastifyPluginAsync = async (fastify) => {
     config: { auth: 'verify', rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
   }, async (request, reply) => {
     const { code, subject } = request.body
-    const outcome = await fastify.signIn.signIn({ code, subject, ip: request.ip })
-    fastify.metrics.signIn(outcome.status)
-    const log = { codeId: outcome.codeId, subject: maskSubject(subject) }
-    void reply.header('cache-control', 'no-store')
-    switch (outcome.status) {
-      case 'approved':
-        request.log.info({ event: 'signin.approved', ...log }, 'sign-in approved')
-        return { status: 'approved' as const }
-      case 'refused':
-        request.log.info({ event: 'signin.refused', reason: outcome.reason, ...log }, 'sign-in refused')
-        return await reply.code(401).send({ error: 'invalid_code', message: 'The code is not valid. Get a new one and try again.' })
-      case 'locked':
-        request.log.warn({ event: 'signin.locked', reason: outcome.reason, retryAfterSeconds: outcome.retryAfterSeconds, ...log }, 'sign-in refused: locked')
-        return await reply.code(429).header('retry-after', String(outcome.retryAfterSeconds)).send({
-          error: 'locked',
-          message: `Too many failed sign-ins; try again in ${outcome.retryAfterSeconds} seconds.`
-        })
-    }
+    const answer = await signInAnswer(fastify.signIn, { code, subject, ip: request.ip }, request.log, (status) => { fastify.metrics.signIn(status) })
+    return await reply.code(answer.status).headers(answer.headers).send(answer.body)
   })
 }
 
