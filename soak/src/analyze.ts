@@ -6,11 +6,17 @@
  * code's issue (or expiry) falls in that fault's window, derived from when the
  * part really went down and came back:
  *
- * - worker kill: messages the killed worker held come back after the
- *   visibility timeout; they were issued (or expired) before the kill:
- *   [kill − bound, kill + 1 s].
+ * - worker kill: the worker's table hangs from the fault's start until the
+ *   kill, so it holds what it took in that time; those messages come back
+ *   after the visibility timeout; they were issued (or expired) before the
+ *   kill: [hang − bound, kill + 1 s].
  * - Azurite restart: nothing moves while it is down, and the workers then
  *   sleep up to their error back-off: [stop − bound, back + error back-off + bound].
+ * - overload: the flood's codes queue up at the workers, and again when they
+ *   expire; the expiries that fall due while the flood is being activated
+ *   wait behind it too (the queue hands out visible messages in about the
+ *   order they became visible): [start − bound, caught up + bound] and the
+ *   same shifted by the TTL, for removal.
  * - number-api and dev-vault outages and garbage touch no code already issued.
  *
  * Outside its windows every code must be valid within the activation bound and
@@ -28,7 +34,8 @@ export interface Interval {
 
 export interface FaultWindows {
   activation?: Interval
-  removal?: Interval
+  /** Expiry times whose removal may be late (a fault can cover more than one span). */
+  removal?: Interval[]
   /** When the api may answer 5xx because of this fault. */
   api?: Interval
 }
@@ -176,15 +183,17 @@ const reasonOf = (c: ApiCall): string => c.status === 0 ? `no answer (${c.failur
 export function windowsOf (fault: FaultRecord, bounds: Bounds): FaultWindows {
   const up = fault.upAt ?? fault.endedAt
   switch (fault.kind) {
-    case 'worker-kill':
+    case 'worker-kill': {
+      const killedAt = fault.downAt ?? fault.startedAt
       return {
-        activation: { from: fault.startedAt - bounds.activationMs, to: fault.startedAt + 1000 },
-        removal: { from: fault.startedAt - bounds.removalMs, to: fault.startedAt + 1000 }
+        activation: { from: fault.startedAt - bounds.activationMs, to: killedAt + 1000 },
+        removal: [{ from: fault.startedAt - bounds.removalMs, to: killedAt + 1000 }]
       }
+    }
     case 'azurite-restart':
       return {
         activation: { from: fault.startedAt - bounds.activationMs, to: up + bounds.errorBackoffMs + bounds.activationMs },
-        removal: { from: fault.startedAt - bounds.removalMs, to: up + bounds.errorBackoffMs + bounds.removalMs },
+        removal: [{ from: fault.startedAt - bounds.removalMs, to: up + bounds.errorBackoffMs + bounds.removalMs }],
         api: { from: fault.startedAt, to: up + bounds.apiGraceMs }
       }
     case 'number-api-down':
@@ -195,7 +204,10 @@ export function windowsOf (fault: FaultRecord, bounds: Bounds): FaultWindows {
       const ttl = fault.ttlMs ?? 0
       return {
         activation: { from: fault.startedAt - bounds.activationMs, to: caughtUp + bounds.activationMs },
-        removal: { from: fault.startedAt + ttl - bounds.removalMs, to: caughtUp + ttl + bounds.removalMs },
+        removal: [
+          { from: fault.startedAt - bounds.removalMs, to: caughtUp + bounds.removalMs },
+          { from: fault.startedAt + ttl - bounds.removalMs, to: caughtUp + ttl + bounds.removalMs }
+        ],
         api: { from: fault.startedAt, to: up + bounds.apiGraceMs }
       }
     }
@@ -241,7 +253,7 @@ export function analyze (record: SoakRecord): Analysis {
   const { bounds } = options
   const windows = record.faults.map((f) => ({ fault: f, w: windowsOf(f, bounds) }))
   const inActivationWindow = (t: number): boolean => windows.some(({ w }) => within(t, w.activation))
-  const inRemovalWindow = (t: number): boolean => windows.some(({ w }) => within(t, w.removal))
+  const inRemovalWindow = (t: number): boolean => windows.some(({ w }) => (w.removal ?? []).some((i) => within(t, i)))
   const { messageIdOf, events } = eventsByCode(record)
   const examples: Record<string, string[]> = {}
   const example = (id: string, text: string): void => {

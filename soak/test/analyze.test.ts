@@ -232,7 +232,29 @@ t.test('an overload: 503 overloaded is the one failure allowed during it, and it
 
   const w = windowsOf(flood, bounds)
   t.same(w.activation, { from: T0 + 1000 - bounds.activationMs, to: T0 + 9000 + bounds.activationMs })
-  t.same(w.removal, { from: T0 + 1000 + TTL - bounds.removalMs, to: T0 + 9000 + TTL + bounds.removalMs })
+  t.same(w.removal, [
+    { from: T0 + 1000 - bounds.removalMs, to: T0 + 9000 + bounds.removalMs },
+    { from: T0 + 1000 + TTL - bounds.removalMs, to: T0 + 9000 + TTL + bounds.removalMs }
+  ])
+})
+
+t.test('a row left past its expiry is excused only where a fault delays the worker: during a flood, and while a hung worker held it before its kill', async (t) => {
+  // Expires at T0 + 4000: while the flood below (T0 + 1000 until caught up at T0 + 9000) is being worked off.
+  const slow = code(0, 4000 - TTL, { presentAtRemovalCheck: true })
+  const signIns = baseline(slow)
+  t.same(failing(analyze(recordWith([slow], { signIns }))), ['left-past-bound'], 'with no fault, a slow removal fails')
+
+  const flood: FaultRecord = { kind: 'overload', target: 'api', plannedAt: T0 + 1000, startedAt: T0 + 1000, downAt: T0 + 1000, upAt: T0 + 3000, caughtUpAt: T0 + 9000, endedAt: T0 + 9000, connections: 200, ttlMs: TTL }
+  const getcodes = [{ sentAt: T0 + 3100, answeredAt: T0 + 3110, status: 200 }, { sentAt: T0 + 5100, answeredAt: T0 + 5110, status: 200 }]
+  t.same(failing(analyze(recordWith([slow], { signIns, faults: [flood], getcodes }))), [], 'expiring while the flood is worked off')
+  const before = code(1, 1000 - bounds.removalMs - 1000 - TTL, { presentAtRemovalCheck: true })
+  t.same(failing(analyze(recordWith([before], { signIns: baseline(before), faults: [flood], getcodes }))), ['left-past-bound'], 'expiring well before the flood')
+
+  // The worker's table hangs from T0 + 1000; it is killed at T0 + 3500 (downAt), holding what it took meanwhile.
+  const kill: FaultRecord = { kind: 'worker-kill', target: 'worker-2', plannedAt: T0 + 1000, startedAt: T0 + 1000, downAt: T0 + 3500, upAt: T0 + 5000, endedAt: T0 + 9000 }
+  const held = code(2, 3000 - TTL, { presentAtRemovalCheck: true })
+  t.same(failing(analyze(recordWith([held], { signIns: baseline(held), faults: [kill], getcodes }))), [], 'expired between the hang and the kill')
+  t.same(windowsOf(kill, bounds).activation, { from: T0 + 1000 - bounds.activationMs, to: T0 + 4500 })
 })
 
 t.test('no approval out of no attempts proves nothing: accepted-twice and unknown-accepted need attempts', async (t) => {
