@@ -142,7 +142,7 @@ export function rowsOf (result: Pick<BenchResult, 'figures'>): Row[] {
     })
     rows.push({
       figure: `4. issue-to-valid at ${latency.steady.rate} codes/s`,
-      measured: `p50 ${num(latency.steady.issueToValid.p50, 0)} ms, p99 ${num(latency.steady.issueToValid.p99, 0)} ms (${latency.steady.samples} codes, TTL ${latency.steady.ttlSeconds} s)`,
+      measured: `p50 ${num(latency.steady.issueToValid.p50, 0)} ms, p99 ${num(latency.steady.issueToValid.p99, 0)} ms (${latency.steady.samples} codes, TTL ${latency.steady.ttlSeconds} s${(latency.steady.shed ?? 0) > 0 ? `; ${latency.steady.shed} getcodes shed with 503` : ''})`,
       baseline: `getcode itself p99 ${num(latency.steady.getcode.p99, 0)} ms`,
       ratio: null,
       target: `p99 ≤ ${latency.targets.steadyP99Ms} ms`,
