@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { repositoryRoot } from '@codegate/stack'
 import type { Driver } from './children/load.js'
+import { glueDashValues } from './flag-args.js'
 import { load, machine } from './machine.js'
 import { MODES, type ModeName } from './modes.js'
 import { replaceSection, resultMarkdown, rowsOf, summaryTable } from './report.js'
@@ -32,6 +33,7 @@ const WORKER_TARGET_MB = 100
 
 async function main (): Promise<number> {
   const { values } = parseArgs({
+    args: glueDashValues(process.argv.slice(2), ['--node-flags', '--compare-flags']),
     options: {
       quick: { type: 'boolean', default: false },
       smoke: { type: 'boolean', default: false },
