@@ -20,7 +20,7 @@ import { replaceSection, resultMarkdown, rowsOf, summaryTable } from './report.j
 import { problemsOf, SCENARIOS, type BenchResult, type Scenario } from './result.js'
 import { runGetcode } from './scenarios/getcode.js'
 import { runLatency } from './scenarios/latency.js'
-import { RECOMMENDED_NODE_FLAGS, runMemory } from './scenarios/memory.js'
+import { RECOMMENDED_NODE_FLAGS, RECOMMENDED_WORKER_NODE_FLAGS, runMemory } from './scenarios/memory.js'
 import { runTransactions } from './scenarios/transactions.js'
 import { runWorker } from './scenarios/worker.js'
 
@@ -82,7 +82,9 @@ async function main (): Promise<number> {
   if (scenarios.includes('transactions')) figures.transactions = await runTransactions(mode, { nodeFlags, log })
   if (scenarios.includes('latency')) figures.latency = await runLatency(mode, { nodeFlags, log })
   if (scenarios.includes('memory')) {
-    const flagSets = mode.memory.flagSets.map((set) => set === 'default' ? nodeFlags : [...nodeFlags, ...RECOMMENDED_NODE_FLAGS])
+    const flagSets = mode.memory.flagSets.map((set) => set === 'default'
+      ? { api: nodeFlags, worker: nodeFlags }
+      : { api: [...nodeFlags, ...RECOMMENDED_NODE_FLAGS], worker: [...nodeFlags, ...RECOMMENDED_WORKER_NODE_FLAGS] })
     const runs = await runMemory(mode, { driver, flagSets, log })
     const plain = runs.find((r) => r.nodeFlags.length === nodeFlags.length)
     const max = (...xs: (number | undefined)[]): number | undefined => {
