@@ -13,13 +13,14 @@ import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { repositoryRoot } from '@codegate/stack'
 import type { Driver } from './children/load.js'
+import { glueDashValues } from './flag-args.js'
 import { load, machine } from './machine.js'
 import { MODES, type ModeName } from './modes.js'
 import { replaceSection, resultMarkdown, rowsOf, summaryTable } from './report.js'
 import { problemsOf, SCENARIOS, type BenchResult, type Scenario } from './result.js'
 import { runGetcode } from './scenarios/getcode.js'
 import { runLatency } from './scenarios/latency.js'
-import { RECOMMENDED_NODE_FLAGS, runMemory } from './scenarios/memory.js'
+import { RECOMMENDED_NODE_FLAGS, RECOMMENDED_WORKER_NODE_FLAGS, runMemory } from './scenarios/memory.js'
 import { runTransactions } from './scenarios/transactions.js'
 import { runWorker } from './scenarios/worker.js'
 
@@ -32,6 +33,7 @@ const WORKER_TARGET_MB = 100
 
 async function main (): Promise<number> {
   const { values } = parseArgs({
+    args: glueDashValues(process.argv.slice(2), ['--node-flags', '--compare-flags']),
     options: {
       quick: { type: 'boolean', default: false },
       smoke: { type: 'boolean', default: false },
@@ -80,7 +82,9 @@ async function main (): Promise<number> {
   if (scenarios.includes('transactions')) figures.transactions = await runTransactions(mode, { nodeFlags, log })
   if (scenarios.includes('latency')) figures.latency = await runLatency(mode, { nodeFlags, log })
   if (scenarios.includes('memory')) {
-    const flagSets = mode.memory.flagSets.map((set) => set === 'default' ? nodeFlags : [...nodeFlags, ...RECOMMENDED_NODE_FLAGS])
+    const flagSets = mode.memory.flagSets.map((set) => set === 'default'
+      ? { api: nodeFlags, worker: nodeFlags }
+      : { api: [...nodeFlags, ...RECOMMENDED_NODE_FLAGS], worker: [...nodeFlags, ...RECOMMENDED_WORKER_NODE_FLAGS] })
     const runs = await runMemory(mode, { driver, flagSets, log })
     const plain = runs.find((r) => r.nodeFlags.length === nodeFlags.length)
     const max = (...xs: (number | undefined)[]): number | undefined => {

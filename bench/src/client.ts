@@ -16,13 +16,35 @@ export interface Issued {
   latencyMs: number
 }
 
+/** getcode answered something other than a code: `status` says what (503 is the api shedding load). */
+export class GetcodeRefused extends Error {
+  constructor (readonly status: number) {
+    super(`getcode answered ${status}`)
+    this.name = 'GetcodeRefused'
+  }
+}
+
 export async function getCode (api: ApiCaller): Promise<Issued> {
   const t0 = performance.now()
   const res = await fetch(`${api.url}/api/v1/getcode`, { headers: { authorization: `Bearer ${api.issueToken}` } })
   const body = await res.json() as { code?: string }
   const answeredAt = performance.now()
-  if (res.status !== 200 || typeof body.code !== 'string') throw new Error(`getcode answered ${res.status}`)
+  if (res.status !== 200 || typeof body.code !== 'string') throw new GetcodeRefused(res.status)
   return { code: body.code, answeredAt, latencyMs: answeredAt - t0 }
+}
+
+/**
+ * A getcode that may be shed: 'shed' when the api answers 503 (it refuses work
+ * while its event loop lags; a run on a busy machine meets it), the code
+ * otherwise; any other refusal still throws.
+ */
+export async function getCodeOrShed (api: ApiCaller): Promise<Issued | 'shed'> {
+  try {
+    return await getCode(api)
+  } catch (err) {
+    if (err instanceof GetcodeRefused && err.status === 503) return 'shed'
+    throw err
+  }
 }
 
 export async function signIn (api: ApiCaller, code: string): Promise<number> {

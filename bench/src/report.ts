@@ -142,7 +142,7 @@ export function rowsOf (result: Pick<BenchResult, 'figures'>): Row[] {
     })
     rows.push({
       figure: `4. issue-to-valid at ${latency.steady.rate} codes/s`,
-      measured: `p50 ${num(latency.steady.issueToValid.p50, 0)} ms, p99 ${num(latency.steady.issueToValid.p99, 0)} ms (${latency.steady.samples} codes, TTL ${latency.steady.ttlSeconds} s)`,
+      measured: `p50 ${num(latency.steady.issueToValid.p50, 0)} ms, p99 ${num(latency.steady.issueToValid.p99, 0)} ms (${latency.steady.samples} codes, TTL ${latency.steady.ttlSeconds} s${(latency.steady.shed ?? 0) > 0 ? `; ${latency.steady.shed} getcodes shed with 503` : ''})`,
       baseline: `getcode itself p99 ${num(latency.steady.getcode.p99, 0)} ms`,
       ratio: null,
       target: `p99 ≤ ${latency.targets.steadyP99Ms} ms`,
@@ -171,7 +171,7 @@ export function rowsOf (result: Pick<BenchResult, 'figures'>): Row[] {
     if (recommended !== undefined) {
       const none = memory.runs.find((r) => r.nodeFlags.length === 0)
       rows.push({
-        figure: `5. api / worker RSS as shipped (Dockerfile NODE_OPTIONS, npm start): \`${recommended.nodeFlags.join(' ')}\``,
+        figure: `5. api / worker RSS as shipped (Dockerfile NODE_OPTIONS, npm start): \`${recommended.nodeFlags.join(' ')}\`${recommended.workerNodeFlags !== undefined ? ` / \`${recommended.workerNodeFlags.join(' ')}\`` : ''}`,
         measured: `${mb(recommended.api?.rssMb)} / ${mb(recommended.worker?.rssMb)} (getcode ${num(recommended.getcodePerSecond, 0)}/s)`,
         baseline: none !== undefined
           ? `same load, no flags: ${mb(none.api?.rssMb)} / ${mb(none.worker?.rssMb)} (getcode ${num(none.getcodePerSecond, 0)}/s)`
@@ -259,7 +259,8 @@ export function resultMarkdown (result: BenchResult): string {
     for (const r of memory.runs) {
       const flags = r.nodeFlags.length > 0 ? `\`${r.nodeFlags.join(' ')}\`` : 'no flags'
       line(`mixed load ${r.seconds} s, ${flags}`, 'api', r.api)
-      line(`mixed load ${r.seconds} s, ${flags}`, 'worker', r.worker)
+      const workerFlags = r.workerNodeFlags !== undefined ? (r.workerNodeFlags.length > 0 ? `\`${r.workerNodeFlags.join(' ')}\`` : 'no flags') : flags
+      line(`mixed load ${r.seconds} s, ${workerFlags}`, 'worker', r.worker)
     }
   }
   return out.join('\n')

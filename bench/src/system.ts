@@ -21,6 +21,8 @@ export interface SystemOptions {
   storageConnectionString?: string
   /** Node flags for api and workers, e.g. --cpu-prof. */
   nodeFlags?: string[]
+  /** The workers' node flags, where they differ from nodeFlags (the api's and every other process's). */
+  workerNodeFlags?: string[]
   logLevel?: string
   /** The api's LOG_LEVEL alone (the workers keep `logLevel`: their lines are how the bench sees codes). */
   apiLogLevel?: string
@@ -176,7 +178,7 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
     const caller: ApiCaller = { url: system.api.url, issueToken: await system.tokens.get('Codes.Issue'), verifyToken: await system.tokens.get('Codes.Verify') }
     const workerEnv = { ...settings, ...storage }
     const addWorker = async (): Promise<ManagedProcess> => {
-      const worker = await startWorkerProcess(`worker-${workers.length + 1}`, workerEnv, nodeFlags, eventCounter(events, wake))
+      const worker = await startWorkerProcess(`worker-${workers.length + 1}`, workerEnv, options.workerNodeFlags ?? nodeFlags, eventCounter(events, wake))
       workers.push(worker)
       return worker
     }

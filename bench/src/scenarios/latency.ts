@@ -10,7 +10,7 @@
  *   rate × TTL stays within what Azurite handles; measured after one TTL, once
  *   expires flow as well as activates and the queue holds its steady count.
  */
-import { atRate, getCode, signInWhenValid } from '../client.js'
+import { atRate, getCode, getCodeOrShed, signInWhenValid } from '../client.js'
 import type { Mode } from '../modes.js'
 import { CpuMeter, memoryOf, type Memory } from '../proc.js'
 import { summarize, type LatencySummary } from '../stats.js'
@@ -28,6 +28,8 @@ export interface LatencyFigures {
     issueToValid: LatencySummary
     getcode: LatencySummary
     timedOut: number
+    /** getcodes the api refused with 503 (it sheds load when its event loop lags): no code, so not in the samples; any fails the target. */
+    shed: number
     cpu: Record<string, number>
   }
   targets: { idleP99Ms: number, steadyP99Ms: number }
@@ -71,12 +73,15 @@ export async function runLatency (mode: Mode, options: { nodeFlags: string[], lo
     const times: number[] = []
     const getcodeTimes: number[] = []
     let timedOut = 0
+    let shed = 0
     const measureAfter = steadyTtlSeconds * steadyRate
     const meter = new CpuMeter(() => steadySystem.pids())
     let metering = false
     const settled = await atRate(steadyRate, steadyTtlSeconds + steadySeconds, async (i) => {
       if (i === measureAfter) { meter.start(); metering = true }
-      const issued = await getCode(steadySystem.caller)
+      // A shed request is the api's answer to a starved process, not a failure of the run: counted and reported.
+      const issued = await getCodeOrShed(steadySystem.caller)
+      if (issued === 'shed') { if (i >= measureAfter) shed++; return }
       const took = await signInWhenValid(steadySystem.caller, issued.code, issued.answeredAt, STEADY_POLL_MS, 10_000)
       if (i < measureAfter) return
       if (took === undefined) timedOut++
@@ -87,15 +92,15 @@ export async function runLatency (mode: Mode, options: { nodeFlags: string[], lo
     const failed = settled.filter((s) => s.status === 'rejected')
     if (failed.length > 0) throw new Error(`${failed.length} steady codes failed: ${String((failed[0] as PromiseRejectedResult).reason)}`)
     const memory = { api: memoryOf(steadySystem.api.pid), worker: memoryOf(steadySystem.workers[0]?.pid) }
-    const steady = { rate: steadyRate, ttlSeconds: steadyTtlSeconds, samples: times.length, issueToValid: summarize(times), getcode: summarize(getcodeTimes), timedOut, cpu }
-    options.log(`latency  at ${steadyRate}/s: issue-to-valid p50 ${steady.issueToValid.p50} ms  p99 ${steady.issueToValid.p99} ms  (${steady.samples} codes, ${timedOut} timed out)  cpu ${JSON.stringify(cpu)}`)
+    const steady = { rate: steadyRate, ttlSeconds: steadyTtlSeconds, samples: times.length, issueToValid: summarize(times), getcode: summarize(getcodeTimes), timedOut, shed, cpu }
+    options.log(`latency  at ${steadyRate}/s: issue-to-valid p50 ${steady.issueToValid.p50} ms  p99 ${steady.issueToValid.p99} ms  (${steady.samples} codes, ${timedOut} timed out, ${shed} shed)  cpu ${JSON.stringify(cpu)}`)
     const targets = { idleP99Ms: 1000, steadyP99Ms: 250 }
     return {
       pollMs: { idle: IDLE_POLL_MS, steady: STEADY_POLL_MS },
       idle,
       steady,
       targets,
-      met: { idle: idle.issueToValid.p99 <= targets.idleP99Ms, steady: timedOut === 0 && steady.issueToValid.p99 <= targets.steadyP99Ms },
+      met: { idle: idle.issueToValid.p99 <= targets.idleP99Ms, steady: timedOut === 0 && shed === 0 && steady.issueToValid.p99 <= targets.steadyP99Ms },
       memory
     }
   } finally {

@@ -16,26 +16,37 @@ import { SERVICE_NODE_FLAGS } from '@codegate/stack'
 
 /** The heap limits the api and worker containers run with (Dockerfile NODE_OPTIONS). */
 export const RECOMMENDED_NODE_FLAGS = [...(SERVICE_NODE_FLAGS.api ?? [])]
+export const RECOMMENDED_WORKER_NODE_FLAGS = [...(SERVICE_NODE_FLAGS.worker ?? [])]
+
+/** Node flags of the api (and bare loops) and of the worker in one memory run. */
+export interface FlagSet {
+  api: string[]
+  worker: string[]
+}
 
 export interface MemoryRun {
+  /** The api's. */
   nodeFlags: string[]
+  /** The worker's, where they differ from the api's. */
+  workerNodeFlags?: string[]
   seconds: number
   getcodePerSecond: number
   api: Memory | undefined
   worker: Memory | undefined
 }
 
-export async function runMemory (mode: Mode, options: { driver: Driver, flagSets: string[][], log: (line: string) => void }): Promise<MemoryRun[]> {
+export async function runMemory (mode: Mode, options: { driver: Driver, flagSets: FlagSet[], log: (line: string) => void }): Promise<MemoryRun[]> {
   const runs: MemoryRun[] = []
-  for (const nodeFlags of options.flagSets) {
-    const bench = await startSystem({ workers: 1, ttlSeconds: 10, nodeFlags })
+  for (const { api: nodeFlags, worker: workerNodeFlags } of options.flagSets) {
+    const bench = await startSystem({ workers: 1, ttlSeconds: 10, nodeFlags, workerNodeFlags })
     const loader = await forkChild<LoadRequest & { driver: Driver }, LoadResult>('load')
     try {
       const durationMs = mode.memory.seconds * 1000
       const result = await loader.call({ url: `${bench.apiUrl}/api/v1/getcode`, connections: 16, durationMs, warmupMs: 0, driver: options.driver, headers: { authorization: `Bearer ${bench.caller.issueToken}` } }, durationMs + 60_000)
-      const run: MemoryRun = { nodeFlags, seconds: mode.memory.seconds, getcodePerSecond: result.rps, api: memoryOf(bench.api.pid), worker: memoryOf(bench.workers[0]?.pid) }
+      const differs = workerNodeFlags.join(' ') !== nodeFlags.join(' ')
+      const run: MemoryRun = { nodeFlags, ...(differs ? { workerNodeFlags } : {}), seconds: mode.memory.seconds, getcodePerSecond: result.rps, api: memoryOf(bench.api.pid), worker: memoryOf(bench.workers[0]?.pid) }
       runs.push(run)
-      options.log(`memory   flags ${nodeFlags.length > 0 ? nodeFlags.join(' ') : '(none)'}: api ${run.api?.rssMb ?? '–'} MB (peak ${run.api?.peakRssMb ?? '–'}), worker ${run.worker?.rssMb ?? '–'} MB (peak ${run.worker?.peakRssMb ?? '–'}), getcode ${run.getcodePerSecond}/s`)
+      options.log(`memory   flags ${nodeFlags.length > 0 ? nodeFlags.join(' ') : '(none)'}${differs ? ` (worker ${workerNodeFlags.join(' ')})` : ''}: api ${run.api?.rssMb ?? '–'} MB (peak ${run.api?.peakRssMb ?? '–'}), worker ${run.worker?.rssMb ?? '–'} MB (peak ${run.worker?.peakRssMb ?? '–'}), getcode ${run.getcodePerSecond}/s`)
     } finally {
       await loader.stop()
       await bench.stop()

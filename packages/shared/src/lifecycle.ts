@@ -335,7 +335,9 @@ async function activate ({ received, deps, log }: Context, message: CodeMessage,
   const next: CodeMessage = { ...message, phase: 'expire' }
   delete next.etag
   if (etag !== undefined && etag !== '*') next.etag = etag
-  const visibilitySeconds = secondsUntil(message.expiresAt, now)
+  // Hidden until expiry from now, after the insert: counted from the receive,
+  // a slow insert (seconds, right after a storage outage) made the expire late by as much.
+  const visibilitySeconds = secondsUntil(message.expiresAt, deps.now())
   const ours = await deps.requeue(encodeRequeued(next, markFor(received, deps.rules), deps.rules.encoding), visibilitySeconds)
   const lagMs = now.getTime() - message.issuedAt.getTime()
   const fields = { codeId, inserted: result.inserted, lagMs, visibilitySeconds, source, ...(ours ? {} : { lost: true }) }
@@ -350,7 +352,7 @@ async function expire ({ received, deps, log }: Context, message: CodeMessage): 
   const result = await deps.table.deleteExpired(message.codeHash, message.expiresAt, now, message.etag)
   if (result.outcome === 'early') {
     // Clocks disagree or the message came back early: hide it for the time left.
-    const visibilitySeconds = secondsUntil(new Date(now.getTime() + result.msLeft), now)
+    const visibilitySeconds = secondsUntil(new Date(now.getTime() + result.msLeft), deps.now())
     const ours = await deps.requeue(encodeRequeued(message, markFor(received, deps.rules), deps.rules.encoding), visibilitySeconds)
     log.info({ codeId, msLeft: result.msLeft, visibilitySeconds, ...(ours ? {} : { lost: true }) }, 'code.requeued')
     return { kind: 'requeued', visibilitySeconds, lost: !ours }

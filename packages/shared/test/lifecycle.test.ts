@@ -220,6 +220,25 @@ t.test('an activate inserts the code, then becomes an expire hidden until expire
   t.notOk(JSON.stringify(h.lines).includes(message.codeHash), 'no log line holds the whole hash')
 })
 
+t.test('a slow insert does not make the expire late: its hiding time is counted from the requeue, not the receive', async (t) => {
+  const h = await harness()
+  const table = h.table
+  // The soak saw this: an insert that took 4.6 s right after an Azurite restart, and a row left 5 s past its expiry.
+  h.table = {
+    insert: async (m) => { const r = await table.insert(m); h.clock.now += 4600; return r },
+    deleteExpired: async (...args) => await table.deleteExpired(...args)
+  }
+  const message = activateMessage(h.clock.now)
+  h.queue.send(encodeMessage(message), h.clock.now)
+  h.clock.now += 150
+  const { outcome } = await deliverNext(h)
+  const requeuedAt = h.clock.now
+  t.match(outcome, { kind: 'activated', visibilitySeconds: Math.ceil((message.expiresAt.getTime() - requeuedAt) / 1000) })
+  const stored = onlyMessage(h.queue)
+  t.ok(stored.visibleAt >= message.expiresAt.getTime(), 'not back before the code expires')
+  t.ok(stored.visibleAt < message.expiresAt.getTime() + 1000, `back within a second of expiry (${stored.visibleAt - message.expiresAt.getTime()} ms after)`)
+})
+
 t.test('a whole life survives a crash before or after any single storage step', async (t) => {
   // Steps of a healthy life: insert, requeue (activate); deleteExpired, remove (expire).
   const plans: (CrashPlan | undefined)[] = [undefined]

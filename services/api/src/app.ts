@@ -7,7 +7,7 @@
  * plugins/app (domain services), then routes.
  */
 import type { TokenCredential } from '@azure/core-auth'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { ApiConfig } from '@codegate/shared/config'
 import { createCredential } from '@codegate/shared/credentials'
@@ -137,8 +137,10 @@ export function buildApp (config: ApiConfig, options: AppOptions = {}): FastifyI
     // client picks its own address by prepending to X-Forwarded-For, and
     // Fastify 5 treats a hop count as trusting nothing.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
-    // Off in Azure (LOG_REQUESTS=false): code events are logged by the routes themselves.
-    disableRequestLogging: !config.logRequests,
+    // Off in Azure (LOG_REQUESTS=false): code events are logged by the routes
+    // themselves. Through a LogController: the top-level disableRequestLogging
+    // option is deprecated (FSTDEP023) and goes in Fastify 6.
+    logController: new LogController({ disableRequestLogging: !config.logRequests }),
     bodyLimit: BODY_LIMIT,
     // A client must send its request within this; slow senders do not hold sockets.
     requestTimeout: 30_000,

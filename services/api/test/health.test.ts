@@ -7,6 +7,10 @@ import { READINESS_CACHE_MS } from '../src/plugins/app/readiness.js'
 import { connectionStringFor, DEV_ACCOUNT, DEV_ACCOUNT_KEY, startHungEndpoint } from '@codegate/stack'
 import { appFor, azuriteFor, configFor, drainQueue, insertCode, json, numberApiFor, queuedCount, tableFor, tempDir, vaultFor, hasher, type Parts } from './fixtures/parts.js'
 
+// Every process warning while this file builds and serves apps (see the last test).
+const warnings: string[] = []
+process.on('warning', (w: Error & { code?: string }) => { warnings.push(`${w.code ?? w.name}: ${w.message}`) })
+
 const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
 const numberApi = await numberApiFor(t)
@@ -184,4 +188,10 @@ t.test('/readyz counts a queue that answers 403 (allowed to send, not to read it
   const { app } = await appFor(t, { ...config, auth: { ...config.auth, connectionString } })
   const res = await app.inject('/readyz')
   t.match(res.json(), { checks: { queue: { ok: true }, table: { ok: false, reason: /403/ } } })
+})
+
+t.test('building and serving the app warns of nothing deprecated (FSTDEP023: the top-level disableRequestLogging)', async (t) => {
+  await appFor(t, configFor(parts, { logRequests: false }))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(warnings.filter((w) => /DEP/.test(w)), [])
 })
