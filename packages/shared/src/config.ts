@@ -37,7 +37,9 @@ const log: Properties = {
 }
 
 const observability: Properties = {
-  OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string', pattern: '^https?://', description: 'Turns tracing on: spans go to this OTLP/HTTP collector (<it>/v1/traces, JSON), e.g. http://127.0.0.1:4318; the exporter also reads the other standard OTEL_EXPORTER_OTLP_* variables. Unset: no tracing, no trace context in messages or rows' },
+  OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string', pattern: '^https?://', description: 'Turns tracing on: spans go to this OTLP/HTTP collector (<it>/v1/traces, JSON), e.g. http://127.0.0.1:4318; the exporter also reads the other standard OTEL_EXPORTER_OTLP_* variables. With it, the numbers of /metrics go to <it>/v1/metrics too. Unset (and no APPLICATIONINSIGHTS_CONNECTION_STRING): no tracing, no trace context in messages or rows' },
+  APPLICATIONINSIGHTS_CONNECTION_STRING: { type: 'string', pattern: '(^|;)\\s*[Ii]nstrumentation[Kk]ey=[^;\\s]+', description: 'Turns tracing on: spans, and the numbers of /metrics, go to this Application Insights resource (Azure Monitor exporter, loaded only when set). infra/deploy.sh sets it from a Container Apps secret. With OTEL_EXPORTER_OTLP_ENDPOINT too, everything goes to both' },
+  TRACES_SAMPLE_RATIO: { type: 'number', minimum: 0, maximum: 1, default: 1, description: 'Share of traces kept when tracing is on, chosen by trace id where a trace starts (getcode, sign-in, an expire); a code\'s activate follows its getcode\'s choice. infra/deploy.sh sets 0.05 (its TRACE_SAMPLE_RATIO): a code makes about 25 spans. Metrics are not sampled' },
   METRICS_ENABLED: { type: 'boolean', default: true, description: 'Serve Prometheus metrics at /metrics (the api\'s port; the worker\'s WORKER_HEALTH_PORT). Counts only, never a code; set false where the api\'s port is public and nothing scrapes it' }
 }
 
@@ -191,13 +193,28 @@ export interface LogConfig {
 export interface ObservabilityConfig {
   /** Serve /metrics. */
   metricsEnabled: boolean
-  /** OTLP/HTTP collector; tracing is off without it. */
+  /** OTLP/HTTP collector. Tracing is on when this or azureMonitorConnectionString is set. */
   otlpEndpoint?: string
+  /** Application Insights connection string (its instrumentation key is not a secret, but is kept out of logs). */
+  azureMonitorConnectionString?: string
+  /** Share of traces kept (0..1), decided where a trace starts; 1 when absent. */
+  tracesSampleRatio?: number
 }
 
 function observabilityConfig (raw: Raw): ObservabilityConfig {
   const otlpEndpoint = optional(raw, 'OTEL_EXPORTER_OTLP_ENDPOINT')
-  return { metricsEnabled: raw.METRICS_ENABLED as boolean, ...(otlpEndpoint !== undefined ? { otlpEndpoint } : {}) }
+  const azureMonitorConnectionString = optional(raw, 'APPLICATIONINSIGHTS_CONNECTION_STRING')
+  return {
+    metricsEnabled: raw.METRICS_ENABLED as boolean,
+    tracesSampleRatio: raw.TRACES_SAMPLE_RATIO as number,
+    ...(otlpEndpoint !== undefined ? { otlpEndpoint } : {}),
+    ...(azureMonitorConnectionString !== undefined ? { azureMonitorConnectionString } : {})
+  }
+}
+
+/** Whether a process with this config traces (an exporter is set). */
+export function tracingEnabled (config: ObservabilityConfig): boolean {
+  return config.otlpEndpoint !== undefined || config.azureMonitorConnectionString !== undefined
 }
 
 export type StorageAuth =

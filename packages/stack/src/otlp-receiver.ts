@@ -1,11 +1,14 @@
 /**
- * A small OTLP/HTTP trace receiver (JSON encoding, what
- * @opentelemetry/exporter-trace-otlp-http sends) on 127.0.0.1: it keeps the
- * spans it is sent, flattened, so tests and `npm run trace` can look at one
- * code's trace without a collector or Azure.
+ * A small OTLP/HTTP receiver of traces and metrics (JSON encoding, what
+ * @opentelemetry/exporter-{trace,metrics}-otlp-http send) on 127.0.0.1: it
+ * keeps the spans and metric points it is sent, flattened, so tests and `npm run trace` can look at one
+ * code's trace without a collector or Azure. `TRACE=1 npm start` runs one
+ * and appends what it receives to a spans file (spansFile) that
+ * `npm run trace` reads.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 
 export interface ReceivedSpan {
   service: string
@@ -23,10 +26,24 @@ export interface ReceivedSpan {
   links: Array<{ traceId: string, spanId: string }>
 }
 
+/** One data point of an OTLP metric: a sum's or gauge's value, a histogram's count and sum. */
+export interface ReceivedMetricPoint {
+  service: string
+  name: string
+  attributes: Record<string, unknown>
+  /** Sum or gauge value; a histogram's sum. */
+  value: number
+  /** Histograms: how many values were recorded. */
+  count?: number
+  timeNs: bigint
+}
+
 export interface OtlpReceiver {
   /** Base URL: what OTEL_EXPORTER_OTLP_ENDPOINT is set to. */
   url: string
   readonly spans: ReceivedSpan[]
+  /** Every metric data point received (/v1/metrics), in arrival order: the last of a series is its newest. */
+  readonly metrics: ReceivedMetricPoint[]
   close: () => Promise<void>
 }
 
@@ -82,13 +99,42 @@ export function flattenExport (body: ExportRequest): ReceivedSpan[] {
   return out
 }
 
+interface NumberPoint { attributes?: KeyValue[], asInt?: string | number, asDouble?: number, count?: string | number, sum?: number, timeUnixNano?: string | number }
+interface MetricsRequest {
+  resourceMetrics?: Array<{
+    resource?: { attributes?: KeyValue[] }
+    scopeMetrics?: Array<{ metrics?: Array<{ name: string, sum?: { dataPoints?: NumberPoint[] }, gauge?: { dataPoints?: NumberPoint[] }, histogram?: { dataPoints?: NumberPoint[] } }> }>
+  }>
+}
+
+/** Data points of one metrics export request, flattened. */
+export function flattenMetrics (body: MetricsRequest): ReceivedMetricPoint[] {
+  const out: ReceivedMetricPoint[] = []
+  for (const rm of body.resourceMetrics ?? []) {
+    const service = String(attributesOf(rm.resource?.attributes)['service.name'] ?? 'unknown')
+    for (const sm of rm.scopeMetrics ?? []) {
+      for (const m of sm.metrics ?? []) {
+        for (const p of [...(m.sum?.dataPoints ?? []), ...(m.gauge?.dataPoints ?? [])]) {
+          out.push({ service, name: m.name, attributes: attributesOf(p.attributes), value: Number(p.asInt ?? p.asDouble ?? 0), timeNs: BigInt(p.timeUnixNano ?? 0) })
+        }
+        for (const p of m.histogram?.dataPoints ?? []) {
+          out.push({ service, name: m.name, attributes: attributesOf(p.attributes), value: p.sum ?? 0, count: Number(p.count ?? 0), timeNs: BigInt(p.timeUnixNano ?? 0) })
+        }
+      }
+    }
+  }
+  return out
+}
+
 /** Largest export accepted; the SDK's batches are far smaller. */
 const MAX_BODY_BYTES = 8 * 1024 * 1024
 
 export async function startOtlpReceiver (port = 0, onSpans?: (spans: ReceivedSpan[]) => void): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = []
+  const metrics: ReceivedMetricPoint[] = []
   const server: Server = createServer((req, res) => {
-    if (req.method !== 'POST' || req.url?.split('?')[0] !== '/v1/traces' || req.headers['content-type']?.startsWith('application/json') !== true) {
+    const path = req.url?.split('?')[0]
+    if (req.method !== 'POST' || (path !== '/v1/traces' && path !== '/v1/metrics') || req.headers['content-type']?.startsWith('application/json') !== true) {
       res.writeHead(req.method !== 'POST' ? 405 : 415).end()
       req.resume()
       return
@@ -102,9 +148,14 @@ export async function startOtlpReceiver (port = 0, onSpans?: (spans: ReceivedSpa
     })
     req.on('end', () => {
       try {
-        const received = flattenExport(JSON.parse(Buffer.concat(chunks).toString('utf8')) as ExportRequest)
-        spans.push(...received)
-        onSpans?.(received)
+        const body: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+        if (path === '/v1/metrics') {
+          metrics.push(...flattenMetrics(body as MetricsRequest))
+        } else {
+          const received = flattenExport(body as ExportRequest)
+          spans.push(...received)
+          onSpans?.(received)
+        }
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
       } catch {
         res.writeHead(400).end()
@@ -118,6 +169,7 @@ export async function startOtlpReceiver (port = 0, onSpans?: (spans: ReceivedSpa
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     spans,
+    metrics,
     close: async () => {
       server.closeAllConnections()
       await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
@@ -148,4 +200,45 @@ export function traceTree (spans: ReceivedSpan[], traceId: string): string {
     lines.push(`linked: ${s.name}  [${s.service}]  +${ms(s.startNs - t0)}  ${ms(s.endNs - s.startNs)}  (trace ${s.traceId.slice(0, 8)}…)`)
   }
   return lines.join('\n')
+}
+
+/** Where `TRACE=1 npm start` keeps the spans it receives, one JSON object a line (`npm run trace` reads it). */
+export function spansFile (dataDir: string): string {
+  return join(dataDir, 'traces', 'spans.ndjson')
+}
+
+/** One span as a line of the spans file; times as decimal strings, JSON having no bigint. */
+export function spanLine (span: ReceivedSpan): string {
+  return JSON.stringify({ ...span, startNs: String(span.startNs), endNs: String(span.endNs) }) + '\n'
+}
+
+/** The spans of a spans file's text; a line that does not parse (a write cut short by a kill) is skipped. */
+export function parseSpanLines (text: string): ReceivedSpan[] {
+  const spans: ReceivedSpan[] = []
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue
+    try {
+      const s = JSON.parse(line) as Omit<ReceivedSpan, 'startNs' | 'endNs'> & { startNs: string, endNs: string }
+      spans.push({ ...s, startNs: BigInt(s.startNs), endNs: BigInt(s.endNs) })
+    } catch {
+      // skipped
+    }
+  }
+  return spans
+}
+
+/** A code the api issued while tracing: its id (codegate.code_id of its enqueue span) and its trace. */
+export interface TracedCode {
+  codeId: string
+  traceId: string
+  /** When its enqueue span started. */
+  issuedAt: Date
+}
+
+/** Every code whose enqueue span is among `spans`, oldest first. */
+export function tracedCodes (spans: ReceivedSpan[]): TracedCode[] {
+  return spans
+    .filter((s) => s.name === 'codegate.enqueue' && typeof s.attributes['codegate.code_id'] === 'string')
+    .sort((a, b) => (a.startNs < b.startNs ? -1 : a.startNs > b.startNs ? 1 : 0))
+    .map((s) => ({ codeId: s.attributes['codegate.code_id'] as string, traceId: s.traceId, issuedAt: new Date(Number(s.startNs / 1_000_000n)) }))
 }

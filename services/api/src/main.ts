@@ -1,6 +1,6 @@
 /** Process entry of the api: config from the environment, listen, close on SIGINT/SIGTERM. */
 import closeWithGrace from 'close-with-grace'
-import { loadApiConfig } from '@codegate/shared/config'
+import { loadApiConfig, tracingEnabled } from '@codegate/shared/config'
 import { configOrExit } from '@codegate/shared/process'
 import { buildApp } from './app.js'
 
@@ -9,8 +9,13 @@ const config = configOrExit('api', () => loadApiConfig())
 // Before the app: its instrumentations need the tracer provider. The SDK is
 // loaded only when tracing is on, so a process without it does not pay its start.
 let telemetry: { shutdown: () => Promise<void> } | undefined
-if (config.otlpEndpoint !== undefined) {
-  telemetry = (await import('@codegate/shared/telemetry')).startTelemetry({ serviceName: 'codegate-api', otlpEndpoint: config.otlpEndpoint })
+if (tracingEnabled(config)) {
+  telemetry = await (await import('@codegate/shared/telemetry')).startTelemetry({
+    serviceName: 'codegate-api',
+    tracesSampleRatio: config.tracesSampleRatio ?? 1,
+    ...(config.otlpEndpoint !== undefined ? { otlpEndpoint: config.otlpEndpoint } : {}),
+    ...(config.azureMonitorConnectionString !== undefined ? { azureMonitorConnectionString: config.azureMonitorConnectionString } : {})
+  })
   ;(await import('./tracing.js')).instrumentHttpClients()
 }
 

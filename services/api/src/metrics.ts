@@ -1,10 +1,11 @@
 /**
- * The api's Prometheus metrics; never a label that names a code, a subject
- * or a client. Domain classes report through the narrow observer interfaces
- * below, so they work (and are tested) without a registry.
+ * The api's metrics (Prometheus at /metrics, and OpenTelemetry when an
+ * exporter is set: @codegate/shared/metrics); never a label that names a
+ * code, a subject or a client. Domain classes report through the narrow
+ * observer interfaces below, so they work (and are tested) without a registry.
  */
-import { CALL_SECONDS_BUCKETS, METRIC_PREFIX, createMetricsRegistry } from '@codegate/shared/metrics'
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { CALL_SECONDS_BUCKETS, MetricSet, type CounterMetric } from '@codegate/shared/metrics'
+import type { Registry } from 'prom-client'
 import type { ThirdPartyFailure } from './errors.js'
 import type { SignInOutcome } from './sign-in.js'
 
@@ -30,69 +31,56 @@ export class ApiMetrics {
   readonly registry: Registry
   readonly thirdParty: ThirdPartyObserver
   readonly issuer: IssuerObserver
-  readonly #signIns: Counter<'outcome'>
+  readonly #signIns: CounterMetric<'outcome'>
 
   /** `keyLoaded` reads whether the third-party key is in the cache now. */
-  constructor (keyLoaded: () => boolean, registry: Registry = createMetricsRegistry('api')) {
-    this.registry = registry
-    const registers = [registry]
-    const name = (n: string): string => `${METRIC_PREFIX}${n}`
-    const issued = new Counter({ name: name('codes_issued_total'), help: 'Codes handed out (their activate message was on the queue)', registers })
-    const calls = new Histogram({
-      name: name('third_party_request_duration_seconds'),
+  constructor (keyLoaded: () => boolean, set: MetricSet = new MetricSet('api')) {
+    this.registry = set.registry
+    const issued = set.counter({ name: 'codes_issued_total', help: 'Codes handed out (their activate message was on the queue)' })
+    const calls = set.histogram({
+      name: 'third_party_request_duration_seconds',
       help: 'One call to the third-party number service, by outcome (ok, unauthorized, status, body, network, timeout)',
-      labelNames: ['outcome'] as const,
-      buckets: CALL_SECONDS_BUCKETS,
-      registers
+      labelNames: ['outcome'],
+      buckets: CALL_SECONDS_BUCKETS
     })
-    const failures = new Counter({
-      name: name('third_party_failures_total'),
+    const failures = set.counter({
+      name: 'third_party_failures_total',
       help: 'getcode requests that got no number, by reason (unauthorized, status, body, network, timeout, key_unavailable)',
-      labelNames: ['reason'] as const,
-      registers
+      labelNames: ['reason']
     })
-    const reloads = new Counter({
-      name: name('key_reloads_total'),
+    const reloads = set.counter({
+      name: 'key_reloads_total',
       help: 'Reads of the third-party key after the third party refused the cached one, by result (ok, error)',
-      labelNames: ['result'] as const,
-      registers
+      labelNames: ['result'],
+      zero: [{ result: 'ok' }, { result: 'error' }]
     })
-    new Gauge({
-      name: name('key_loaded'),
-      help: '1 when the third-party key is in the cache (getcode can work), 0 otherwise',
-      registers,
-      collect () { this.set(keyLoaded() ? 1 : 0) }
-    })
-    const sends = new Histogram({
-      name: name('queue_send_duration_seconds'),
+    set.gauge({ name: 'key_loaded', help: '1 when the third-party key is in the cache (getcode can work), 0 otherwise' }, () => (keyLoaded() ? 1 : 0))
+    const sends = set.histogram({
+      name: 'queue_send_duration_seconds',
       help: 'One activate message sent to the queue, by result (ok, error)',
-      labelNames: ['result'] as const,
-      buckets: CALL_SECONDS_BUCKETS,
-      registers
+      labelNames: ['result'],
+      buckets: CALL_SECONDS_BUCKETS
     })
-    this.#signIns = new Counter({
-      name: name('signins_total'),
+    this.#signIns = set.counter({
+      name: 'signins_total',
       help: 'Sign-ins by outcome: approved, refused (unknown, used, expired or other subject), locked (too many failures), rate_limited (too many requests)',
-      labelNames: ['outcome'] as const,
-      registers
+      labelNames: ['outcome'],
+      zero: ['approved', 'refused', 'locked', 'rate_limited'].map((outcome) => ({ outcome }))
     })
-    // Zero series from the start: an alert on rate() has something to read.
-    for (const outcome of ['approved', 'refused', 'locked', 'rate_limited']) this.#signIns.labels(outcome).inc(0)
-    for (const result of ['ok', 'error']) reloads.labels(result).inc(0)
 
     this.thirdParty = {
-      call: (seconds, outcome) => { calls.labels(outcome).observe(seconds) },
-      failure: (reason) => { failures.labels(reason).inc() },
-      keyReload: (ok) => { reloads.labels(ok ? 'ok' : 'error').inc() }
+      call: (seconds, outcome) => { calls.observe({ outcome }, seconds) },
+      failure: (reason) => { failures.inc({ reason }) },
+      keyReload: (ok) => { reloads.inc({ result: ok ? 'ok' : 'error' }) }
     }
     this.issuer = {
-      queueSend: (seconds, ok) => { sends.labels(ok ? 'ok' : 'error').observe(seconds) },
+      queueSend: (seconds, ok) => { sends.observe({ result: ok ? 'ok' : 'error' }, seconds) },
       issued: () => { issued.inc() }
     }
   }
 
   signIn (outcome: SignInMetricOutcome): void {
-    this.#signIns.labels(outcome).inc()
+    this.#signIns.inc({ outcome })
   }
 }
 

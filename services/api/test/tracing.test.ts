@@ -2,7 +2,9 @@
  * One trace per code across the queue: the api in process with tracing on,
  * the worker as a real process (dist/main.js, so build first), both
  * exporting OTLP/HTTP to a local receiver; Azurite, dev-vault and
- * number-api real. getcode → activate → sign-in → expire.
+ * number-api real. getcode → activate → sign-in → expire. Then the same
+ * getcode exported by the real Azure Monitor exporter to a local stand-in
+ * of Application Insights' ingestion endpoint.
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -14,6 +16,7 @@ import { baseQueueName } from '@codegate/shared/config'
 import { createQueues } from '@codegate/shared/clients'
 import { formatTimestamp } from '@codegate/shared/time'
 import { instrumentHttpClients } from '../src/tracing.js'
+import { ingestionEndpointFor, type Envelope } from './fixtures/ingestion.js'
 import { appFor, azuriteFor, configFor, KEY, numberApiFor, vaultFor, WHOLE_CODE, type Parts } from './fixtures/parts.js'
 
 const WORKER_MAIN = fileURLToPath(new URL('../../worker/dist/main.js', import.meta.url))
@@ -23,15 +26,26 @@ const vault = await vaultFor(t)
 const numberApi = await numberApiFor(t)
 const parts: Parts = { azurite, vault, numberApi }
 
+/** The value of the Prometheus sample `name` whose labels include `labels`. */
+function prometheus (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (match === null || match[1] !== name) continue
+    const have = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(match[3])
+  }
+  return undefined
+}
+
 /** OTLP span kinds. */
 const SERVER = 2
 const PRODUCER = 4
 const CONSUMER = 5
 
-t.test('a code\'s getcode, activate, sign-in and expire share one trace, or link to it, and no span names the code', async (t) => {
+t.test('a code\'s getcode, activate, sign-in and expire share one trace, or link to it, no span names the code, and the metrics go along', async (t) => {
   const receiver = await startOtlpReceiver()
   t.teardown(receiver.close)
-  const telemetry = startTelemetry({ serviceName: 'codegate-api', otlpEndpoint: receiver.url })
+  const telemetry = await startTelemetry({ serviceName: 'codegate-api', otlpEndpoint: receiver.url })
   t.teardown(telemetry.shutdown)
   t.teardown(instrumentHttpClients())
 
@@ -89,10 +103,21 @@ t.test('a code\'s getcode, activate, sign-in and expire share one trace, or link
   t.equal(status, 200, 'signed in')
 
   // The expire comes after the code's 5 s (its /metrics counts it); stopping the worker flushes its spans.
-  await until('the expire', async () => /codegate_expiries_total\{result="(deleted|absent)"[^}]*\} [1-9]/.test(await (await fetch(`${workerUrl}/metrics`)).text()))
+  let workerText = ''
+  await until('the expire', async () => /codegate_expiries_total\{result="(deleted|absent)"[^}]*\} [1-9]/.test(workerText = await (await fetch(`${workerUrl}/metrics`)).text()))
   worker.kill('SIGTERM')
   await exited
   await telemetry.flush()
+
+  // The same numbers as OpenTelemetry metrics (the worker exported its last on SIGTERM, the api at flush).
+  const apiText = await (await fetch(`${api}/metrics`)).text()
+  const otel = (service: string, name: string, attributes: Record<string, string> = {}): number | undefined => receiver.metrics
+    .filter((p) => p.service === service && p.name === name && Object.entries(attributes).every(([k, v]) => p.attributes[k] === v)).at(-1)?.value
+  t.equal(prometheus(apiText, 'codegate_codes_issued_total'), 1, '/metrics: one code issued')
+  t.equal(otel('codegate-api', 'codegate_codes_issued'), 1, 'OpenTelemetry: the same')
+  t.equal(otel('codegate-api', 'codegate_signins', { outcome: 'approved' }), prometheus(apiText, 'codegate_signins_total', { outcome: 'approved' }), 'sign-ins approved, the same in both')
+  t.equal(prometheus(workerText, 'codegate_worker_messages_total', { outcome: 'activated' }), 2, '/metrics: the code and the sample\'s message activated')
+  t.equal(otel('codegate-worker', 'codegate_worker_messages', { outcome: 'activated' }), 2, 'OpenTelemetry, from the worker process: the same')
 
   const spans = receiver.spans
   const named = (name: string): ReceivedSpan[] => spans.filter((s) => s.name === name)
@@ -123,6 +148,9 @@ t.test('a code\'s getcode, activate, sign-in and expire share one trace, or link
   t.equal(activate?.parentSpanId, enqueue.spanId, 'the activate is the child of the send')
   t.ok(spans.some((s) => s.traceId === getcode.traceId && s.parentSpanId === enqueue.spanId) && enqueue.parentSpanId !== undefined, 'the send is inside the request')
   t.ok(spans.some((s) => s.traceId === getcode.traceId && s.name.includes('GET') && s.kind === 3), 'the third-party fetch is in the trace')
+  // The Azure SDK's own spans (@azure/opentelemetry-instrumentation-azure-sdk), children of ours, in both processes.
+  t.ok(spans.some((s) => s.name === 'QueueClient-sendMessage' && s.parentSpanId === enqueue.spanId && s.service === 'codegate-api'), 'the queue send is a child of codegate.enqueue')
+  t.ok(spans.some((s) => s.name === 'TableClient.createEntity' && s.parentSpanId === activate?.spanId && s.service === 'codegate-worker'), 'the row insert is a child of codegate.activate')
 
   t.not(expire.traceId, getcode.traceId, 'the expire, minutes later, has a trace of its own')
   t.match(expire.links, [{ traceId: getcode.traceId }], 'linked to the code\'s trace')
@@ -136,4 +164,38 @@ t.test('a code\'s getcode, activate, sign-in and expire share one trace, or link
   t.notMatch(everything, WHOLE_CODE, 'no code in any span')
   t.notOk(everything.includes(code.slice(0, 3) + '-'), 'not even its letters with the dash')
   t.notOk(everything.includes(KEY), 'no key in any span')
+})
+
+t.test('with an Application Insights connection string the getcode trace goes to its ingestion endpoint, naming no code or key', async (t) => {
+  const ingestion = await ingestionEndpointFor(t)
+  const connectionString = `InstrumentationKey=00000000-0000-4000-8000-0000000000a1;IngestionEndpoint=${ingestion.url}`
+  // Statsbeat, the exporter's own usage reports, would go to Microsoft's endpoints (and probe Azure's instance metadata): off.
+  process.env.APPLICATION_INSIGHTS_NO_STATSBEAT = 'true'
+  const telemetry = await startTelemetry({ serviceName: 'codegate-api', azureMonitorConnectionString: connectionString, azureMonitorCa: ingestion.ca })
+  t.teardown(telemetry.shutdown)
+  const config = configFor(parts, { azureMonitorConnectionString: connectionString })
+  const { app } = await appFor(t, config, { tracing: true })
+  const api = await app.listen({ host: '127.0.0.1', port: 0 })
+
+  const res = await fetch(`${api}/api/v1/getcode`)
+  t.equal(res.status, 200)
+  const { code } = await res.json() as { code: string }
+  await telemetry.flush()
+
+  const items = ingestion.envelopes
+  const of = (baseType: string, name: RegExp): Envelope | undefined => items.find((e) => e.data?.baseType === baseType && name.test(e.data.baseData?.name ?? ''))
+  const request = of('RequestData', /getcode/)
+  const enqueue = of('RemoteDependencyData', /^codegate\.enqueue$/)
+  if (request === undefined || enqueue === undefined) {
+    t.fail(`no getcode request or enqueue dependency; got ${JSON.stringify(items.map((e) => `${e.data?.baseType ?? '?'} ${e.data?.baseData?.name ?? '?'}`))}`)
+    return
+  }
+  t.ok(ingestion.paths.length > 0 && ingestion.paths.every((p) => p.startsWith('/v2.1/track')), 'posted to <IngestionEndpoint>/v2.1/track')
+  t.equal(request.tags?.['ai.cloud.role'], 'codegate-api', 'the service is the cloud role')
+  t.equal(enqueue.tags?.['ai.operation.id'], request.tags?.['ai.operation.id'], 'the send is in the request\'s operation (trace)')
+  t.equal(enqueue.tags?.['ai.operation.parentId'] !== undefined, true, 'and has a parent')
+  const everything = JSON.stringify(items)
+  t.notMatch(everything, WHOLE_CODE, 'no code in any item')
+  t.notOk(everything.includes(code.slice(0, 3) + '-'), 'not even its letters with the dash')
+  t.notOk(everything.includes(KEY), 'no key in any item')
 })

@@ -6,7 +6,7 @@
  * queue after its visibility timeout.
  */
 import { constants } from 'node:os'
-import { ConfigError, loadWorkerConfig, loggerOptions, type WorkerConfig } from '@codegate/shared'
+import { ConfigError, loadWorkerConfig, loggerOptions, tracingEnabled, type WorkerConfig } from '@codegate/shared'
 import pino from 'pino'
 import { startHealthServer } from './health.js'
 import { workerMetrics } from './metrics.js'
@@ -25,8 +25,13 @@ async function main (): Promise<void> {
   }
   const log = pino(loggerOptions('worker', config.logLevel))
   // The SDK is loaded only when tracing is on: dozens of modules a worker without it need not wait for at start.
-  const telemetry = config.otlpEndpoint !== undefined
-    ? (await import('@codegate/shared/telemetry')).startTelemetry({ serviceName: 'codegate-worker', otlpEndpoint: config.otlpEndpoint })
+  const telemetry = tracingEnabled(config)
+    ? await (await import('@codegate/shared/telemetry')).startTelemetry({
+      serviceName: 'codegate-worker',
+      tracesSampleRatio: config.tracesSampleRatio ?? 1,
+      ...(config.otlpEndpoint !== undefined ? { otlpEndpoint: config.otlpEndpoint } : {}),
+      ...(config.azureMonitorConnectionString !== undefined ? { azureMonitorConnectionString: config.azureMonitorConnectionString } : {})
+    })
     : undefined
   const worker = new Worker(config, { logger: log })
   const metrics = config.metricsEnabled ? { metrics: workerMetrics(worker).registry } : {}

@@ -1,9 +1,10 @@
 /**
- * The worker's Prometheus metrics, fed by its typed events (worker.ts) and
- * its live counters; never a per-code label.
+ * The worker's metrics (Prometheus on its health port, and OpenTelemetry
+ * when an exporter is set: @codegate/shared/metrics), fed by its typed
+ * events (worker.ts) and its live counters; never a per-code label.
  */
-import { LAG_SECONDS_BUCKETS, METRIC_PREFIX, createMetricsRegistry } from '@codegate/shared/metrics'
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { LAG_SECONDS_BUCKETS, MetricSet } from '@codegate/shared/metrics'
+import type { Registry } from 'prom-client'
 import type { Worker } from './worker.js'
 
 export interface WorkerMetrics {
@@ -15,83 +16,62 @@ export interface WorkerMetrics {
 /** Lateness of an expiry: the expire is hidden until expiresAt (rounded up to a second), then one poll. */
 const LATENESS_SECONDS_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900]
 
-export function workerMetrics (worker: Worker, registry: Registry = createMetricsRegistry('worker')): WorkerMetrics {
-  const registers = [registry]
-  const name = (n: string): string => `${METRIC_PREFIX}${n}`
-  const messages = new Counter({
-    name: name('worker_messages_total'),
-    help: 'Messages handled, by outcome (activated, expired, requeued, dropped, poisoned, failed)',
-    labelNames: ['outcome'] as const,
-    registers
-  })
-  const activationLag = new Histogram({
-    name: name('activation_lag_seconds'),
-    help: 'Time from a code\'s issue (issuedAt) to its row being written by the worker',
-    buckets: LAG_SECONDS_BUCKETS,
-    registers
-  })
-  const expiries = new Counter({
-    name: name('expiries_total'),
-    help: 'Expire messages done, by what the row was: deleted, absent (consumed by a sign-in) or newer (another issue of the same code)',
-    labelNames: ['result'] as const,
-    registers
-  })
-  const lateness = new Histogram({
-    name: name('expiry_lateness_seconds'),
-    help: 'How long after its expiresAt a code\'s row was deleted (or found gone)',
-    buckets: LATENESS_SECONDS_BUCKETS,
-    registers
-  })
-  const poisoned = new Counter({
-    name: name('poison_messages_total'),
-    help: 'Messages sent to the poison queue, by cause: unreadable, implausible (no api could have sent it), exhausted (kept failing)',
-    labelNames: ['cause'] as const,
-    registers
-  })
-  const batch = new Histogram({
-    name: name('worker_receive_batch_messages'),
-    help: 'Messages returned by one receive (0: an empty poll)',
-    buckets: [0, 1, 2, 4, 8, 16, 32],
-    registers
-  })
+export function workerMetrics (worker: Worker, set: MetricSet = new MetricSet('worker')): WorkerMetrics {
   // Zero until the first event, so a rate() or an alert has a series to read.
-  for (const outcome of ['activated', 'expired', 'requeued', 'dropped', 'poisoned', 'failed']) messages.labels(outcome).inc(0)
-  for (const cause of ['unreadable', 'implausible', 'exhausted']) poisoned.labels(cause).inc(0)
-  for (const result of ['deleted', 'absent', 'newer']) expiries.labels(result).inc(0)
-
-  new Gauge({
-    name: name('worker_in_flight_messages'),
-    help: 'Messages being handled now',
-    registers,
-    collect () { this.set(worker.stats.inFlight) }
+  const messages = set.counter({
+    name: 'worker_messages_total',
+    help: 'Messages handled, by outcome (activated, expired, requeued, dropped, poisoned, failed)',
+    labelNames: ['outcome'],
+    zero: ['activated', 'expired', 'requeued', 'dropped', 'poisoned', 'failed'].map((outcome) => ({ outcome }))
   })
-  new Gauge({
-    name: name('worker_last_poll_age_seconds'),
-    help: 'Seconds since the last successful receive; -1 before the first (readiness fails above 5 × WORKER_MAX_BACKOFF_MS, at least 5 s)',
-    registers,
-    collect () {
-      const last = worker.stats.lastPollAt
-      this.set(last === undefined ? -1 : (Date.now() - last.getTime()) / 1000)
-    }
+  const activationLag = set.histogram({
+    name: 'activation_lag_seconds',
+    help: 'Time from a code\'s issue (issuedAt) to its row being written by the worker',
+    buckets: LAG_SECONDS_BUCKETS
   })
-  new Counter({
-    name: name('worker_errors_total'),
-    help: 'Failed polls, setup calls and message handlings',
-    registers,
-    collect () { this.reset(); this.inc(worker.stats.errors) }
+  const expiries = set.counter({
+    name: 'expiries_total',
+    help: 'Expire messages done, by what the row was: deleted, absent (consumed by a sign-in) or newer (another issue of the same code)',
+    labelNames: ['result'],
+    zero: ['deleted', 'absent', 'newer'].map((result) => ({ result }))
   })
+  const lateness = set.histogram({
+    name: 'expiry_lateness_seconds',
+    help: 'How long after its expiresAt a code\'s row was deleted (or found gone)',
+    buckets: LATENESS_SECONDS_BUCKETS
+  })
+  const poisoned = set.counter({
+    name: 'poison_messages_total',
+    help: 'Messages sent to the poison queue, by cause: unreadable, implausible (no api could have sent it), exhausted (kept failing)',
+    labelNames: ['cause'],
+    zero: ['unreadable', 'implausible', 'exhausted'].map((cause) => ({ cause }))
+  })
+  const batch = set.histogram({
+    name: 'worker_receive_batch_messages',
+    help: 'Messages returned by one receive (0: an empty poll)',
+    buckets: [0, 1, 2, 4, 8, 16, 32]
+  })
+  set.gauge({ name: 'worker_in_flight_messages', help: 'Messages being handled now' }, () => worker.stats.inFlight)
+  set.gauge({
+    name: 'worker_last_poll_age_seconds',
+    help: 'Seconds since the last successful receive; -1 before the first (readiness fails above 5 × WORKER_MAX_BACKOFF_MS, at least 5 s)'
+  }, () => {
+    const last = worker.stats.lastPollAt
+    return last === undefined ? -1 : (Date.now() - last.getTime()) / 1000
+  })
+  set.observedCounter({ name: 'worker_errors_total', help: 'Failed polls, setup calls and message handlings' }, () => worker.stats.errors)
 
   const listeners = {
-    activated: (e: { lagMs: number }) => { messages.labels('activated').inc(); activationLag.observe(Math.max(0, e.lagMs) / 1000) },
+    activated: (e: { lagMs: number }) => { messages.inc({ outcome: 'activated' }); activationLag.observe(Math.max(0, e.lagMs) / 1000) },
     expired: (e: { result: string, lateMs: number }) => {
-      messages.labels('expired').inc()
-      expiries.labels(e.result).inc()
+      messages.inc({ outcome: 'expired' })
+      expiries.inc({ result: e.result })
       lateness.observe(Math.max(0, e.lateMs) / 1000)
     },
-    requeued: () => { messages.labels('requeued').inc() },
-    dropped: () => { messages.labels('dropped').inc() },
-    poisoned: (e: { cause: string }) => { messages.labels('poisoned').inc(); poisoned.labels(e.cause).inc() },
-    failed: () => { messages.labels('failed').inc() },
+    requeued: () => { messages.inc({ outcome: 'requeued' }) },
+    dropped: () => { messages.inc({ outcome: 'dropped' }) },
+    poisoned: (e: { cause: string }) => { messages.inc({ outcome: 'poisoned' }); poisoned.inc({ cause: e.cause }) },
+    failed: () => { messages.inc({ outcome: 'failed' }) },
     received: (e: { count: number }) => { batch.observe(e.count) }
   }
   worker.on('activated', listeners.activated)
@@ -102,7 +82,7 @@ export function workerMetrics (worker: Worker, registry: Registry = createMetric
   worker.on('failed', listeners.failed)
   worker.on('received', listeners.received)
   return {
-    registry,
+    registry: set.registry,
     detach: () => {
       worker.off('activated', listeners.activated)
       worker.off('expired', listeners.expired)
