@@ -11,9 +11,11 @@
 # codes are stored under, HMAC-SHA256: 32 random bytes made here once), one
 # user-assigned managed identity per app with data-plane roles scoped to the
 # queues, tables and secrets that app uses, a container registry, Log Analytics (with a daily
-# cap), a Container Apps environment, and two apps: api (public HTTPS) and
-# worker (no ingress, scaled on the queues' backlog). The apps get URLs and
-# their identity's client id, never a key or connection string.
+# cap), Application Insights on that workspace, a Container Apps environment,
+# and two apps: api (public HTTPS) and worker (no ingress, scaled on the
+# queues' backlog). The apps get URLs and their identity's client id, never a
+# key or storage connection string; Application Insights' connection string
+# reaches them as a Container Apps secret, so their traces go there.
 #
 # Parameters come from the environment; see usage() or --help.
 set -euo pipefail
@@ -51,6 +53,13 @@ Environment (defaults in brackets):
                              the worker scales on backlog (README, "Scaling")
   LIMITS_TABLE_NAME          table of the api's sign-in limits [signinlimits]
   LOG_DAILY_CAP_GB           Log Analytics daily ingestion cap, GB [3]; -1: none
+                             (it caps Application Insights' traces too: same workspace)
+  APP_INSIGHTS               true: an Application Insights component on the Log
+                             Analytics workspace (created once, then reused), whose
+                             connection string api and worker get as a secret, so
+                             they send their spans there | false: no tracing [true]
+  TRACE_SAMPLE_RATIO         share of traces kept, 0 to 1 [0.05]: a code makes about
+                             25 spans, 20 KB in the workspace (README, "Cost")
   LOG_RETENTION_DAYS         Log Analytics retention [30]
   TRUST_PROXY                addresses/CIDRs of the ingress proxies whose
                              X-Forwarded-For the api believes
@@ -90,6 +99,10 @@ readonly WORKER_HEALTH_PORT=3001
 readonly APPS_API_VERSION=2025-01-01
 readonly STORAGE_API_VERSION=2023-05-01
 readonly KEYVAULT_API_VERSION=2023-07-01
+# Microsoft.Insights/components 2020-02-02: workspace-based components (WorkspaceResourceId).
+readonly INSIGHTS_API_VERSION=2020-02-02
+# The Container Apps secret holding Application Insights' connection string.
+readonly INSIGHTS_SECRET_NAME=appinsights-connection-string
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'deploy: %s\n' "$*" >&2; exit 1; }
@@ -135,6 +148,7 @@ api_env() {
     "STORAGE_TABLE_URL=${table_url}" \
     "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}" \
     "QUEUE_SHARDS=${QUEUE_SHARDS}" \
+    "TRACES_SAMPLE_RATIO=${TRACE_SAMPLE_RATIO:-0.05}" \
     "AUTH_MODE=${AUTH_MODE}"
   if [[ "$AUTH_MODE" == entra ]]; then
     printf '%s\n' \
@@ -158,7 +172,23 @@ worker_env() {
     "CODE_HASH_SECRET_NAME=${CODE_HASH_SECRET_NAME}" \
     "STORAGE_QUEUE_URL=${queue_url}" \
     "STORAGE_TABLE_URL=${table_url}" \
-    "QUEUE_SHARDS=${QUEUE_SHARDS}"
+    "QUEUE_SHARDS=${QUEUE_SHARDS}" \
+    "TRACES_SAMPLE_RATIO=${TRACE_SAMPLE_RATIO:-0.05}"
+}
+
+# Appends to the env array $1 the variable that names Application Insights'
+# connection string by its secret (secretRef): the value is in no plain setting.
+with_insights_env() {
+  local env=$1 entry
+  if [[ -z "${insights_connection_string:-}" ]]; then printf '%s' "$env"; return; fi
+  entry="{\"name\": \"APPLICATIONINSIGHTS_CONNECTION_STRING\", \"secretRef\": \"${INSIGHTS_SECRET_NAME}\"}"
+  if [[ "$env" == '[]' ]]; then printf '[%s]' "$entry"; else printf '%s, %s]' "${env%]}" "$entry"; fi
+}
+
+# The app's secrets (configuration.secrets): Application Insights' connection string, if any.
+secrets_json() {
+  [[ -n "${insights_connection_string:-}" ]] || return 0
+  printf '"secrets": [{"name": "%s", "value": %s}],' "$INSIGHTS_SECRET_NAME" "$(json_str "$insights_connection_string")"
 }
 
 # The queue shards: the base queue, then <base>-1 ... (packages/shared/src/shards.ts).
@@ -206,7 +236,7 @@ app_json() {
       identity=$api_identity_id
       cpu=$API_CPU memory=$API_MEMORY
       ingress="\"ingress\": {\"external\": true, \"targetPort\": ${API_PORT}, \"transport\": \"auto\", \"allowInsecure\": false},"
-      env=$(api_env | env_json)
+      env=$(with_insights_env "$(api_env | env_json)")
       probes=$(probes_json "$API_PORT")
       scale="{\"minReplicas\": ${API_MIN_REPLICAS}, \"maxReplicas\": ${API_MAX_REPLICAS}, \"rules\": [{\"name\": \"http\", \"http\": {\"metadata\": {\"concurrentRequests\": \"50\"}}}]}"
       ;;
@@ -215,7 +245,7 @@ app_json() {
       identity=$worker_identity_id
       cpu=$WORKER_CPU memory=$WORKER_MEMORY
       ingress=''
-      env=$(worker_env | env_json)
+      env=$(with_insights_env "$(worker_env | env_json)")
       probes=$(probes_json "$WORKER_HEALTH_PORT")
       scale="{\"minReplicas\": ${WORKER_MIN_REPLICAS}, \"maxReplicas\": ${WORKER_MAX_REPLICAS}, \"rules\": $(worker_scale_rules)}"
       ;;
@@ -231,6 +261,7 @@ app_json() {
     "configuration": {
       "activeRevisionsMode": "Single",
       ${ingress}
+      $(secrets_json)
       "registries": [{"server": $(json_str "$registry_server"), "identity": $(json_str "$identity")}]
     },
     "template": {
@@ -318,6 +349,7 @@ read_parameters() {
   # ingestion stops until the next day.
   LOG_DAILY_CAP_GB="${LOG_DAILY_CAP_GB:-3}"
   LOG_RETENTION_DAYS="${LOG_RETENTION_DAYS:-30}"
+  APP_INSIGHTS="${APP_INSIGHTS:-true}"
   ROLE_WAIT_SECONDS="${ROLE_WAIT_SECONDS:-900}"
   REVISION_WAIT_SECONDS="${REVISION_WAIT_SECONDS:-600}"
   CRASH_RESTARTS="${CRASH_RESTARTS:-3}"
@@ -339,6 +371,9 @@ read_parameters() {
   [[ "$REVISION_SUFFIX" =~ ^[a-z][a-z0-9-]{0,30}[a-z0-9]$ && "$REVISION_SUFFIX" != *--* ]] ||
     die "REVISION_SUFFIX must be 2-32 of a-z, 0-9 and single -, starting with a letter"
   [[ "$BUILD_WITH" =~ ^(acr|docker|none)$ ]] || die "BUILD_WITH must be acr, docker or none"
+  [[ "$APP_INSIGHTS" =~ ^(true|false)$ ]] || die "APP_INSIGHTS must be true or false"
+  TRACE_SAMPLE_RATIO="${TRACE_SAMPLE_RATIO:-0.05}"
+  [[ "$TRACE_SAMPLE_RATIO" =~ ^(0(\.[0-9]+)?|1(\.0+)?)$ ]] || die "TRACE_SAMPLE_RATIO must be a number from 0 to 1, e.g. 0.05"
   [[ "$LIMITS_TABLE_NAME" =~ ^[A-Za-z][A-Za-z0-9]{2,62}$ ]] || die "LIMITS_TABLE_NAME must be 3-63 letters and digits, starting with a letter"
   local n
   for n in API_MIN_REPLICAS API_MAX_REPLICAS WORKER_MIN_REPLICAS WORKER_MAX_REPLICAS WORKER_BACKLOG_PER_REPLICA QUEUE_SHARDS \
@@ -400,6 +435,7 @@ derive_names() {
   # The one identity both apps shared before they had their own.
   LEGACY_IDENTITY_NAME="${NAME_PREFIX}-identity"
   WORKSPACE_NAME="${NAME_PREFIX}-logs"
+  INSIGHTS_NAME="${NAME_PREFIX}-insights"
   ENVIRONMENT_NAME="${NAME_PREFIX}-env"
 }
 
@@ -436,7 +472,7 @@ preflight() {
 
 register_providers() {
   local ns
-  for ns in Microsoft.App Microsoft.OperationalInsights Microsoft.ContainerRegistry Microsoft.KeyVault Microsoft.Storage Microsoft.ManagedIdentity; do
+  for ns in Microsoft.App Microsoft.OperationalInsights Microsoft.Insights Microsoft.ContainerRegistry Microsoft.KeyVault Microsoft.Storage Microsoft.ManagedIdentity; do
     if [[ "$(az provider show --namespace "$ns" --query registrationState -o tsv 2>/dev/null)" != Registered ]]; then
       log "registering resource provider ${ns}"
       az provider register --namespace "$ns" --wait --only-show-errors
@@ -681,6 +717,32 @@ create_environment() {
   environment_id=$(az containerapp env show --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --query id -o tsv)
 }
 
+# Application Insights on the environment's Log Analytics workspace
+# (workspace-based: its traces land in that workspace, under its daily cap).
+# Created once and reused after; sets insights_connection_string, which the
+# apps get as a secret (app_json). Through Resource Manager, so the
+# application-insights CLI extension is not needed.
+create_insights() {
+  insights_connection_string=''
+  if [[ "$APP_INSIGHTS" != true ]]; then
+    log "no Application Insights (APP_INSIGHTS=false): the apps export no traces"
+    return 0
+  fi
+  local url workspace_id
+  url="/subscriptions/${subscription_id}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.Insights/components/${INSIGHTS_NAME}?api-version=${INSIGHTS_API_VERSION}"
+  if exists az rest --method get --url "$url"; then
+    log "application insights ${INSIGHTS_NAME} exists; reused"
+  else
+    log "application insights ${INSIGHTS_NAME} (workspace-based, on ${WORKSPACE_NAME})"
+    workspace_id=$(az monitor log-analytics workspace show --workspace-name "$WORKSPACE_NAME" --resource-group "$RESOURCE_GROUP" --query id -o tsv)
+    az rest --method put --url "$url" --only-show-errors --output none --body \
+      "{\"location\": $(json_str "$LOCATION"), \"kind\": \"web\", \"tags\": {\"app\": \"codegate\"}, \"properties\": {\"Application_Type\": \"web\", \"WorkspaceResourceId\": $(json_str "$workspace_id"), \"IngestionMode\": \"LogAnalytics\"}}"
+  fi
+  insights_connection_string=$(az rest --method get --url "$url" --query properties.ConnectionString -o tsv)
+  [[ "$insights_connection_string" == *InstrumentationKey=* ]] ||
+    die "application insights ${INSIGHTS_NAME} has no connection string (properties.ConnectionString)"
+}
+
 # One line: provisioning, running and health state of a revision, and the
 # most restarts of any of its containers; "crash-looping:" in front when
 # they reach CRASH_RESTARTS.
@@ -697,13 +759,17 @@ revision_state() {
 }
 
 deploy_app() {
-  local app=$1 min_replicas=$2 app_id revision healthy='Healthy'
+  local app=$1 min_replicas=$2 app_id revision healthy='Healthy' body="${work_dir}/${1}.json"
   app_id="/subscriptions/${subscription_id}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.App/containerApps/${app}"
   revision="${app}--${REVISION_SUFFIX}"
   log "container app ${app} (image codegate/${app}:${IMAGE_TAG}, revision ${revision})"
-  # A PUT of the whole resource: create or update, nothing left from earlier runs.
-  az rest --method put --url "${app_id}?api-version=${APPS_API_VERSION}" --body "$(app_json "$app")" \
+  # A PUT of the whole resource: create or update, nothing left from earlier
+  # runs. The body holds the app's secrets: a file only this user can read,
+  # never a command line (visible in ps).
+  app_json "$app" >"$body"
+  az rest --method put --url "${app_id}?api-version=${APPS_API_VERSION}" --body "@${body}" \
     --only-show-errors --output none
+  rm -f "$body"
   wait_for Succeeded 'Failed|Canceled' "container app ${app} provisioning" 900 \
     az rest --method get --url "${app_id}?api-version=${APPS_API_VERSION}" --query properties.provisioningState -o tsv
 
@@ -749,6 +815,7 @@ main() {
   grant_secret_reader
   build_images
   create_environment
+  create_insights
   deploy_app api "$API_MIN_REPLICAS"
   deploy_app worker "$WORKER_MIN_REPLICAS"
   warn_legacy_identity
@@ -762,8 +829,11 @@ codegate is deployed.
   api:     https://${fqdn}   (docs at /docs, probes /healthz and /readyz)
   try:     curl https://${fqdn}/api/v1/getcode
   logs:    az containerapp logs show -n worker -g ${RESOURCE_GROUP} --follow
-  remove:  RESOURCE_GROUP=${RESOURCE_GROUP} ./infra/teardown.sh
 EOF
+  if [[ -n "$insights_connection_string" ]]; then
+    printf '  traces:  Application Insights %s (portal: Transaction search, Application map)\n' "$INSIGHTS_NAME"
+  fi
+  printf '  remove:  RESOURCE_GROUP=%s ./infra/teardown.sh\n' "$RESOURCE_GROUP"
 }
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -4,7 +4,7 @@
  * where secrets travel, and the least-privilege roles.
  */
 import t from 'tap'
-import { FakeAz, type Call } from './fixtures/fake-az.js'
+import { FakeAz, INSIGHTS_CONNECTION_STRING, type Call } from './fixtures/fake-az.js'
 import { DEPLOY_ENV, runScript } from './fixtures/run-script.js'
 
 const KEY = 'function-key-7f3a9c'
@@ -73,12 +73,28 @@ t.test('a fresh deployment creates everything, each app with an identity and rol
   // The Log Analytics key: in a body file, never on a command line.
   const environmentPut = rest(az.calls, 'put', '/managedEnvironments/')[0]
   t.match(environmentPut?.bodyFile ?? '', SHARED_KEY, 'the environment is created with the shared key from a body file')
-  for (const secret of [KEY, SHARED_KEY, hashKey]) {
+  for (const secret of [KEY, SHARED_KEY, hashKey, INSIGHTS_CONNECTION_STRING]) {
     t.notOk(az.calls.some((c) => c.args.some((a) => a.includes(secret))), `${secret.slice(0, 6)}… is on no command line`)
     t.notOk((run.stderr + run.stdout).includes(secret), `${secret.slice(0, 6)}… is in no output`)
   }
   const workspace = Object.values(az.state.resources).find((r) => r.type === 'workspace')
   t.match(workspace, { quota: '3', retention: '30' }, 'Log Analytics has a daily cap')
+
+  // Application Insights: workspace-based, on that workspace; its connection string a secret of each app.
+  const insights = Object.values(az.state.resources).filter((r) => r.type === 'insights')
+  t.same(insights.map((r) => r.name), ['codegate-insights'], 'one Application Insights component')
+  t.match(insights[0]?.body, { kind: 'web', properties: { Application_Type: 'web', WorkspaceResourceId: workspace?.id, IngestionMode: 'LogAnalytics' } },
+    'workspace-based, on the Log Analytics workspace the environment logs to')
+  t.ok(az.state.registered.includes('Microsoft.Insights'), 'its resource provider is registered')
+  for (const name of ['api', 'worker']) {
+    const app = Object.values(az.state.resources).find((r) => r.type === 'app' && r.name === name) as unknown as { body: AppBody }
+    t.same(app.body.properties.configuration.secrets, [{ name: 'appinsights-connection-string', value: INSIGHTS_CONNECTION_STRING }], `${name}: the connection string is a Container Apps secret`)
+    const env = app.body.properties.template.containers[0]!.env.filter((e) => e.name === 'APPLICATIONINSIGHTS_CONNECTION_STRING')
+    t.same(env, [{ name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', secretRef: 'appinsights-connection-string' }], `${name}: its variable names the secret, holds no value`)
+    t.equal(app.body.properties.template.containers[0]!.env.find((e) => e.name === 'TRACES_SAMPLE_RATIO')?.value, '0.05', `${name} keeps 5 % of traces`)
+    const puts = rest(az.calls, 'put', `/containerApps/${name}`)
+    t.ok(puts.length > 0 && puts.every((c) => c.bodyFile !== undefined), `${name}: its body (with the secret) is sent from a file`)
+  }
 
   // The apps: sizes, identities, the revision waited on.
   for (const name of ['api', 'worker']) {
@@ -123,17 +139,34 @@ t.test('running it again changes nothing it does not have to, and needs no key',
   t.match(run.stderr, /secret code-hash-key exists; kept/, 'the code hash key is never replaced by a re-run')
   t.match(run.stderr, /key vault \S+ exists/)
   t.same(rest(calls, 'put', '/managedEnvironments/'), [], 'the environment is not re-created')
+  t.same(rest(calls, 'put', '/components/'), [], 'Application Insights is reused, not re-created')
+  t.match(run.stderr, /application insights codegate-insights exists; reused/)
+  const worker = Object.values(az.state.resources).find((r) => r.type === 'app' && r.name === 'worker') as unknown as { body: AppBody }
+  t.same(worker.body.properties.configuration.secrets, [{ name: 'appinsights-connection-string', value: INSIGHTS_CONNECTION_STRING }], 'and its connection string still reaches the apps')
   t.ok(rest(calls, 'get', '/revisions/api--rtest2').length > 0, 'the new revision is the one waited on')
   t.same(rest(calls, 'get', '/revisions/api--rtest1'), [], 'not the previous one')
+})
+
+// APP_INSIGHTS=false renders the apps without the secret: packages/stack/test/compose.test.ts.
+t.test('APP_INSIGHTS other than true or false, or a TRACE_SAMPLE_RATIO outside 0..1, is refused before anything is made', async (t) => {
+  const fresh = await new FakeAz().start()
+  t.teardown(async () => { await fresh.close() })
+  const bad = await runScript('deploy.sh', { ...DEPLOY_ENV, THIRD_PARTY_API_KEY: KEY, APP_INSIGHTS: 'yes' }, fresh)
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, 'APP_INSIGHTS must be true or false')
+  t.same(fresh.calls, [], 'no az call')
+  const ratio = await runScript('deploy.sh', { ...DEPLOY_ENV, THIRD_PARTY_API_KEY: KEY, TRACE_SAMPLE_RATIO: '5%' }, fresh)
+  t.equal(ratio.code, 1)
+  t.match(ratio.stderr, 'TRACE_SAMPLE_RATIO must be a number from 0 to 1')
 })
 
 interface AppBody {
   identity: { userAssignedIdentities: Record<string, object> }
   properties: {
-    configuration: { registries: { identity: string }[] }
+    configuration: { registries: { identity: string }[], secrets?: { name: string, value: string }[] }
     template: {
       revisionSuffix: string
-      containers: { resources: object, env: { name: string, value: string }[] }[]
+      containers: { resources: object, env: { name: string, value?: string, secretRef?: string }[] }[]
       scale: { rules: object[] }
     }
   }

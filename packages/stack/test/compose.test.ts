@@ -427,6 +427,16 @@ t.test('infra/deploy.sh gives the apps URLs and a managed identity each, never k
   t.same(worker.body.properties.template.scale.rules, [backlogRule(base, 0)], 'worker scales on its queue\'s visible messages, read with the worker\'s own identity')
   t.equal(worker.env.QUEUE_SHARDS, '1')
 
+  // With Application Insights (APP_INSIGHTS=true, the default): its connection string is the apps' one secret, named by the variable.
+  for (const app of ['api', 'worker']) {
+    const connectionString = 'InstrumentationKey=00000000-0000-4000-8000-000000000001;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/'
+    const traced = renderApp(app, { ...inputs, insights_connection_string: connectionString })
+    t.same(traced.body.properties.configuration.secrets, [{ name: 'appinsights-connection-string', value: connectionString }], `${app}: the connection string is a secret`)
+    const env = traced.body.properties.template.containers[0].env as { name: string, value?: string, secretRef?: string }[]
+    t.same(env.filter((e) => e.name === 'APPLICATIONINSIGHTS_CONNECTION_STRING'), [{ name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', secretRef: 'appinsights-connection-string' }], `${app}: read through secretRef, never a plain value`)
+    t.notOk(JSON.stringify(env).includes(connectionString), `${app}: the value is in no plain variable`)
+  }
+
   const sharded = renderApp('worker', { ...inputs, QUEUE_SHARDS: '3' })
   t.same(sharded.body.properties.template.scale.rules, [backlogRule(base, 0), backlogRule(`${base}-1`, 1), backlogRule(`${base}-2`, 2)], 'one rule per shard')
   t.equal(sharded.env.QUEUE_SHARDS, '3')
