@@ -23,7 +23,9 @@ export const launcherSchema: ConfigSchema = {
     [PORT_VARIABLES.table]: port('Azurite table port', DEFAULT_PORTS.table),
     CODEGATE_DATA_DIR: { type: 'string', minLength: 1, default: '.data', description: 'Local data (Azurite, dev-vault certificate); relative paths are from the repository root' },
     THIRD_PARTY_API_KEY: { type: 'string', minLength: 1, default: DEV_THIRD_PARTY_API_KEY, description: 'Key seeded into dev-vault and accepted by number-api' },
-    LAUNCHER_STOP_TIMEOUT_MS: { type: 'integer', minimum: 0, default: 15000, description: 'How long each process gets after SIGTERM before SIGKILL' }
+    LAUNCHER_STOP_TIMEOUT_MS: { type: 'integer', minimum: 0, default: 15000, description: 'How long each process gets after SIGTERM before SIGKILL' },
+    TRACE: { type: 'boolean', default: false, description: 'Start a local OTLP receiver, send the api\'s and worker\'s spans to it and keep them in <CODEGATE_DATA_DIR>/traces, for npm run trace' },
+    OTLP_RECEIVER_PORT: port('local OTLP receiver port (TRACE=1)', 4318)
   },
   required: []
 }
@@ -31,6 +33,8 @@ export const launcherSchema: ConfigSchema = {
 export interface LauncherConfig {
   ports: LocalSystemPorts
   dataDir: string
+  /** TRACE=1: where the local OTLP receiver listens; undefined: no tracing. */
+  trace?: { port: number }
   thirdPartyApiKey: string
   stopTimeoutMs: number
 }
@@ -49,6 +53,7 @@ export function loadLauncherConfig (env: Env, root: string): LauncherConfig {
       table: portOf('table')
     },
     dataDir: isAbsolute(dataDir) ? dataDir : join(root, dataDir),
+    ...(raw.TRACE === true ? { trace: { port: raw.OTLP_RECEIVER_PORT as number } } : {}),
     thirdPartyApiKey: raw.THIRD_PARTY_API_KEY as string,
     stopTimeoutMs: raw.LAUNCHER_STOP_TIMEOUT_MS as number
   }

@@ -16,6 +16,7 @@ import { nodeSupportWarning } from '../src/node-support.js'
 
 const cli = join(repositoryRoot(), 'packages/stack/dist/cli.js')
 const tokenCli = join(repositoryRoot(), 'packages/stack/dist/token-cli.js')
+const traceCli = join(repositoryRoot(), 'packages/stack/dist/trace-cli.js')
 
 /** Direct children of `pid`, from /proc (Linux). */
 function childrenOf (pid: number): number[] {
@@ -73,10 +74,13 @@ function launch (env: Record<string, string>): { output: () => string, exited: P
   }
 }
 
-t.test('npm start brings the system up, prints where the API is, and SIGTERM stops everything with exit 0', async (t) => {
+t.test('npm start brings the system up, prints where the API is, traces with TRACE=1, and SIGTERM stops everything with exit 0', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'codegate-cli-'))
   t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
-  const env = await launcherEnv(dataDir)
+  const env: Record<string, string> = { ...await launcherEnv(dataDir), TRACE: '1' }
+  let otlpPort = await freePort()
+  while (Object.values(env).includes(String(otlpPort))) otlpPort = await freePort()
+  env.OTLP_RECEIVER_PORT = String(otlpPort)
   const launcher = launch(env)
   t.teardown(() => { if (isAlive(launcher.pid)) process.kill(launcher.pid, 'SIGKILL') })
 
@@ -91,6 +95,28 @@ t.test('npm start brings the system up, prints where the API is, and SIGTERM sto
   t.equal(token.status, 0, token.stderr)
   const res = await fetch(`${api}/api/v1/getcode`, { headers: { authorization: `Bearer ${token.stdout.trim()}` } })
   t.equal(res.status, 200, 'getcode answers through the launched api with the printed token')
+  const { code } = await res.json() as { code: string }
+
+  // `npm run trace` lists the traced code by id, then prints its trace: the api's request and send, the worker's activate.
+  t.match(launcher.output(), `OTLP receiver http://127.0.0.1:${otlpPort}`, 'the banner says where spans go')
+  const trace = (...args: string[]): { status: number | null, stdout: string, stderr: string } =>
+    spawnSync(process.execPath, [traceCli, ...args], { env, encoding: 'utf8', timeout: 30_000 })
+  let tree = ''
+  let listed = ''
+  const traceDeadline = Date.now() + 30_000
+  while (Date.now() < traceDeadline && !tree.includes('codegate.activate')) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    listed = trace().stdout
+    const codeId = /^([0-9a-f]{8})\s/m.exec(listed)?.[1]
+    if (codeId !== undefined) tree = trace(codeId).stdout
+  }
+  t.match(listed, /^[0-9a-f]{8}\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+trace [0-9a-f]{32}$/m, 'npm run trace lists the code by id, time and trace')
+  t.match(tree, /^code [0-9a-f]{8}\s+trace [0-9a-f]{32}$/m)
+  t.match(tree, /^\S.*\[codegate-api\]/m, 'the trace starts in the api')
+  t.match(tree, /^\s+codegate\.enqueue\s+\[codegate-api\]/m, 'the send is inside the request')
+  t.match(tree, /^\s+codegate\.activate\s+\[codegate-worker\]/m, 'the worker\'s activate is in the same trace, under the send')
+  t.notOk(tree.includes(code), 'the tree names no code')
+  t.equal(trace('ffffffffff').status, 1, 'an id no code has: exit 1')
 
   // The launcher's reaper (managed-process.ts) is a /bin/sh child of its own; it ends once the launcher has.
   const isReaper = (pid: number): boolean => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/bin/sh')
@@ -108,6 +134,7 @@ t.test('npm start brings the system up, prints where the API is, and SIGTERM sto
   t.ok(reapers.every(gone), 'the reaper ends after the launcher')
   t.match(launcher.output(), /\[stack\]\s+stopped/)
   t.ok(existsSync(join(dataDir, 'azurite')) && existsSync(join(dataDir, 'dev-vault', 'cert.pem')), 'data is kept in CODEGATE_DATA_DIR')
+  t.ok(existsSync(join(dataDir, 'traces', 'spans.ndjson')), 'and the spans too')
 })
 
 t.test('npm run token without a running dev-vault says so and exits 1', async (t) => {

@@ -60,9 +60,11 @@ export class CodeIssuer {
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000)
     const message: CodeMessage = { v: 2, phase: 'activate', codeHash, issuedAt, expiresAt, ...(subject !== undefined ? { subject } : {}) }
     // The send is the producer span; its context travels in the envelope, so the worker's activate is its child.
+    // The code id (as the logs name the code, never the code) is how `npm run trace` finds a code's trace.
+    const codeId = codeIdOf(codeHash)
     return await tracer().startActiveSpan('codegate.enqueue', {
       kind: SpanKind.PRODUCER,
-      attributes: { 'messaging.system': 'azure_queue_storage', 'messaging.operation.type': 'send', 'messaging.destination.name': queue.name }
+      attributes: { 'messaging.system': 'azure_queue_storage', 'messaging.operation.type': 'send', 'messaging.destination.name': queue.name, 'codegate.code_id': codeId }
     }, async (span) => {
       const trace = activeTraceCarrier()
       if (trace !== undefined) message.trace = trace
@@ -76,7 +78,7 @@ export class CodeIssuer {
         observe?.queueSend(secondsSince(start), true)
         observe?.issued()
         span.setAttribute('messaging.message.id', sent.messageId)
-        return { code, codeId: codeIdOf(codeHash), issuedAt, expiresAt, messageId: sent.messageId, ...(subject !== undefined ? { subject } : {}) }
+        return { code, codeId, issuedAt, expiresAt, messageId: sent.messageId, ...(subject !== undefined ? { subject } : {}) }
       } catch (err) {
         if (start !== undefined) observe?.queueSend(secondsSince(start), false)
         span.setStatus({ code: SpanStatusCode.ERROR })
