@@ -8,6 +8,7 @@ import type { ApiConfig, WorkerConfig } from '@codegate/shared/config'
 import { createQueues } from '@codegate/shared/clients'
 import { startWorker } from '@codegate/worker'
 import { appFor, azuriteFor, configFor, KEY, numberApiFor, vaultFor, WHOLE_CODE, type Parts } from './fixtures/parts.js'
+import { sample } from './fixtures/prometheus.js'
 
 const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
@@ -34,17 +35,6 @@ function workerConfigFor (api: ApiConfig): WorkerConfig {
     healthPort: 0,
     summaryIntervalSeconds: 60
   }
-}
-
-/** The value of the sample `name` whose labels include `labels`; undefined when there is none. */
-function sample (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (match === null || match[1] !== name) continue
-    const have = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(match[3])
-  }
-  return undefined
 }
 
 async function scrape (url: string): Promise<string> {

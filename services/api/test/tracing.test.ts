@@ -17,6 +17,7 @@ import { createQueues } from '@codegate/shared/clients'
 import { formatTimestamp } from '@codegate/shared/time'
 import { instrumentHttpClients } from '../src/tracing.js'
 import { ingestionEndpointFor, type Envelope } from './fixtures/ingestion.js'
+import { sample as prometheus } from './fixtures/prometheus.js'
 import { appFor, azuriteFor, configFor, KEY, numberApiFor, vaultFor, WHOLE_CODE, type Parts } from './fixtures/parts.js'
 
 const WORKER_MAIN = fileURLToPath(new URL('../../worker/dist/main.js', import.meta.url))
@@ -25,17 +26,6 @@ const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
 const numberApi = await numberApiFor(t)
 const parts: Parts = { azurite, vault, numberApi }
-
-/** The value of the Prometheus sample `name` whose labels include `labels`. */
-function prometheus (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (match === null || match[1] !== name) continue
-    const have = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(match[3])
-  }
-  return undefined
-}
 
 /** OTLP span kinds. */
 const SERVER = 2
