@@ -24,7 +24,7 @@ export const launcherSchema: ConfigSchema = {
     CODEGATE_DATA_DIR: { type: 'string', minLength: 1, default: '.data', description: 'Local data (Azurite, dev-vault certificate); relative paths are from the repository root' },
     THIRD_PARTY_API_KEY: { type: 'string', minLength: 1, default: DEV_THIRD_PARTY_API_KEY, description: 'Key seeded into dev-vault and accepted by number-api' },
     LAUNCHER_STOP_TIMEOUT_MS: { type: 'integer', minimum: 0, default: 15000, description: 'How long each process gets after SIGTERM before SIGKILL' },
-    TRACE: { type: 'boolean', default: false, description: 'Start a local OTLP receiver, send the api\'s and worker\'s spans to it and keep them in <CODEGATE_DATA_DIR>/traces, for npm run trace' },
+    TRACE: { type: 'string', enum: ['1', '0', 'true', 'false'], default: '0', description: 'Start a local OTLP receiver, send the api\'s and worker\'s spans to it and keep them in <CODEGATE_DATA_DIR>/traces, for npm run trace' },
     OTLP_RECEIVER_PORT: port('local OTLP receiver port (TRACE=1)', 4318)
   },
   required: []
@@ -53,7 +53,7 @@ export function loadLauncherConfig (env: Env, root: string): LauncherConfig {
       table: portOf('table')
     },
     dataDir: isAbsolute(dataDir) ? dataDir : join(root, dataDir),
-    ...(raw.TRACE === true ? { trace: { port: raw.OTLP_RECEIVER_PORT as number } } : {}),
+    ...(raw.TRACE === '1' || raw.TRACE === 'true' ? { trace: { port: raw.OTLP_RECEIVER_PORT as number } } : {}),
     thirdPartyApiKey: raw.THIRD_PARTY_API_KEY as string,
     stopTimeoutMs: raw.LAUNCHER_STOP_TIMEOUT_MS as number
   }

@@ -31,3 +31,11 @@ t.test('a bad port is refused, naming the variable', async (t) => {
   t.throws(() => loadLauncherConfig({ NUMBER_API_PORT: 'seventy' }, '/repo'), ConfigError)
   t.throws(() => loadLauncherConfig({ NUMBER_API_PORT: 'seventy' }, '/repo'), { message: /NUMBER_API_PORT/ })
 })
+
+t.test('TRACE=1 (or true) turns the local OTLP receiver on, on OTLP_RECEIVER_PORT (4318); anything else is refused', async (t) => {
+  t.equal(loadLauncherConfig({}, '/repo').trace, undefined, 'off by default')
+  t.same(loadLauncherConfig({ TRACE: '1' }, '/repo').trace, { port: 4318 })
+  t.same(loadLauncherConfig({ TRACE: 'true', OTLP_RECEIVER_PORT: '14318' }, '/repo').trace, { port: 14318 })
+  t.equal(loadLauncherConfig({ TRACE: '0' }, '/repo').trace, undefined)
+  t.throws(() => loadLauncherConfig({ TRACE: 'yes' }, '/repo'), { message: /TRACE/ })
+})
