@@ -33,10 +33,10 @@ import {
   type Queues,
   type WorkerConfig
 } from '@codegate/shared'
+import { Backoff } from '@codegate/shared/backoff'
 import { CodeHashKeys } from '@codegate/shared/code-hash'
 import { handleMessage, type LifecycleDeps, type LifecycleRules, type Outcome, type PoisonCause, type ReceivedMessage } from '@codegate/shared/lifecycle'
 import pino, { type Logger } from 'pino'
-import { Backoff } from './backoff.js'
 
 type QueueClient = Queues['queue']
 type ReceivedItem = Awaited<ReturnType<QueueClient['receiveMessages']>>['receivedMessageItems'][number]
