@@ -35,6 +35,7 @@ import {
 } from '@codegate/shared'
 import { Backoff } from '@codegate/shared/backoff'
 import { CodeHashKeys } from '@codegate/shared/code-hash'
+import { withTimeout } from '@codegate/shared/race'
 import { handleMessage, type LifecycleDeps, type LifecycleRules, type Outcome, type PoisonCause, type ReceivedMessage } from '@codegate/shared/lifecycle'
 import pino, { type Logger } from 'pino'
 
@@ -523,11 +524,5 @@ function rethrowUnlessForbidden (err: unknown): unknown {
 
 /** Waits for `promise` until `deadline`; true if it settled in time. */
 async function within (promise: Promise<unknown>, deadline: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => { resolve(false) }, Math.max(0, deadline - Date.now())) })
-  try {
-    return await Promise.race([promise.then(() => true), timeout])
-  } finally {
-    clearTimeout(timer)
-  }
+  return await withTimeout(promise.then(() => true), deadline - Date.now(), () => false)
 }

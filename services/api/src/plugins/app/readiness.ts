@@ -5,6 +5,7 @@
  * cached the vault is not probed: codes can be issued
  * without it, and probes every few seconds would only add vault traffic.
  */
+import { withTimeout } from '@codegate/shared/race'
 import fp from 'fastify-plugin'
 
 declare module 'fastify' {
@@ -32,17 +33,11 @@ const reasonOf = (err: unknown): string => {
 }
 
 async function check (probe: () => Promise<unknown>): Promise<{ ok: boolean, reason?: string }> {
-  let timer: NodeJS.Timeout | undefined
   try {
-    await Promise.race([
-      probe(),
-      new Promise((_resolve, reject) => { timer = setTimeout(() => { reject(new CheckTimeout()) }, CHECK_TIMEOUT_MS) })
-    ])
+    await withTimeout(probe(), CHECK_TIMEOUT_MS, () => { throw new CheckTimeout() })
     return { ok: true }
   } catch (err) {
     return { ok: false, reason: `unreachable: ${reasonOf(err)}` }
-  } finally {
-    clearTimeout(timer)
   }
 }
 
