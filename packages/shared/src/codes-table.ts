@@ -5,8 +5,8 @@
  * read is ETag-conditioned, so concurrent workers and sign-ins cannot undo
  * each other's work.
  */
-import { RestError, type TableClient } from '@azure/data-tables'
-import { CodeFormatError } from './errors.js'
+import type { TableClient } from '@azure/data-tables'
+import { CodeFormatError, statusOf } from './errors.js'
 import { codeIdOf, isCodeHash } from './code-hash.js'
 import type { CodeMessage } from './message.js'
 import { linkTo, readTraceCarrier, type TraceCarrier } from './tracing.js'
@@ -48,8 +48,6 @@ interface Entity {
   traceparent?: string
   tracestate?: string
 }
-
-const statusOf = (err: unknown): number | undefined => err instanceof RestError ? err.statusCode : undefined
 
 /** Two hex digits of the hash spread codes over 256 partitions, so no partition's 2,000 entities/s target is the limit. */
 export function partitionKeyOfHash (codeHash: string): string {

@@ -9,6 +9,7 @@
 import { TableClient } from '@azure/data-tables'
 import { codeIdOf } from '@codegate/shared/code-hash'
 import { checkSignIn, type CodeRow } from '@codegate/shared/codes-table'
+import { statusOf } from '@codegate/shared/errors'
 import { connectionStringFor } from './azurite.js'
 import { loadLauncherConfig } from './cli-config.js'
 import { repositoryRoot } from './local-system.js'
@@ -33,8 +34,7 @@ try {
     rows.push([codeIdOf(row.codeHash), row.issuedAt.toISOString(), row.expiresAt.toISOString(), row.subject ?? '', check.approved ? 'valid' : check.reason])
   }
 } catch (err) {
-  const status = (err as { statusCode?: number }).statusCode
-  process.stderr.write(status === 404
+  process.stderr.write(statusOf(err) === 404
     ? 'The codes table does not exist yet: start the system (npm start) and issue a code.\n'
     : `Cannot read the codes table at 127.0.0.1:${config.ports.table}: is npm start running? (${(err as Error).message})\n`)
   process.exit(1)

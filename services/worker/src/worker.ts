@@ -35,6 +35,7 @@ import {
 } from '@codegate/shared'
 import { Backoff } from '@codegate/shared/backoff'
 import { CodeHashKeys } from '@codegate/shared/code-hash'
+import { statusOf } from '@codegate/shared/errors'
 import { withTimeout } from '@codegate/shared/race'
 import { handleMessage, type LifecycleDeps, type LifecycleRules, type Outcome, type PoisonCause, type ReceivedMessage } from '@codegate/shared/lifecycle'
 import pino, { type Logger } from 'pino'
@@ -117,8 +118,8 @@ const ERROR_MAX_MS = 5000
 
 /** A message that became visible again and was received elsewhere: Azure answers 404, Azurite 400 PopReceiptMismatch. */
 function notOurs (err: unknown): boolean {
-  const { statusCode, code } = err as { statusCode?: number, code?: string }
-  return statusCode === 404 || (statusCode === 400 && code === 'PopReceiptMismatch')
+  const status = statusOf(err)
+  return status === 404 || (status === 400 && (err as { code?: unknown }).code === 'PopReceiptMismatch')
 }
 
 export class Worker extends EventEmitter<WorkerEvents> {
@@ -518,7 +519,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
 /** A 403 (allowed to use, not to create) is returned; any other error is thrown. */
 function rethrowUnlessForbidden (err: unknown): unknown {
-  if ((err as { statusCode?: number } | null)?.statusCode === 403) return err
+  if (statusOf(err) === 403) return err
   throw err
 }
 
