@@ -6,17 +6,15 @@
  * each other's work.
  */
 import type { TableClient } from '@azure/data-tables'
+import type { CodeIssue } from './code.js'
 import { CodeFormatError, statusOf } from './errors.js'
 import { codeIdOf, isCodeHash } from './code-hash.js'
 import type { CodeMessage } from './message.js'
 import { linkTo, readTraceCarrier, type TraceCarrier } from './tracing.js'
 import { trace } from '@opentelemetry/api'
 
-export interface CodeRow {
+export interface CodeRow extends CodeIssue {
   codeHash: string
-  issuedAt: Date
-  expiresAt: Date
-  subject?: string
   consumedAt?: Date
   /** Trace context of the code's issue, when it was traced: a sign-in links to it. */
   trace?: TraceCarrier

@@ -16,7 +16,7 @@
  * "Invariants"). Text is base64 of the JSON envelope by
  * default, as Azure Functions queue triggers expect.
  */
-import { isCode } from './code.js'
+import { isCode, type CodeIssue } from './code.js'
 import { codeIdOf, isCodeHash } from './code-hash.js'
 import { MessageFormatError } from './errors.js'
 import { formatTimestamp, parseTimestamp } from './time.js'
@@ -25,14 +25,11 @@ import { readTraceCarrier, type TraceCarrier } from './tracing.js'
 export type Phase = 'activate' | 'expire'
 export type MessageEncoding = 'base64' | 'text'
 
-export interface CodeMessage {
+export interface CodeMessage extends CodeIssue {
   v: 2
   phase: Phase
   /** HMAC-SHA256 of the code under the code hash key (code-hash.ts). */
   codeHash: string
-  issuedAt: Date
-  expiresAt: Date
-  subject?: string
   /** ETag of the row the activation inserted; lets expire delete without reading first. */
   etag?: string
   /** W3C trace context of the span that issued the code (tracing.ts); absent when tracing is off. */

@@ -7,6 +7,7 @@
  * starts with it.
  */
 import { TableClient } from '@azure/data-tables'
+import type { CodeIssue } from '@codegate/shared/code'
 import { codeIdOf } from '@codegate/shared/code-hash'
 import { checkSignIn, type CodeRow } from '@codegate/shared/codes-table'
 import { statusOf } from '@codegate/shared/errors'
@@ -22,7 +23,8 @@ const table = TableClient.fromConnectionString(
   { allowInsecureConnection: true }
 )
 
-interface Entity { rowKey: string, issuedAt: Date, expiresAt: Date, subject?: string, consumedAt?: Date, etag: string }
+/** A row as the table client lists it: the issue under the hash (RowKey). */
+type Entity = CodeIssue & { rowKey: string, consumedAt?: Date, etag: string }
 
 const now = new Date()
 const rows: string[][] = [['id', 'issued', 'expires', 'subject', 'state']]
