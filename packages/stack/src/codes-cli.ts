@@ -10,16 +10,21 @@ import { TableClient } from '@azure/data-tables'
 import type { CodeIssue } from '@codegate/shared/code'
 import { codeIdOf } from '@codegate/shared/code-hash'
 import { checkSignIn, type CodeRow } from '@codegate/shared/codes-table'
+import { readEnv, schemas } from '@codegate/shared/config'
 import { statusOf } from '@codegate/shared/errors'
+import { configOrExit } from '@codegate/shared/process'
 import { connectionStringFor } from './azurite.js'
 import { loadLauncherConfig } from './cli-config.js'
 import { repositoryRoot } from './local-system.js'
 
-const config = loadLauncherConfig(process.env, repositoryRoot())
+const config = configOrExit('codes', () => loadLauncherConfig(process.env, repositoryRoot()))
+// The services' own variable, read with their schema: the same default and check.
+const tableSchema = { properties: Object.fromEntries(Object.entries(schemas.worker.properties).filter(([name]) => name === 'CODES_TABLE_NAME')), required: [] }
+const tableName = configOrExit('codes', () => readEnv(tableSchema, process.env).CODES_TABLE_NAME as string)
 const wanted = process.argv[2]
 const table = TableClient.fromConnectionString(
   connectionStringFor('127.0.0.1', config.ports.queue, config.ports.table),
-  process.env.CODES_TABLE_NAME ?? 'codes',
+  tableName,
   { allowInsecureConnection: true }
 )
 
