@@ -21,7 +21,7 @@
  * as the services. Exits 0 and prints Markdown.
  */
 import { parseArgs } from 'node:util'
-import { CodesTable, createQueues, createTableClient, encodeMessage, generateCode, partitionKeyOfHash, randomHasher, type CodeMessage, type StorageConfig } from '@codegate/shared'
+import { CodesTable, createQueues, createTableClient, decodeMessage, encodeMessage, generateCode, partitionKeyOfHash, randomHasher, type CodeMessage, type StorageConfig } from '@codegate/shared'
 import { connectionStringFor, startAzurite } from '@codegate/stack'
 import { diff, startCountingProxy, transactions, type Counts } from './counting-proxy.js'
 import { percentile, round } from './stats.js'
@@ -78,10 +78,7 @@ async function variant (kind: 'update' | 'expire queue', codes: number, connecti
   const messages = Array.from({ length: codes }, activate)
   for (const m of messages) await timed('send', async () => await queue.sendMessage(encodeMessage(m), { messageTimeToLive: -1 }))
   const byCode = new Map(messages.map((m) => [m.codeHash, m]))
-  const decode = (text: string): CodeMessage => {
-    const json = JSON.parse(Buffer.from(text, 'base64').toString('utf8')) as { codeHash: string }
-    return byCode.get(json.codeHash) as CodeMessage
-  }
+  const decode = (text: string): CodeMessage => byCode.get(decodeMessage(text, TTL_SECONDS).message.codeHash) as CodeMessage
   // Activate: insert the row, then bring the code back at expiry.
   await drain(queue, codes, async (item) => {
     const m = decode(item.messageText)

@@ -13,6 +13,7 @@ import { CodeHasher, codeIdOf } from '@codegate/shared/code-hash'
 import { CodesTable } from '@codegate/shared/codes-table'
 import type { StorageConfig } from '@codegate/shared/config'
 import { DevTokenCredential } from '@codegate/shared/credentials'
+import { decodePoison, type PoisonNote } from '@codegate/shared/message'
 import { parseTimestamp } from '@codegate/shared/time'
 import { connectionStringFor, DEV_ACCOUNT_KEY, startLocalSystem, startTcpProxy, type LocalSystem, type TcpProxy } from '@codegate/stack'
 import { getCode, signIn } from './api-client.js'
@@ -622,12 +623,10 @@ export class SoakRun {
   }
 }
 
-/** A poison message: the worker's JSON (base64 or not) with the original's id and the reason. */
-export function readPoison (text: string): { messageId: string, reason: string } {
-  const trimmed = text.trim()
+/** A poison message's original id and reason (the codec's record); an unreadable one says so. */
+export function readPoison (text: string): PoisonNote {
   try {
-    const json = JSON.parse(trimmed.startsWith('{') ? trimmed : Buffer.from(trimmed, 'base64').toString('utf8')) as { messageId?: unknown, reason?: unknown }
-    return { messageId: typeof json.messageId === 'string' ? json.messageId : '', reason: typeof json.reason === 'string' ? json.reason : '' }
+    return decodePoison(text)
   } catch {
     return { messageId: '', reason: 'unreadable poison message' }
   }

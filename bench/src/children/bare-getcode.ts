@@ -1,13 +1,16 @@
 /**
  * Child: the baseline of getcode. The same two calls, with the same SDK
  * client factory and the same fetch, in a bare loop at a given concurrency:
- * GET the third-party number (key in x-functions-key), then send an activate
- * message of the same size to the queue. No HTTP server, no framework, no
- * logging: what the storage and the third party allow by themselves.
+ * GET the third-party number (key in x-functions-key), then send the api's
+ * activate message (the code's keyed hash in a v2 envelope, written by the
+ * codec). No HTTP server, no framework, no logging: what the storage and the
+ * third party allow by themselves.
  */
 import { randomInt } from 'node:crypto'
 import { createQueues, type Queues } from '@codegate/shared/clients'
+import { randomHasher, type CodeHasher } from '@codegate/shared/code-hash'
 import type { StorageConfig } from '@codegate/shared/config'
+import { encodeMessage } from '@codegate/shared/message'
 import { serve } from '../child.js'
 import { round, summarize, type LatencySummary } from '../stats.js'
 
@@ -28,6 +31,7 @@ export interface BareGetcodeResult {
 
 interface State {
   queues: Queues
+  hasher: CodeHasher
   endpoint: string
   key: string
 }
@@ -41,14 +45,9 @@ async function once (state: State, ttlMs: number): Promise<void> {
   const { value } = await res.json() as { value: number }
   if (!res.ok || typeof value !== 'number') throw new Error(`third party answered ${res.status}`)
   const issuedAt = new Date()
-  const json = JSON.stringify({
-    v: 1,
-    phase: 'activate',
-    code: `${letters()}-${value}-${letters()}`,
-    issuedAt: issuedAt.toISOString(),
-    expiresAt: new Date(issuedAt.getTime() + ttlMs).toISOString()
-  })
-  await state.queues.queue.sendMessage(Buffer.from(json).toString('base64'), { messageTimeToLive: -1 })
+  const codeHash = state.hasher.hash(`${letters()}-${value}-${letters()}`)
+  const text = encodeMessage({ v: 2, phase: 'activate', codeHash, issuedAt, expiresAt: new Date(issuedAt.getTime() + ttlMs) }, 'base64')
+  await state.queues.queue.sendMessage(text, { messageTimeToLive: -1 })
 }
 
 serve<BareGetcodeRequest, BareGetcodeResult, State>(
@@ -62,7 +61,7 @@ serve<BareGetcodeRequest, BareGetcodeResult, State>(
     }
     const queues = createQueues(config)
     await queues.queue.createIfNotExists()
-    return { state: { queues, endpoint: process.env.BENCH_THIRD_PARTY as string, key: process.env.BENCH_THIRD_PARTY_KEY as string } }
+    return { state: { queues, hasher: randomHasher(), endpoint: process.env.BENCH_THIRD_PARTY as string, key: process.env.BENCH_THIRD_PARTY_KEY as string } }
   },
   async (request, state) => {
     const start = performance.now()

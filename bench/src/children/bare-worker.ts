@@ -3,11 +3,13 @@
  * with the same SDK client factories and the same concurrency (batches of
  * 32, at most 64 messages in flight), in a bare loop: receive, insert the
  * row, rewrite the message as an expire hidden until expiry (updateMessage).
- * No codec checks, no lifecycle rules, no logging.
+ * The message is read and written by the codec, as the worker does; no
+ * lifecycle rules, no logging.
  */
 import type { TableClient } from '@azure/data-tables'
 import { createQueues, createTableClient, type Queues } from '@codegate/shared/clients'
 import { partitionKeyOfHash } from '@codegate/shared/codes-table'
+import { decodeMessage, encodeMessage } from '@codegate/shared/message'
 import { serve } from '../child.js'
 import { summarize, type LatencySummary } from '../stats.js'
 import { storageConfig } from '../system.js'
@@ -32,13 +34,13 @@ export interface BareWorkerResult {
   receiveLatency: LatencySummary
 }
 
+/** Life of the sample's `{code, timestamp}` messages; the benchmark sends only envelopes, which carry their own. */
+const TTL_SECONDS = 600
+
 interface State {
   queues: Queues
   table: TableClient
 }
-
-/** The api's v2 envelope: the code's keyed hash, never the code. */
-interface Envelope { codeHash: string, issuedAt: string, expiresAt: string }
 
 serve<BareWorkerRequest, BareWorkerResult, State>(
   async () => {
@@ -60,10 +62,10 @@ serve<BareWorkerRequest, BareWorkerResult, State>(
     const threshold = Math.min(request.batchSize, Math.ceil(request.maxInFlight / 2))
 
     const activate = async (messageId: string, popReceipt: string, text: string): Promise<void> => {
-      const message = JSON.parse(Buffer.from(text, 'base64').toString('utf8')) as Envelope
-      const inserted = await table.createEntity({ partitionKey: partitionKeyOfHash(message.codeHash), rowKey: message.codeHash, issuedAt: new Date(message.issuedAt), expiresAt: new Date(message.expiresAt) })
-      const expire = Buffer.from(JSON.stringify({ ...message, v: 2, phase: 'expire', etag: inserted.etag, receivesBefore: 1 })).toString('base64')
-      const hideSeconds = Math.max(1, Math.ceil((Date.parse(message.expiresAt) - Date.now()) / 1000))
+      const { message } = decodeMessage(text, TTL_SECONDS)
+      const inserted = await table.createEntity({ partitionKey: partitionKeyOfHash(message.codeHash), rowKey: message.codeHash, issuedAt: message.issuedAt, expiresAt: message.expiresAt })
+      const expire = encodeMessage({ ...message, phase: 'expire', ...(inserted.etag !== undefined ? { etag: inserted.etag } : {}) }, 'base64', 1)
+      const hideSeconds = Math.max(1, Math.ceil((message.expiresAt.getTime() - Date.now()) / 1000))
       await queue.updateMessage(messageId, popReceipt, expire, hideSeconds)
     }
 

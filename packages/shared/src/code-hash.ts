@@ -11,7 +11,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto'
 import type { SecretClient } from '@azure/keyvault-secrets'
-import { CodegateError } from './errors.js'
+import { CodegateError, statusOf } from './errors.js'
 
 /** What a stored code looks like: the hex HMAC-SHA256. */
 export const CODE_HASH_PATTERN = '^[0-9a-f]{64}$'
@@ -130,8 +130,7 @@ export class CodeHashKeys {
         if (usable) versions.push({ version: p.version as string, createdOn: p.createdOn ?? new Date(0) })
       }
     } catch (err) {
-      const status = (err as { statusCode?: number }).statusCode
-      throw new CodeHashKeyError(secretName, status === 404 ? 'the secret does not exist (infra/deploy.sh creates it; dev-vault seeds it)' : 'could not list its versions', { cause: err })
+      throw new CodeHashKeyError(secretName, statusOf(err) === 404 ? 'the secret does not exist (infra/deploy.sh creates it; dev-vault seeds it)' : 'could not list its versions', { cause: err })
     }
     if (versions.length === 0) throw new CodeHashKeyError(secretName, 'the secret has no enabled version')
     versions.sort((a, b) => b.createdOn.getTime() - a.createdOn.getTime())

@@ -11,6 +11,17 @@ export const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
 export const NUMBER_MIN = 1
 export const NUMBER_MAX = 1000
 
+/**
+ * One issue of a code: when it was issued, when it dies, and whom it is for
+ * (when the caller named a subject). The message, the row and the api's
+ * answer each add their own fields to it.
+ */
+export interface CodeIssue {
+  issuedAt: Date
+  expiresAt: Date
+  subject?: string
+}
+
 /** The whole code syntax; anything else is rejected before it reaches storage. */
 export const CODE_PATTERN = '^[A-Za-z]{3}-(?:[1-9][0-9]{0,2}|1000)-[A-Za-z]{3}$'
 const codeRegExp = new RegExp(CODE_PATTERN)

@@ -5,18 +5,16 @@
  * read is ETag-conditioned, so concurrent workers and sign-ins cannot undo
  * each other's work.
  */
-import { RestError, type TableClient } from '@azure/data-tables'
-import { CodeFormatError } from './errors.js'
+import type { TableClient } from '@azure/data-tables'
+import type { CodeIssue } from './code.js'
+import { CodeFormatError, statusOf } from './errors.js'
 import { codeIdOf, isCodeHash } from './code-hash.js'
 import type { CodeMessage } from './message.js'
 import { linkTo, readTraceCarrier, type TraceCarrier } from './tracing.js'
 import { trace } from '@opentelemetry/api'
 
-export interface CodeRow {
+export interface CodeRow extends CodeIssue {
   codeHash: string
-  issuedAt: Date
-  expiresAt: Date
-  subject?: string
   consumedAt?: Date
   /** Trace context of the code's issue, when it was traced: a sign-in links to it. */
   trace?: TraceCarrier
@@ -48,8 +46,6 @@ interface Entity {
   traceparent?: string
   tracestate?: string
 }
-
-const statusOf = (err: unknown): number | undefined => err instanceof RestError ? err.statusCode : undefined
 
 /** Two hex digits of the hash spread codes over 256 partitions, so no partition's 2,000 entities/s target is the limit. */
 export function partitionKeyOfHash (codeHash: string): string {

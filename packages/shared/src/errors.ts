@@ -35,3 +35,13 @@ export class CodeFormatError extends CodegateError {
     super('CODE_INVALID', message)
   }
 }
+
+/**
+ * The HTTP status an Azure SDK call failed with (RestError's `statusCode`),
+ * or undefined for a failure that got no answer (a timeout, a refused
+ * connection) or is no SDK error at all.
+ */
+export function statusOf (err: unknown): number | undefined {
+  const status = (err as { statusCode?: unknown } | null | undefined)?.statusCode
+  return typeof status === 'number' ? status : undefined
+}

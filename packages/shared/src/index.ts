@@ -1,4 +1,6 @@
 export * from './errors.js'
+export * from './backoff.js'
+export * from './race.js'
 export * from './config.js'
 export * from './code.js'
 export * from './code-hash.js'

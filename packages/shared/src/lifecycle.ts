@@ -39,7 +39,7 @@ import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { codeIdOf } from './code-hash.js'
 import type { CodesTable } from './codes-table.js'
-import { decodeMessage, encodeMessage, withoutCodes, type CodeMessage, type DecodedMessage, type HashCode, type MessageEncoding, type MessageSource } from './message.js'
+import { decodeMessage, encodeMessage, encodePoison, withoutCodes, type CodeMessage, type DecodedMessage, type HashCode, type MessageEncoding, type MessageSource } from './message.js'
 import { contextFrom, linkTo, tracer } from './tracing.js'
 
 /** What the worker needs of one received queue message. */
@@ -119,36 +119,8 @@ export type OutcomeKind = Outcome['kind']
 /** Why a message went to the poison queue: nobody can read it, no api could have sent it, or its phase kept failing. */
 export type PoisonCause = 'unreadable' | 'implausible' | 'exhausted'
 
-/**
- * Field the worker adds to every envelope it rewrites after a phase
- * succeeded: the dequeueCount of that receive. Readers that do not know it
- * (decodeMessage) ignore it.
- */
-export const RECEIVES_BEFORE_FIELD = 'receivesBefore'
-
-/** Azure's limits: visibility up to 7 days; message text up to 64 KiB. */
+/** Azure's limit: visibility up to 7 days. */
 const MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
-const MAX_POISON_TEXT_LENGTH = 60_000
-
-/** The envelope of `message`, marked as having completed a phase on receive number `receivesBefore`. */
-export function encodeRequeued (message: CodeMessage, receivesBefore: number, encoding: MessageEncoding): string {
-  const json = JSON.stringify({ ...JSON.parse(encodeMessage(message, 'text')) as object, [RECEIVES_BEFORE_FIELD]: receivesBefore })
-  return encoding === 'base64' ? Buffer.from(json, 'utf8').toString('base64') : json
-}
-
-/** The mark `encodeRequeued` wrote into a message text; 0 when there is none or it is not plausible. */
-export function receivesBeforeOf (text: string, dequeueCount: number): number {
-  const trimmed = text.trim()
-  let value: unknown
-  try {
-    value = JSON.parse(trimmed.startsWith('{') ? trimmed : Buffer.from(trimmed, 'base64').toString('utf8'))
-  } catch {
-    return 0 // the sample's Python dict text: never rewritten, so never marked
-  }
-  const mark = (value as Record<string, unknown> | null)?.[RECEIVES_BEFORE_FIELD]
-  // A mark is always below the current count (it was written on an earlier receive).
-  return typeof mark === 'number' && Number.isSafeInteger(mark) && mark >= 0 && mark < dequeueCount ? mark : 0
-}
 
 /**
  * The poison rule. Azure's dequeueCount counts receives, not failures, and a
@@ -167,7 +139,9 @@ export function receivesBeforeOf (text: string, dequeueCount: number): number {
  * every successful phase resets the count.
  */
 export function attemptOf (received: ReceivedMessage, decoded: DecodedMessage): number {
-  const before = decoded.source !== 'legacy' ? receivesBeforeOf(received.messageText, received.dequeueCount) : 0
+  const mark = decoded.receivesBefore ?? 0
+  // A mark is always below the current count (it was written on an earlier receive): one that is not was forged.
+  const before = mark < received.dequeueCount ? mark : 0
   return Math.max(1, received.dequeueCount - before)
 }
 
@@ -199,31 +173,6 @@ export function retryDelaySeconds (attempt: number, maxSeconds: number): number 
 /** Seconds until `at`, rounded up so an expire never arrives early by a fraction; within Azure's limits. */
 export function secondsUntil (at: Date, now: Date): number {
   return Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.ceil((at.getTime() - now.getTime()) / 1000)))
-}
-
-/**
- * The poison queue's message: why, and the original text whole (cut only if
- * Azure's 64 KiB limit forces it, which it says).
- */
-export function poisonMessageText (received: ReceivedMessage, reason: string, encoding: MessageEncoding, hashCode?: HashCode): string {
-  // The poison queue is storage too: a code in clear (a sample's message) is replaced by its id.
-  const original = withoutCodes(received.messageText, hashCode !== undefined ? (code) => codeIdOf(hashCode(code)) : undefined)
-  const scrubbed = original !== received.messageText
-  let keep = original.length
-  for (;;) {
-    const json = JSON.stringify({
-      reason,
-      messageId: received.messageId,
-      dequeueCount: received.dequeueCount,
-      insertedOn: received.insertedOn.toISOString(),
-      text: original.slice(0, keep),
-      ...(scrubbed ? { codesScrubbed: true } : {}),
-      ...(keep < original.length ? { truncatedFrom: original.length } : {})
-    })
-    const text = encoding === 'base64' ? Buffer.from(json, 'utf8').toString('base64') : json
-    if (text.length <= MAX_POISON_TEXT_LENGTH || keep === 0) return text
-    keep = Math.floor(keep / 2)
-  }
 }
 
 const errorText = (err: unknown): string => err instanceof Error ? err.message : String(err)
@@ -338,7 +287,7 @@ async function activate ({ received, deps, log }: Context, message: CodeMessage,
   // Hidden until expiry from now, after the insert: counted from the receive,
   // a slow insert (seconds, right after a storage outage) made the expire late by as much.
   const visibilitySeconds = secondsUntil(message.expiresAt, deps.now())
-  const ours = await deps.requeue(encodeRequeued(next, markFor(received, deps.rules), deps.rules.encoding), visibilitySeconds)
+  const ours = await deps.requeue(encodeMessage(next, deps.rules.encoding, markFor(received, deps.rules)), visibilitySeconds)
   const lagMs = now.getTime() - message.issuedAt.getTime()
   const fields = { codeId, inserted: result.inserted, lagMs, visibilitySeconds, source, ...(ours ? {} : { lost: true }) }
   if (sameIssue) log.info(fields, 'code.activated')
@@ -353,7 +302,7 @@ async function expire ({ received, deps, log }: Context, message: CodeMessage): 
   if (result.outcome === 'early') {
     // Clocks disagree or the message came back early: hide it for the time left.
     const visibilitySeconds = secondsUntil(new Date(now.getTime() + result.msLeft), deps.now())
-    const ours = await deps.requeue(encodeRequeued(message, markFor(received, deps.rules), deps.rules.encoding), visibilitySeconds)
+    const ours = await deps.requeue(encodeMessage(message, deps.rules.encoding, markFor(received, deps.rules)), visibilitySeconds)
     log.info({ codeId, msLeft: result.msLeft, visibilitySeconds, ...(ours ? {} : { lost: true }) }, 'code.requeued')
     return { kind: 'requeued', visibilitySeconds, lost: !ours }
   }
@@ -390,7 +339,7 @@ async function poison ({ received, deps, log }: Context, cause: PoisonCause, why
   try {
     // Poison first: if the delete never happens, the original comes back and
     // is poisoned again (a duplicate in the poison queue, never a loss).
-    await deps.poison(poisonMessageText(received, reason, deps.rules.encoding, deps.rules.hashCode))
+    await deps.poison(encodePoison(received, reason, deps.rules.encoding, deps.rules.hashCode))
     await deps.remove()
   } catch (err) {
     log.error({ err, codeId, reason }, 'message.poison.failed')

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createHmac } from 'node:crypto'
 import { CodeHasher, codeIdOf } from '../src/code-hash.js'
-import { type CodeMessage, decodeMessage, encodeMessage, withoutCodes } from '../src/message.js'
+import { type CodeMessage, decodeMessage, decodePoison, encodeMessage, encodePoison, encodeSampleMessage, withoutCodes } from '../src/message.js'
 import { MessageFormatError } from '../src/errors.js'
 import { formatTimestamp, parseTimestamp } from '../src/time.js'
 
@@ -121,5 +121,56 @@ t.test('the W3C trace context travels in the envelope; a malformed one is droppe
     const decoded = decodeMessage(text, 600).message
     t.equal(decoded.codeHash, codeHash)
     t.notOk('trace' in decoded, `ignored: ${JSON.stringify(bad)}`)
+  }
+})
+
+t.test('the worker\'s receivesBefore mark travels in the envelope; one that is not a whole number ≥ 0 is ignored', async (t) => {
+  for (const encoding of ['base64', 'text'] as const) {
+    t.same(decodeMessage(encodeMessage(message, encoding, 4), 600), { message, source: 'envelope', receivesBefore: 4 }, encoding)
+    t.equal(decodeMessage(encodeMessage(message, encoding, 0), 600).receivesBefore, 0, `${encoding}: 0 is a mark too`)
+  }
+  t.notOk('receivesBefore' in decodeMessage(encodeMessage(message), 600), 'unmarked')
+  for (const bad of [-1, 1.5, '3', null]) {
+    const text = JSON.stringify({ ...JSON.parse(encodeMessage(message, 'text')) as object, receivesBefore: bad })
+    t.notOk('receivesBefore' in decodeMessage(text, 600), `ignored: ${JSON.stringify(bad)}`)
+  }
+  const legacy = JSON.stringify({ code: 'ojE-161-pTv', timestamp: '2026-11-26 03:32:22.574818', receivesBefore: 3 })
+  t.notOk('receivesBefore' in decodeMessage(legacy, 600, hash), 'the sample\'s messages are never marked')
+})
+
+t.test('the sample\'s format as the original app wrote it, in each form the decoder reads', async (t) => {
+  const sample = { code: 'ojE-161-pTv', issuedAt }
+  t.equal(encodeSampleMessage(sample), "{'code': 'ojE-161-pTv', 'timestamp': '2026-11-26 03:32:22.574000'}", "Python's str() of the dict")
+  t.equal(encodeSampleMessage(sample, 'json'), '{"code":"ojE-161-pTv","timestamp":"2026-11-26 03:32:22.574000"}')
+  for (const form of ['python', 'json'] as const) {
+    for (const encoding of ['text', 'base64'] as const) {
+      const { message: read, source } = decodeMessage(encodeSampleMessage(sample, form, encoding), 600, hash)
+      t.equal(source, 'legacy', `${form}, ${encoding}`)
+      t.same(read, { v: 2, phase: 'activate', codeHash: hash('ojE-161-pTv'), issuedAt, expiresAt: new Date(issuedAt.getTime() + 600_000) })
+    }
+  }
+})
+
+t.test('a poison record holds the reason and the original, cut only to fit Azure\'s 64 KiB', async (t) => {
+  const huge = { messageId: 'm', dequeueCount: 1, insertedOn: new Date(0), messageText: 'x'.repeat(64_000) }
+  const text = encodePoison(huge, 'too big', 'base64')
+  t.ok(text.length <= 60_000, 'fits in a queue message')
+  t.match(JSON.parse(Buffer.from(text, 'base64').toString('utf8')), { reason: 'too big', truncatedFrom: 64_000 })
+  t.match(JSON.parse(encodePoison({ ...huge, messageText: 'abc' }, 'r', 'text')), { text: 'abc', insertedOn: '1970-01-01T00:00:00.000Z' })
+  t.same(decodePoison(text), { messageId: 'm', reason: 'too big' })
+  t.same(decodePoison(encodePoison({ ...huge, messageText: 'abc' }, 'r', 'text')), { messageId: 'm', reason: 'r' })
+})
+
+t.test('a poison record keeps no code in clear', async (t) => {
+  const poisoned = { messageId: 'm', dequeueCount: 1, insertedOn: new Date(0), messageText: encodeSampleMessage({ code: 'ojE-161-pTv', issuedAt }) }
+  const withKey = JSON.parse(encodePoison(poisoned, 'r', 'text', hash)) as Record<string, unknown>
+  t.match(withKey, { text: `{'code': '[code ${codeIdOf(hash('ojE-161-pTv'))}]', 'timestamp': '2026-11-26 03:32:22.574000'}`, codesScrubbed: true })
+  t.notMatch(Buffer.from(encodePoison(poisoned, 'r', 'base64'), 'base64').toString('utf8'), 'ojE-161-pTv')
+  t.match(JSON.parse(encodePoison(poisoned, 'r', 'text')), { text: /\[code\]/, codesScrubbed: true })
+})
+
+t.test('text that is no poison record is refused with a typed error', async (t) => {
+  for (const bad of ['', 'not json', Buffer.from('[1]').toString('base64'), 'null']) {
+    t.throws(() => decodePoison(bad), { code: 'MESSAGE_UNREADABLE' }, JSON.stringify(bad))
   }
 })

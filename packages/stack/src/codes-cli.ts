@@ -7,21 +7,29 @@
  * starts with it.
  */
 import { TableClient } from '@azure/data-tables'
+import type { CodeIssue } from '@codegate/shared/code'
 import { codeIdOf } from '@codegate/shared/code-hash'
 import { checkSignIn, type CodeRow } from '@codegate/shared/codes-table'
+import { readEnv, schemas } from '@codegate/shared/config'
+import { statusOf } from '@codegate/shared/errors'
+import { configOrExit } from '@codegate/shared/process'
 import { connectionStringFor } from './azurite.js'
 import { loadLauncherConfig } from './cli-config.js'
 import { repositoryRoot } from './local-system.js'
 
-const config = loadLauncherConfig(process.env, repositoryRoot())
+const config = configOrExit('codes', () => loadLauncherConfig(process.env, repositoryRoot()))
+// The services' own variable, read with their schema: the same default and check.
+const tableSchema = { properties: Object.fromEntries(Object.entries(schemas.worker.properties).filter(([name]) => name === 'CODES_TABLE_NAME')), required: [] }
+const tableName = configOrExit('codes', () => readEnv(tableSchema, process.env).CODES_TABLE_NAME as string)
 const wanted = process.argv[2]
 const table = TableClient.fromConnectionString(
   connectionStringFor('127.0.0.1', config.ports.queue, config.ports.table),
-  process.env.CODES_TABLE_NAME ?? 'codes',
+  tableName,
   { allowInsecureConnection: true }
 )
 
-interface Entity { rowKey: string, issuedAt: Date, expiresAt: Date, subject?: string, consumedAt?: Date, etag: string }
+/** A row as the table client lists it: the issue under the hash (RowKey). */
+type Entity = CodeIssue & { rowKey: string, consumedAt?: Date, etag: string }
 
 const now = new Date()
 const rows: string[][] = [['id', 'issued', 'expires', 'subject', 'state']]
@@ -33,8 +41,7 @@ try {
     rows.push([codeIdOf(row.codeHash), row.issuedAt.toISOString(), row.expiresAt.toISOString(), row.subject ?? '', check.approved ? 'valid' : check.reason])
   }
 } catch (err) {
-  const status = (err as { statusCode?: number }).statusCode
-  process.stderr.write(status === 404
+  process.stderr.write(statusOf(err) === 404
     ? 'The codes table does not exist yet: start the system (npm start) and issue a code.\n'
     : `Cannot read the codes table at 127.0.0.1:${config.ports.table}: is npm start running? (${(err as Error).message})\n`)
   process.exit(1)

@@ -5,7 +5,7 @@
  * handed out will be activated.
  */
 import type { QueueClient } from '@azure/storage-queue'
-import { generateCode } from '@codegate/shared/code'
+import { generateCode, type CodeIssue } from '@codegate/shared/code'
 import { codeIdOf, type CodeHasher } from '@codegate/shared/code-hash'
 import { shardOf } from '@codegate/shared/shards'
 import { encodeMessage, type CodeMessage, type MessageEncoding } from '@codegate/shared/message'
@@ -14,13 +14,10 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { StorageUnavailableError } from './errors.js'
 import { secondsSince, type IssuerObserver } from './metrics.js'
 
-export interface IssuedCode {
+export interface IssuedCode extends CodeIssue {
   code: string
   /** The code's name in logs (codeIdOf its hash). */
   codeId: string
-  issuedAt: Date
-  expiresAt: Date
-  subject?: string
   messageId: string
 }
 

@@ -7,6 +7,7 @@ import type { TokenCredential } from '@azure/core-auth'
 import { CodeHashKeys, type CodeHasher, type CodeHashKeysOptions } from '@codegate/shared/code-hash'
 import type { ApiConfig, CodeHashConfig, StorageConfig } from '@codegate/shared/config'
 import { CLOCK_SKEW_SECONDS } from '@codegate/shared/lifecycle'
+import { statusOf } from '@codegate/shared/errors'
 import type { CodesTable } from '@codegate/shared/codes-table'
 import { createTableClient, type Queues } from '@codegate/shared/clients'
 import type { SecretProvider } from '@codegate/shared/secret-provider'
@@ -117,7 +118,6 @@ export function createSignInService ({ config, credential, codesTable, hasher, n
   return { signIn, limits, ...(limitsTable !== undefined ? { limitsTable } : {}) }
 }
 
-const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number } | null)?.statusCode
 
 /**
  * Creates the queues and the table if they are missing, once: instant after

@@ -8,6 +8,7 @@
  * would turn a short vault outage into a restart loop of every replica, and
  * sign-in, which needs no key, keeps working meanwhile.
  */
+import { Backoff } from '@codegate/shared/backoff'
 import type { Logger } from '@codegate/shared/logger'
 
 export interface KeyLoaderOptions {
@@ -15,18 +16,20 @@ export interface KeyLoaderOptions {
   /** What is loaded, for the log lines; the third-party key by default. */
   what?: string
   log: Pick<Logger, 'info' | 'warn'>
-  /** First retry delay; doubles up to maxRetryMs. */
+  /** First retry delay; doubles up to maxRetryMs, each drawn from the upper half of its range. */
   retryMs: number
   maxRetryMs: number
 }
 
 export class KeyLoader {
   #timer: NodeJS.Timeout | undefined
-  #attempts = 0
+  readonly #backoff: Backoff
   #stopped = false
   #lastError: string | undefined
 
-  constructor (private readonly options: KeyLoaderOptions) {}
+  constructor (private readonly options: KeyLoaderOptions) {
+    this.#backoff = new Backoff(options.retryMs, options.maxRetryMs)
+  }
 
   get loaded (): boolean {
     return this.options.secrets.loaded
@@ -50,17 +53,16 @@ export class KeyLoader {
   }
 
   async #attempt (): Promise<void> {
-    const { secrets, log, retryMs, maxRetryMs } = this.options
+    const { secrets, log } = this.options
     const what = this.options.what ?? 'third-party key'
     if (this.#stopped || secrets.loaded) return
     try {
       await secrets.get()
-      this.#attempts = 0
+      this.#backoff.reset()
       log.info({ event: 'key.loaded', secretName: secrets.name }, `${what} loaded from the vault`)
     } catch (err) {
       this.#lastError = err instanceof Error ? err.message : String(err)
-      const base = Math.min(maxRetryMs, retryMs * 2 ** this.#attempts++)
-      const delay = Math.round(base / 2 + Math.random() * base / 2)
+      const delay = this.#backoff.next()
       log.warn({ err, event: 'key.unavailable', secretName: secrets.name, retryInMs: delay }, `could not load the ${what}; ${what === 'third-party key' ? 'getcode answers' : 'getcode and sign-in answer'} 503 until it loads`)
       if (this.#stopped) return
       this.#timer = setTimeout(() => { void this.#attempt() }, delay)

@@ -16,7 +16,8 @@
  * of up to 100 per partition (one transaction each).
  */
 import { createHash } from 'node:crypto'
-import { odata, RestError, type TableClient, type TransactionAction } from '@azure/data-tables'
+import { odata, type RestError, type TableClient, type TransactionAction } from '@azure/data-tables'
+import { statusOf } from '@codegate/shared/errors'
 import { emptyState, lapsesAt, prune, release, type AddressState, type Change, type LimitRules, type LimitStore } from './limits.js'
 
 interface LimitEntity {
@@ -39,7 +40,6 @@ export interface TableLimitStoreOptions {
   maxCached?: number
 }
 
-const statusOf = (err: unknown): number | undefined => err instanceof RestError ? err.statusCode : undefined
 /** A 404 for the table itself, not for a row: RestError.code, or the service's errorCode in details (Azurite). */
 const tableMissing = (err: unknown): boolean => {
   if (statusOf(err) !== 404) return false

@@ -9,6 +9,7 @@
  */
 import { codeIdOf, type CodeHasher } from '@codegate/shared/code-hash'
 import type { CodesTable, SignInRefusal } from '@codegate/shared/codes-table'
+import { untilAborted } from '@codegate/shared/race'
 import { clientAddress } from './client-address.js'
 import { StorageUnavailableError } from './errors.js'
 import type { SignInLimits } from './limits.js'
@@ -43,21 +44,8 @@ class DeadlineError extends Error {
   }
 }
 
-/** `task`, or a DeadlineError as soon as `signal` aborts (a call queued behind a hung one must not wait it out). */
-async function within<T> (signal: AbortSignal, task: Promise<T>): Promise<T> {
-  let onAbort: (() => void) | undefined
-  const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => { reject(new DeadlineError()) }
-    if (signal.aborted) onAbort()
-    else signal.addEventListener('abort', onAbort, { once: true })
-  })
-  try {
-    return await Promise.race([task, aborted])
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
-    task.catch(() => {}) // settled after the deadline: nobody waits for it any more
-  }
-}
+/** A call queued behind a hung one must not wait it out: each table call gives up when the deadline passes. */
+const deadlineError = (): Error => new DeadlineError()
 
 export class SignInService {
   constructor (private readonly options: SignInOptions) {}
@@ -70,7 +58,7 @@ export class SignInService {
     const signal = AbortSignal.timeout(timeoutMs)
     let reservation
     try {
-      reservation = await within(signal, limits.reserve(clientAddress(request.ip), request.subject, signal))
+      reservation = await untilAborted(limits.reserve(clientAddress(request.ip), request.subject, signal), signal, deadlineError)
     } catch (err) {
       throw new StorageUnavailableError('table', { cause: err })
     }
@@ -78,7 +66,7 @@ export class SignInService {
     const { ticket } = reservation
     let result
     try {
-      result = await within(signal, table.consume(hashes, request.subject, now(), { abortSignal: signal }))
+      result = await untilAborted(table.consume(hashes, request.subject, now(), { abortSignal: signal }), signal, deadlineError)
     } catch (err) {
       limits.abandon(ticket)
       throw new StorageUnavailableError('table', { cause: err })
@@ -92,7 +80,7 @@ export class SignInService {
     try {
       // Counted before the refusal is answered. If it cannot be, the answer is a
       // 503 and the reservation goes on counting until it lapses.
-      await within(signal, limits.fail(ticket, signal))
+      await untilAborted(limits.fail(ticket, signal), signal, deadlineError)
     } catch (err) {
       throw new StorageUnavailableError('table', { cause: err })
     }

@@ -4,6 +4,7 @@
  * means the key was rotated: the vault is read again and the call retried once.
  */
 import { isValidNumber } from '@codegate/shared/code'
+import { untilAborted } from '@codegate/shared/race'
 import { SecretUnavailableError } from '@codegate/shared/secret-provider'
 import { ThirdPartyError } from './errors.js'
 import { secondsSince, type ThirdPartyObserver } from './metrics.js'
@@ -51,12 +52,12 @@ export class ThirdPartyNumbers {
   async #next (signal: AbortSignal): Promise<number> {
     const { keys } = this.options
     // A hung vault read (the SDK has no timeout of its own) must not hold the request either.
-    const key = await beforeDeadline(keys.get(), signal, () => new SecretUnavailableError(keys.name))
+    const key = await untilAborted(keys.get(), signal, () => new SecretUnavailableError(keys.name))
     let attempt = await this.#callOnce(key, signal)
     if (!attempt.ok && attempt.error.reason === 'unauthorized') {
       let fresh: string
       try {
-        fresh = await beforeDeadline(keys.refresh(key), signal, () => new SecretUnavailableError(keys.name))
+        fresh = await untilAborted(keys.refresh(key), signal, () => new SecretUnavailableError(keys.name))
         this.options.observe?.keyReload(true)
       } catch (err) {
         this.options.observe?.keyReload(false)
@@ -117,22 +118,6 @@ export class ThirdPartyNumbers {
   }
 }
 
-async function beforeDeadline<T> (promise: Promise<T>, signal: AbortSignal, onTimeout: () => Error): Promise<T> {
-  if (signal.aborted) throw onTimeout()
-  let onAbort: (() => void) | undefined
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_resolve, reject) => {
-        onAbort = () => { reject(onTimeout()) }
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
-    ])
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
-  }
-}
-
 const STALE_CONNECTION_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
 
 function isStaleConnection (err: ThirdPartyError): boolean {
@@ -159,7 +144,7 @@ export async function readCapped (response: Response, maxBytes: number, signal: 
   const timedOut = (): Error => new DOMException('the number service did not answer in time', 'TimeoutError')
   try {
     for (;;) {
-      const { done, value } = await beforeDeadline(reader.read(), signal, timedOut)
+      const { done, value } = await untilAborted(reader.read(), signal, timedOut)
       if (done) break
       size += value.byteLength
       if (size > maxBytes) throw new ThirdPartyError('body', `the number service answered more than ${maxBytes} bytes`, response.status)

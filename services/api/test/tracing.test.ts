@@ -14,7 +14,7 @@ import { freePort, startOtlpReceiver, traceTree, type ReceivedSpan } from '@code
 import { startTelemetry } from '@codegate/shared/telemetry'
 import { baseQueueName } from '@codegate/shared/config'
 import { createQueues } from '@codegate/shared/clients'
-import { formatTimestamp } from '@codegate/shared/time'
+import { encodeSampleMessage } from '@codegate/shared/message'
 import { instrumentHttpClients } from '../src/tracing.js'
 import { ingestionEndpointFor, type Envelope } from './fixtures/ingestion.js'
 import { sample as prometheus } from './fixtures/prometheus.js'
@@ -81,7 +81,7 @@ t.test('a code\'s getcode, activate, sign-in and expire share one trace, or link
   t.equal(res.status, 200)
   const { code } = await res.json() as { code: string }
   // A message as the original sample wrote it: no trace context, so a trace of its own.
-  await createQueues(config).queue.sendMessage(Buffer.from(JSON.stringify({ code: 'abc-12-xyz', timestamp: formatTimestamp(new Date()) })).toString('base64'))
+  await createQueues(config).queue.sendMessage(encodeSampleMessage({ code: 'abc-12-xyz', issuedAt: new Date() }, 'json', 'base64'))
 
   // Sign in as soon as the worker has activated the code.
   const deadline = Date.now() + 20_000

@@ -5,11 +5,10 @@
  * back within the test.
  */
 import t from 'tap'
-import { encodeMessage, formatTimestamp, generateCode, type CodeMessage } from '@codegate/shared'
+import { encodeMessage, encodeSampleMessage, formatTimestamp, generateCode, type CodeMessage } from '@codegate/shared'
 import { codeIdOf } from '@codegate/shared/code-hash'
 import { checkSignIn } from '@codegate/shared/codes-table'
 import { decodeMessage } from '@codegate/shared/message'
-import { receivesBeforeOf } from '@codegate/shared/lifecycle'
 import { shardOf } from '@codegate/shared/shards'
 import { azuriteFor, configFor, functionsFor, hasher, HOST, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
 import { invocation, peekTexts, QueueListener, queueLength } from './fixtures/host.js'
@@ -63,9 +62,10 @@ t.test('the expire it sends is a new message whose tries count from one', async 
   }
   t.ok(expire)
   const text = Buffer.from(expire?.messageText ?? '', 'base64').toString('utf8')
-  t.match(decodeMessage(text, 600).message, { phase: 'expire', codeHash: message.codeHash, etag: String })
+  const decoded = decodeMessage(text, 600)
+  t.match(decoded.message, { phase: 'expire', codeHash: message.codeHash, etag: String })
   t.equal(expire?.dequeueCount, 1)
-  t.equal(receivesBeforeOf(text, 2), 0, 'no receives are marked as done before it')
+  t.equal(decoded.receivesBefore ?? 0, 0, 'no receives are marked as done before it')
 })
 
 t.test('a duplicate activate leaves one row; the two expires delete it once', async (t) => {
@@ -202,7 +202,7 @@ t.test('with QUEUE_SHARDS=2 each shard\'s trigger activates the codes of its sha
 t.test('the original sample\'s {code, timestamp} message is activated under the hash of its code with the vault\'s key', async (t) => {
   const { fns, listener, logs } = await functionsFor(configFor(parts))
   const code = generateCode(42)
-  await fns.queues.queue.sendMessage(Buffer.from(JSON.stringify({ code, timestamp: formatTimestamp(new Date()) })).toString('base64'))
+  await fns.queues.queue.sendMessage(encodeSampleMessage({ code, issuedAt: new Date() }, 'json', 'base64'))
   t.match(await listener.pollOnce(), { received: 1, succeeded: 1 })
   t.same(checkSignIn(await fns.codesTable.get(hasher.hash(code)), undefined, new Date()), { approved: true }, 'the row is the code\'s hash under the code hash key')
   t.equal(await queueLength(fns.queues), 1, 'its expire waits')

@@ -8,7 +8,6 @@ import { startHealthServer } from './health.js'
 import { workerMetrics } from './metrics.js'
 import { Worker, type WorkerOptions, type WorkerStats } from './worker.js'
 
-export { Backoff } from './backoff.js'
 export { startHealthServer, type HealthOptions, type HealthServer } from './health.js'
 export { workerMetrics, type WorkerMetrics } from './metrics.js'
 export { Worker, type MessageRef, type WorkerEvents, type WorkerOptions, type WorkerStats } from './worker.js'

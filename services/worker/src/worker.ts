@@ -33,10 +33,12 @@ import {
   type Queues,
   type WorkerConfig
 } from '@codegate/shared'
+import { Backoff } from '@codegate/shared/backoff'
 import { CodeHashKeys } from '@codegate/shared/code-hash'
+import { statusOf } from '@codegate/shared/errors'
+import { withTimeout } from '@codegate/shared/race'
 import { handleMessage, type LifecycleDeps, type LifecycleRules, type Outcome, type PoisonCause, type ReceivedMessage } from '@codegate/shared/lifecycle'
 import pino, { type Logger } from 'pino'
-import { Backoff } from './backoff.js'
 
 type QueueClient = Queues['queue']
 type ReceivedItem = Awaited<ReturnType<QueueClient['receiveMessages']>>['receivedMessageItems'][number]
@@ -116,8 +118,8 @@ const ERROR_MAX_MS = 5000
 
 /** A message that became visible again and was received elsewhere: Azure answers 404, Azurite 400 PopReceiptMismatch. */
 function notOurs (err: unknown): boolean {
-  const { statusCode, code } = err as { statusCode?: number, code?: string }
-  return statusCode === 404 || (statusCode === 400 && code === 'PopReceiptMismatch')
+  const status = statusOf(err)
+  return status === 404 || (status === 400 && (err as { code?: unknown }).code === 'PopReceiptMismatch')
 }
 
 export class Worker extends EventEmitter<WorkerEvents> {
@@ -517,17 +519,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
 /** A 403 (allowed to use, not to create) is returned; any other error is thrown. */
 function rethrowUnlessForbidden (err: unknown): unknown {
-  if ((err as { statusCode?: number } | null)?.statusCode === 403) return err
+  if (statusOf(err) === 403) return err
   throw err
 }
 
 /** Waits for `promise` until `deadline`; true if it settled in time. */
 async function within (promise: Promise<unknown>, deadline: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => { resolve(false) }, Math.max(0, deadline - Date.now())) })
-  try {
-    return await Promise.race([promise.then(() => true), timeout])
-  } finally {
-    clearTimeout(timer)
-  }
+  return await withTimeout(promise.then(() => true), deadline - Date.now(), () => false)
 }

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { CodeHasher, formatTimestamp, generateCode } from '@codegate/shared'
+import { CodeHasher, encodeSampleMessage, generateCode } from '@codegate/shared'
 import { startAzurite } from '@codegate/stack'
 import { startDevVault } from '@codegate/dev-vault'
 import { startWorker } from '../src/index.js'
@@ -32,7 +32,7 @@ t.test("the sample's message is stored under the hash of its code, with the key 
   const worker = await startWorker(config, { logger: log })
   t.teardown(worker.close)
   const code = generateCode(161)
-  await queues.queue.sendMessage(JSON.stringify({ code, timestamp: formatTimestamp(new Date()) }))
+  await queues.queue.sendMessage(encodeSampleMessage({ code, issuedAt: new Date() }, 'json'))
   const codeHash = new CodeHasher({ version: '', value: HASH_KEY }).hash(code)
   await waitFor('the row under the hash', async () => await table.get(codeHash), 20_000)
   const activated = await waitFor('its code.activated line', () => lines.find((l) => l.msg === 'code.activated'))

@@ -8,7 +8,7 @@ import {
   AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential
 } from '@azure/storage-queue'
 import { connectionStringFor, DEV_ACCOUNT_KEY, startAzurite, startHoldingProxy, startHungEndpoint, startTcpProxy } from '@codegate/stack'
-import { checkSignIn, codeIdOf, CodesTable, createTableClient, encodeMessage, formatTimestamp, generateCode } from '@codegate/shared'
+import { checkSignIn, codeIdOf, CodesTable, createTableClient, encodeMessage, encodeSampleMessage, generateCode } from '@codegate/shared'
 import { startHealthServer, startWorker, Worker } from '../src/index.js'
 import {
   activate,
@@ -154,7 +154,7 @@ t.test('the original sample\'s Python dict payload activates and then expires', 
   t.teardown(worker.close)
 
   const code = generateCode(161)
-  await queues.queue.sendMessage(`{'code': '${code}', 'timestamp': '${formatTimestamp(new Date()).replace(/000$/, '818')}'}`)
+  await queues.queue.sendMessage(encodeSampleMessage({ code, issuedAt: new Date() }))
   const row = await waitFor('the code to be valid', async () => await table.get(hasher.hash(code)))
   t.same(checkSignIn(row, undefined, new Date()), { approved: true })
   t.equal(row.expiresAt.getTime() - row.issuedAt.getTime(), 3000, 'CODE_TTL_SECONDS applies')

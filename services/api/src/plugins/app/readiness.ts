@@ -5,6 +5,8 @@
  * cached the vault is not probed: codes can be issued
  * without it, and probes every few seconds would only add vault traffic.
  */
+import { statusOf } from '@codegate/shared/errors'
+import { withTimeout } from '@codegate/shared/race'
 import fp from 'fastify-plugin'
 
 declare module 'fastify' {
@@ -32,17 +34,11 @@ const reasonOf = (err: unknown): string => {
 }
 
 async function check (probe: () => Promise<unknown>): Promise<{ ok: boolean, reason?: string }> {
-  let timer: NodeJS.Timeout | undefined
   try {
-    await Promise.race([
-      probe(),
-      new Promise((_resolve, reject) => { timer = setTimeout(() => { reject(new CheckTimeout()) }, CHECK_TIMEOUT_MS) })
-    ])
+    await withTimeout(probe(), CHECK_TIMEOUT_MS, () => { throw new CheckTimeout() })
     return { ok: true }
   } catch (err) {
     return { ok: false, reason: `unreachable: ${reasonOf(err)}` }
-  } finally {
-    clearTimeout(timer)
   }
 }
 
@@ -80,7 +76,7 @@ export default fp(async (fastify) => {
             // In Azure the api may only send (Storage Queue Data Message Sender,
             // infra/deploy.sh), not read a queue's properties: a 403 is still
             // the queue service answering a valid token.
-            if ((err as { statusCode?: number }).statusCode !== 403) throw err
+            if (statusOf(err) !== 403) throw err
           }
         }))
       }),
@@ -89,7 +85,7 @@ export default fp(async (fastify) => {
           // Any answer from the table service will do; a missing row is the usual one.
           await codesTable.client.getEntity('readyz', 'probe')
         } catch (err) {
-          if ((err as { statusCode?: number }).statusCode !== 404) throw err
+          if (statusOf(err) !== 404) throw err
         }
       })
     ])

@@ -8,6 +8,7 @@
  */
 import type { onRequestHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import { withTimeout } from '@codegate/shared/race'
 import { bearerToken, callerLogFields, createCallerAuth, type Permission } from '../../caller-auth.js'
 import { errorRef } from '../../schemas.js'
 import type { Caller, TokenVerifier, VerifierOptions } from '../../token-verifier.js'
@@ -67,11 +68,6 @@ export default fp<CallerAuthPluginOptions>(async (fastify, opts) => {
 
   fastify.addHook('onReady', async () => {
     // Never block start on the issuer: requests answer 503 until its keys load.
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      auth.warmUp(fastify.log),
-      new Promise<void>((resolve) => { timer = setTimeout(resolve, opts.warmUpWaitMs ?? 3000) })
-    ])
-    clearTimeout(timer)
+    await withTimeout(auth.warmUp(fastify.log), opts.warmUpWaitMs ?? 3000, () => undefined)
   })
 }, { name: 'caller-auth', fastify: '5.x', dependencies: ['config'] })

@@ -1,8 +1,9 @@
 /**
  * Security headers and per-client rate limits.
  *
- * Rate limits are opt-in per route (`config.rateLimit`): getcode and signin
- * have them, probes and docs do not. These request counters live in memory,
+ * Rate limits are opt-in per route (`config: { rateLimit: {} }`, which takes
+ * the max and window set here, counted per route): getcode and signin have
+ * them, probes and docs do not. These request counters live in memory,
  * so this limit is per api instance; the failed sign-in limits that bound
  * guessing are shared (limits.ts).
  */

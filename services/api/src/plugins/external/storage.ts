@@ -7,6 +7,7 @@ import type { TokenCredential } from '@azure/core-auth'
 import fp from 'fastify-plugin'
 import { createQueues, createTableClient, type Queues } from '@codegate/shared/clients'
 import { CodesTable } from '@codegate/shared/codes-table'
+import { withTimeout } from '@codegate/shared/race'
 import { storageEnsurer } from '../../compose.js'
 
 declare module 'fastify' {
@@ -36,21 +37,13 @@ export default fp<StoragePluginOptions>(async (fastify, opts) => {
     // Bounded, so a storage endpoint that accepts and never answers cannot hold
     // start past Fastify's plugin timeout (whose error names no one).
     const timeoutMs = config.storageTimeoutMs
-    let timer: NodeJS.Timeout | undefined
     const endpoints = { queueEndpoint: queues.queue.url, tableEndpoint: codesTable.client.url }
     try {
-      await Promise.race([
-        ensureStorage(),
-        new Promise((_resolve, reject) => {
-          timer = setTimeout(() => {
-            reject(new Error(`storage did not answer within ${timeoutMs} ms (STORAGE_TIMEOUT_MS): queue ${endpoints.queueEndpoint}, table ${endpoints.tableEndpoint}`))
-          }, timeoutMs)
-        })
-      ])
+      await withTimeout(ensureStorage(), timeoutMs, () => {
+        throw new Error(`storage did not answer within ${timeoutMs} ms (STORAGE_TIMEOUT_MS): queue ${endpoints.queueEndpoint}, table ${endpoints.tableEndpoint}`)
+      })
     } catch (err) {
       fastify.log.warn({ err, event: 'storage.unavailable', ...endpoints }, 'storage unreachable at start; queues and table will be created on first use')
-    } finally {
-      clearTimeout(timer)
     }
   })
   // The Azure SDK clients hold no connections of their own beyond Node's shared

@@ -10,6 +10,7 @@ import fp from 'fastify-plugin'
 import { createSecretClient } from '@codegate/shared/clients'
 import type { CodeHashKeys } from '@codegate/shared/code-hash'
 import { createCredential } from '@codegate/shared/credentials'
+import { withTimeout } from '@codegate/shared/race'
 import { SecretProvider } from '@codegate/shared/secret-provider'
 import { createCodeHashKeys, refreshCodeHashKeys } from '../../compose.js'
 import { KeyLoader } from '../../key-loader.js'
@@ -52,12 +53,7 @@ export default fp<VaultPluginOptions>(async (fastify, opts) => {
 
   fastify.addHook('onReady', async () => {
     // Start with the key when the vault answers; never block start on a hung vault.
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      Promise.all([keyLoader.start(), codeHashLoader.start()]),
-      new Promise<void>((resolve) => { timer = setTimeout(resolve, opts.keyStartWaitMs ?? 3000) })
-    ])
-    clearTimeout(timer)
+    await withTimeout(Promise.all([keyLoader.start(), codeHashLoader.start()]), opts.keyStartWaitMs ?? 3000, () => undefined)
   })
   fastify.addHook('onClose', async () => {
     keyLoader.stop()

@@ -18,8 +18,6 @@ const issued = {
 } as const
 
 const getcode: FastifyPluginAsync = async (fastify) => {
-  const { config } = fastify
-
   fastify.get<GetCode>('/getcode', {
     // Issuing a code has effects (a paid third-party call, a queued message):
     // no HEAD twin with a rate-limit budget of its own.
@@ -34,7 +32,8 @@ const getcode: FastifyPluginAsync = async (fastify) => {
       querystring: getCodeQuerySchema,
       response: { 200: issued, ...errors(400, 429, 502, 503, 504) }
     },
-    config: { auth: 'issue', rateLimit: { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs } }
+    // The security plugin's limit (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_MS), counted for this route alone.
+    config: { auth: 'issue', rateLimit: {} }
   }, async (request, reply) => {
     const answer = await getCodeAnswer(fastify.codeIssuer, request.query.subject, request.log)
     return await reply.code(answer.status).headers(answer.headers).send(answer.body)

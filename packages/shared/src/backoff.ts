@@ -2,8 +2,9 @@
  * Randomized exponential back-off, as the Azure Functions queue listener polls
  * an empty queue: the wait doubles from `minMs` to `maxMs`, each one drawn
  * from the upper half of its range so that workers started together drift
- * apart instead of polling in step. `maxMs` is a hard cap: with the idle
- * back-off it is the worst-case delay before an issued code becomes valid.
+ * apart instead of polling in step. `maxMs` is a hard cap: with the worker's
+ * idle back-off it is the worst-case delay before an issued code becomes
+ * valid. The api's key loader retries the vault with it too.
  */
 export class Backoff {
   private step = 0
