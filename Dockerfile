@@ -21,6 +21,7 @@ ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=fals
 COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
 COPY packages/shared/package.json packages/shared/
 COPY packages/stack/package.json packages/stack/
+COPY packages/shared-integration/package.json packages/shared-integration/
 COPY services/api/package.json services/api/
 COPY services/worker/package.json services/worker/
 COPY services/number-api/package.json services/number-api/
@@ -43,6 +44,7 @@ ENV NODE_ENV=production NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false N
 COPY package.json package-lock.json ./
 COPY packages/shared/package.json packages/shared/
 COPY packages/stack/package.json packages/stack/
+COPY packages/shared-integration/package.json packages/shared-integration/
 COPY services/api/package.json services/api/
 COPY services/worker/package.json services/worker/
 COPY services/number-api/package.json services/number-api/

@@ -58,35 +58,42 @@ export function parseResponse (buf: Buffer): Parsed | undefined {
   return { status, length: headEnd + 4 }
 }
 
-export async function runBuiltin (request: LoadRequest): Promise<LoadResult> {
-  const url = new URL(request.url)
-  const method = request.method ?? 'GET'
-  const body = request.body !== undefined ? Buffer.from(request.body) : undefined
-  const extra = Object.entries(request.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('')
-  const head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n${extra}` +
-    (body !== undefined ? `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n` : '') + '\r\n'
-  const wire = body !== undefined ? Buffer.concat([Buffer.from(head), body]) : Buffer.from(head)
+/** One answer, as the closed loop sees it. */
+export interface LoopAnswer {
+  status: number
+  /** Request written → answer read, ms. */
+  latencyMs: number
+  /** Inside the measured window: answers count by the time they arrive, as autocannon counts them. */
+  measured: boolean
+  /** The answer's first 2 KiB (latin1): its head, for headers such as Retry-After. */
+  head: () => string
+}
 
-  const start = performance.now()
-  const measureFrom = start + request.warmupMs
-  const measureTo = measureFrom + request.durationMs
-  const latencies: number[] = []
-  const statuses: Record<string, number> = {}
-  let ok = 0
-  let errors = 0
+export interface ClosedLoop {
+  url: string
+  /** The request's bytes, written as they are on every turn. */
+  wire: Buffer
+  connections: number
+  durationMs: number
+  /** Load first for this long, unmeasured. */
+  warmupMs: number
+  /** Each answer; a number back holds that connection's next request for so many ms. */
+  onAnswer: (answer: LoopAnswer) => number | undefined
+  /** A socket error or a connection the server closed; `measured` as for answers. */
+  onSocketError: (measured: boolean) => void
+}
+
+/**
+ * The loop itself: `connections` keep-alive sockets, each writing `wire`
+ * again as soon as its answer is in (or once onAnswer's delay has passed),
+ * reconnecting when the server closes, until the measured window ends.
+ */
+export async function runClosedLoop (loop: ClosedLoop): Promise<void> {
+  const url = new URL(loop.url)
+  const measureFrom = performance.now() + loop.warmupMs
+  const measureTo = measureFrom + loop.durationMs
+  const measured = (now: number): boolean => now >= measureFrom && now <= measureTo
   let stop = false
-
-  // Counted by completion time, as autocannon does: an answer belongs to the window it arrives in.
-  const record = (status: number, sentAt: number, now: number): void => {
-    if (now < measureFrom || now > measureTo) return
-    statuses[status] = (statuses[status] ?? 0) + 1
-    if (status >= 200 && status < 300) {
-      ok++
-      latencies.push(now - sentAt)
-    } else {
-      errors++
-    }
-  }
 
   const runConnection = async (): Promise<void> => {
     while (!stop) {
@@ -97,22 +104,32 @@ export async function runBuiltin (request: LoadRequest): Promise<LoadResult> {
         const next = (): void => {
           if (stop || performance.now() >= measureTo) { stop = true; socket.destroy(); return }
           sentAt = performance.now()
-          socket.write(wire)
+          socket.write(loop.wire)
         }
         socket.on('connect', next)
         socket.on('data', (chunk: Buffer) => {
           buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
-          const parsed = parseResponse(buf)
-          if (parsed === undefined) return
-          buf = buf.subarray(parsed.length)
-          record(parsed.status, sentAt, performance.now())
-          next()
+          for (;;) {
+            const parsed = parseResponse(buf)
+            if (parsed === undefined) return
+            const now = performance.now()
+            const answer = buf
+            const delayMs = loop.onAnswer({
+              status: parsed.status,
+              latencyMs: now - sentAt,
+              measured: measured(now),
+              head: () => answer.toString('latin1', 0, Math.min(parsed.length, 2048))
+            })
+            buf = buf.subarray(parsed.length)
+            if (delayMs !== undefined) setTimeout(next, delayMs)
+            else next()
+            if (buf.length === 0) return
+          }
         })
         let failed = false
         socket.on('error', () => {
           failed = true
-          const now = performance.now()
-          if (now >= measureFrom && now <= measureTo) errors++
+          loop.onSocketError(measured(performance.now()))
         })
         // The server closed (or we did): reconnect unless the run is over, not in a tight loop after an error.
         socket.on('close', () => { if (failed) setTimeout(resolve, 20); else resolve() })
@@ -120,9 +137,43 @@ export async function runBuiltin (request: LoadRequest): Promise<LoadResult> {
     }
   }
 
-  const timer = setTimeout(() => { stop = true }, request.warmupMs + request.durationMs + 50)
-  await Promise.all(Array.from({ length: request.connections }, runConnection))
+  const timer = setTimeout(() => { stop = true }, loop.warmupMs + loop.durationMs + 50)
+  await Promise.all(Array.from({ length: loop.connections }, runConnection))
   clearTimeout(timer)
+}
+
+export async function runBuiltin (request: LoadRequest): Promise<LoadResult> {
+  const url = new URL(request.url)
+  const method = request.method ?? 'GET'
+  const body = request.body !== undefined ? Buffer.from(request.body) : undefined
+  const extra = Object.entries(request.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+  const head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n${extra}` +
+    (body !== undefined ? `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n` : '') + '\r\n'
+  const wire = body !== undefined ? Buffer.concat([Buffer.from(head), body]) : Buffer.from(head)
+
+  const latencies: number[] = []
+  const statuses: Record<string, number> = {}
+  let ok = 0
+  let errors = 0
+  await runClosedLoop({
+    url: request.url,
+    wire,
+    connections: request.connections,
+    durationMs: request.durationMs,
+    warmupMs: request.warmupMs,
+    onAnswer: ({ status, latencyMs, measured }) => {
+      if (!measured) return undefined
+      statuses[status] = (statuses[status] ?? 0) + 1
+      if (status >= 200 && status < 300) {
+        ok++
+        latencies.push(latencyMs)
+      } else {
+        errors++
+      }
+      return undefined
+    },
+    onSocketError: (measured) => { if (measured) errors++ }
+  })
   return {
     driver: 'builtin',
     connections: request.connections,

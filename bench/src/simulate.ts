@@ -13,6 +13,7 @@
  * binds shows as utilization near 1 and a backlog that grows. Nothing here
  * reads a clock or an unseeded random number: a seed gives one output.
  */
+import { Random } from '@codegate/stack/random'
 
 /** Azure Storage scalability targets (docs/scale.md cites the pages). */
 export interface Targets {
@@ -110,37 +111,6 @@ export interface ScenarioResult {
   meanActivationWaitMs: number
   /** Storage requests per code issued in the window. */
   transactionsPerCode: number
-}
-
-/** mulberry32: the same generator as the soak's. */
-class Random {
-  #state: number
-  constructor (seed: number) { this.#state = seed >>> 0 }
-  next (): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0
-    let t = this.#state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-
-  int (n: number): number { return Math.floor(this.next() * n) }
-
-  /** Poisson-distributed count with mean `mean` (Knuth below 30, normal approximation above). */
-  poisson (mean: number): number {
-    if (mean <= 0) return 0
-    if (mean < 30) {
-      const limit = Math.exp(-mean)
-      let k = 0
-      let p = this.next()
-      while (p > limit) { k++; p *= this.next() }
-      return k
-    }
-    const u = Math.max(1e-12, this.next())
-    const v = this.next()
-    const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)
-    return Math.max(0, Math.round(mean + Math.sqrt(mean) * z))
-  }
 }
 
 interface WorkerState {

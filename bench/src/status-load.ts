@@ -6,8 +6,7 @@
  * or a client that ignores Retry-After), or, after a 503, only once its
  * Retry-After has passed (`'polite'`: what HTTP asks of a client).
  */
-import { connect, type Socket } from 'node:net'
-import { parseResponse } from './http-load.js'
+import { runClosedLoop } from './http-load.js'
 import { round, summarize, type LatencySummary } from './stats.js'
 
 export interface StatusLoadRequest {
@@ -38,64 +37,31 @@ const RETRY_AFTER = /\r\nretry-after:\s*(\d+)/i
 
 export async function runStatusLoad (request: StatusLoadRequest): Promise<StatusLoadResult> {
   const url = new URL(request.url)
-  const wire = Buffer.from(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n\r\n`)
-  const start = performance.now()
-  const measureFrom = start + request.warmupMs
-  const measureTo = measureFrom + request.durationMs
   const ok: number[] = []
   const shed: number[] = []
   const statuses: Record<string, number> = {}
   let shedWithRetryAfter = 0
   let socketErrors = 0
-  let stop = false
-
-  const runConnection = async (): Promise<void> => {
-    while (!stop) {
-      await new Promise<void>((resolve) => {
-        const socket: Socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true })
-        let buf: Buffer = Buffer.alloc(0)
-        let sentAt = 0
-        const next = (): void => {
-          if (stop || performance.now() >= measureTo) { stop = true; socket.destroy(); return }
-          sentAt = performance.now()
-          socket.write(wire)
+  await runClosedLoop({
+    url: request.url,
+    wire: Buffer.from(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n\r\n`),
+    connections: request.connections,
+    durationMs: request.durationMs,
+    warmupMs: request.warmupMs,
+    onAnswer: ({ status, latencyMs, measured, head }) => {
+      const retryAfter = status === 503 ? RETRY_AFTER.exec(head())?.[1] : undefined
+      if (measured) {
+        statuses[status] = (statuses[status] ?? 0) + 1
+        if (status === 200) ok.push(latencyMs)
+        if (status === 503) {
+          shed.push(latencyMs)
+          if (retryAfter !== undefined) shedWithRetryAfter++
         }
-        socket.on('connect', next)
-        socket.on('data', (chunk: Buffer) => {
-          buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
-          for (;;) {
-            const parsed = parseResponse(buf)
-            if (parsed === undefined) return
-            const now = performance.now()
-            const retryAfter = parsed.status === 503 ? RETRY_AFTER.exec(buf.toString('latin1', 0, Math.min(parsed.length, 2048)))?.[1] : undefined
-            if (now >= measureFrom && now <= measureTo) {
-              statuses[parsed.status] = (statuses[parsed.status] ?? 0) + 1
-              if (parsed.status === 200) ok.push(now - sentAt)
-              if (parsed.status === 503) {
-                shed.push(now - sentAt)
-                if (retryAfter !== undefined) shedWithRetryAfter++
-              }
-            }
-            buf = buf.subarray(parsed.length)
-            if (request.clients === 'polite' && retryAfter !== undefined) setTimeout(next, Number(retryAfter) * 1000)
-            else next()
-            if (buf.length === 0) return
-          }
-        })
-        let failed = false
-        socket.on('error', () => {
-          failed = true
-          const now = performance.now()
-          if (now >= measureFrom && now <= measureTo) socketErrors++
-        })
-        socket.on('close', () => { if (failed) setTimeout(resolve, 20); else resolve() })
-      })
-    }
-  }
-
-  const timer = setTimeout(() => { stop = true }, request.warmupMs + request.durationMs + 50)
-  await Promise.all(Array.from({ length: request.connections }, runConnection))
-  clearTimeout(timer)
+      }
+      return request.clients === 'polite' && retryAfter !== undefined ? Number(retryAfter) * 1000 : undefined
+    },
+    onSocketError: (measured) => { if (measured) socketErrors++ }
+  })
   return {
     clients: request.clients,
     connections: request.connections,

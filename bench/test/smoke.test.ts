@@ -7,30 +7,14 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { startProcess } from '@codegate/stack/managed-process'
+import { runScript, type ScriptRun } from '@codegate/stack/managed-process'
 import { problemsOf } from '../src/result.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 
-// Every scenario's system, one more api process for figure 1 (AUTH_MODE=none), and a loaded CI machine.
-t.setTimeout(300_000)
-
 /** Runs the bench CLI in its own process group, stopped by teardown (and by the reaper if this file is killed). */
-async function run (t: Test, args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const proc = await startProcess({
-    name: 'bench',
-    command: process.execPath,
-    args: [CLI, ...args],
-    env: { ...process.env },
-    onLine: (line, stream) => { if (stream === 'stdout') stdout += line + '\n'; else stderr += line + '\n' }
-  })
-  t.teardown(async () => { await proc.stop(30_000) })
-  const closed = new Promise<void>((resolve) => { proc.child.once('close', () => { resolve() }) })
-  const { code } = await proc.exited
-  await closed
-  return { code, stdout, stderr }
+async function run (t: Test, args: string[]): Promise<ScriptRun> {
+  return await runScript({ name: 'bench', script: CLI, args, env: { ...process.env }, onStart: (proc) => { t.teardown(async () => { await proc.stop(30_000) }) } })
 }
 
 // Every scenario starts a whole system: on a loaded 2-core machine that takes minutes.

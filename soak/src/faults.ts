@@ -8,7 +8,7 @@ import type { Queues } from '@codegate/shared/clients'
 import type { LocalSystem, TcpProxy } from '@codegate/stack'
 import { garbageBurst } from './garbage.js'
 import type { FaultPlan } from './options.js'
-import type { Random } from './random.js'
+import type { Random } from '@codegate/stack'
 import type { FaultRecord } from './records.js'
 
 export interface FaultDeps {

@@ -4,7 +4,7 @@
  * whole code (so none can activate one, and none can show up as a code in a
  * log).
  */
-import type { Random } from './random.js'
+import type { Random } from '@codegate/stack'
 
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64')
 const iso = (ms: number): string => new Date(ms).toISOString()

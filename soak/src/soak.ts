@@ -6,23 +6,21 @@
  * judges.
  */
 import { randomBytes } from 'node:crypto'
-import { setMaxListeners } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createQueues, createTableClient, type Queues } from '@codegate/shared/clients'
 import { CodeHasher, codeIdOf } from '@codegate/shared/code-hash'
-import { CodesTable } from '@codegate/shared/codes-table'
-import type { StorageConfig } from '@codegate/shared/config'
 import { DevTokenCredential } from '@codegate/shared/credentials'
 import { decodePoison, type PoisonNote } from '@codegate/shared/message'
 import { parseTimestamp } from '@codegate/shared/time'
-import { connectionStringFor, DEV_ACCOUNT_KEY, startLocalSystem, startTcpProxy, type LocalSystem, type TcpProxy } from '@codegate/stack'
+import { connectionStringFor, DEV_ACCOUNT_KEY, Random, startLocalSystem, startTcpProxy, type LocalSystem, type TcpProxy } from '@codegate/stack'
 import { getCode, signIn } from './api-client.js'
 import { AtRestScan } from './at-rest.js'
+import { address, drawFor, honestAddress, unknownCode, type Draw } from './draws.js'
 import { injectFault } from './faults.js'
 import { LogWatch } from './logs.js'
 import type { SoakOptions } from './options.js'
-import { Random } from './random.js'
-import type { ApiCall, AttackAttempt, Crash, FinalState, IssuedCode, Plan, RowState, SignInAttempt, SignInKind, SoakRecord } from './records.js'
+import type { ApiCall, AttackAttempt, Crash, FinalState, IssuedCode, RowState, SignInAttempt, SignInKind, SoakRecord } from './records.js'
+import { SoakStorage, storageConfigOf } from './storage.js'
+import { TaskGroup } from './tasks.js'
 
 /** The app roles the api wants (AUTH_ISSUE_ROLE, AUTH_VERIFY_ROLE defaults). */
 const ISSUE_ROLE = 'Codes.Issue'
@@ -46,25 +44,6 @@ const REMOVAL_POLL_MS = 1000
 /** Valid sign-ins are made at least this long before expiry, so the answer comes back before it. */
 const VALID_BEFORE_EXPIRY_MS = 2000
 
-const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
-
-/** A client address of its own for each honest user (10.…, bursts 11.…), unknown-code sign-in (12.…) and attacker address (13.…). */
-function address (first: number, i: number): string {
-  return `${first}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
-}
-const honestAddress = (n: number): string => n < 1_000_000 ? address(10, n) : address(11, Math.floor(n / 1_000_000) * 4096 + (n % 1_000_000))
-
-/** The random draws of one tick, made in tick order so a seed gives the same plan. */
-interface Draw {
-  plan: Plan
-  /** Where in the valid window the sign-in goes, 0..1. */
-  validAt: number
-  /** How long after expiry the late sign-in goes, 0..1 of 1.5 s. */
-  lateBy: number
-}
-
-const isAbort = (err: unknown): boolean => (err as { name?: string } | null)?.name === 'AbortError'
-
 export class SoakRun {
   readonly #options: SoakOptions
   readonly #random: Random
@@ -73,9 +52,8 @@ export class SoakRun {
   #bursts = 0
   readonly #progress: (message: string) => void
   readonly #runId = Date.now().toString(36)
-  /** Ends every sleep of every task: at the drain deadline, or when the caller aborts. */
-  readonly #halt = new AbortController()
-  readonly #tasks = new Set<Promise<void>>()
+  /** Every task of the run; halting it ends every sleep: at the drain deadline, or when the caller aborts. */
+  readonly #tasks: TaskGroup
   readonly #issuedCodes = new Set<string>()
   #deadline = Number.POSITIVE_INFINITY
   #inFlight = 0
@@ -85,9 +63,8 @@ export class SoakRun {
   #system: LocalSystem | undefined
   /** Each worker's table goes through a proxy of its own (by worker name), for the worker-kill fault. */
   readonly #tableProxies = new Map<string, TcpProxy>()
-  #table: CodesTable | undefined
-  #queues: Queues | undefined
-  /** The system's code hash key: how the soak finds its codes' rows and names them as the logs do. */
+  #storage: SoakStorage | undefined
+  /** The system's code hash key: how the soak names codes as the logs do. */
   #hasher: CodeHasher | undefined
   #atRest: AtRestScan | undefined
   #logs: LogWatch | undefined
@@ -98,9 +75,11 @@ export class SoakRun {
     this.#options = options
     this.#random = new Random(options.seed)
     this.#progress = hooks.progress ?? (() => {})
-    hooks.signal?.addEventListener('abort', () => { this.#halt.abort(hooks.signal?.reason) }, { once: true })
-    // Every waiting task listens to it: hundreds of listeners are expected.
-    setMaxListeners(0, this.#halt.signal)
+    this.#tasks = new TaskGroup((text) => {
+      this.record.soakErrors.push(text)
+      this.#progress(`soak task failed: ${text}`)
+    })
+    hooks.signal?.addEventListener('abort', () => { this.#tasks.halt(hooks.signal?.reason) }, { once: true })
     this.#burstRandom = new Random(options.seed + 1)
     this.record = {
       options,
@@ -123,7 +102,7 @@ export class SoakRun {
   }
 
   get #stopped (): boolean {
-    return this.#halt.signal.aborted
+    return this.#tasks.stopped
   }
 
   async run (): Promise<SoakRecord> {
@@ -136,48 +115,8 @@ export class SoakRun {
       { label: 'storage account key', value: DEV_ACCOUNT_KEY }
     ], options.logFile)
     const logs = this.#logs
-    const crashes: Crash[] = this.record.crashes
     try {
-      this.#progress(`starting the system (${options.apis} apis, ${options.workers} workers)`)
-      const system = await startLocalSystem({
-        env: options.env,
-        workers: options.workers,
-        apis: options.apis,
-        thirdPartyApiKey: key,
-        workerStorage: async (index, azurite) => {
-          const proxy = await startTcpProxy({ host: azurite.host, port: azurite.tablePort })
-          this.#tableProxies.set(index === 0 ? 'worker' : `worker-${index + 1}`, proxy)
-          return connectionStringFor(azurite.host, azurite.queuePort, proxy.port)
-        },
-        onLine: (name, line) => { logs.line(name, line) },
-        onCrash: (name, exit) => {
-          crashes.push({ name, code: exit.code, signal: exit.signal, at: Date.now() })
-          this.#progress(`CRASH: ${name} exited (code ${String(exit.code)}, signal ${String(exit.signal)})`)
-        },
-        signal: this.#halt.signal
-      })
-      this.#system = system
-      this.#hasher = new CodeHasher({ version: '', value: system.codeHashKey })
-      logs.watch({ label: 'code hash key', value: system.codeHashKey })
-      this.#atRest = new AtRestScan(this.#issuedCodes)
-      // Before any fault can take dev-vault down.
-      await Promise.all([system.tokens.get(ISSUE_ROLE), system.tokens.get(VERIFY_ROLE)])
-      this.record.systemReadyAt = Date.now()
-      this.record.apiPidAtStart = system.api.pid
-      const storage: StorageConfig = {
-        auth: { kind: 'connection-string', connectionString: system.connectionString, queueName: options.env.STORAGE_QUEUE_NAME ?? 'code-requests' },
-        tableName: options.env.CODES_TABLE_NAME ?? 'codes',
-        messageEncoding: 'base64',
-        codeTtlSeconds: options.ttlSeconds,
-        storageTimeoutMs: 5000,
-        queueShards: Number(options.env.QUEUE_SHARDS ?? 1)
-      }
-      this.#queues = createQueues(storage)
-      this.#table = new CodesTable(createTableClient(storage))
-      this.#progress(`system ready in ${((this.record.systemReadyAt - this.record.startedAt) / 1000).toFixed(1)} s; ` +
-        `load: ${options.rate} codes/s, TTL ${options.ttlSeconds} s, ${options.loadSeconds} s, ${options.faults.length} faults; ` +
-        `attacker: ${options.attack.perSecond} guesses/s from ${options.attack.addresses} addresses`)
-
+      const system = await this.#start(key, logs)
       this.record.loadStartedAt = Date.now()
       await Promise.all([this.#load(), this.#injectFaults(), this.#attack()])
       this.record.loadEndedAt = Date.now()
@@ -185,19 +124,10 @@ export class SoakRun {
       await this.#scanAtRest(system)
       await this.#drain()
       this.record.drainEndedAt = Date.now()
-      this.record.final = await this.#finalState()
-      await this.#scanAtRest(system)
-      const scan = this.#need(this.#atRest)
-      this.record.final.codesAtRest = scan.hits.map((h) => ({ where: h.where, id: this.#idOf(h.code) }))
-      this.record.final.scannedAtRest = scan.scanned
-      this.record.apiPidAtEnd = system.api.pid
-      this.record.notRunning = [
-        ...system.services().filter((s) => !s.running).map((s) => s.name),
-        ...(system.azurite.pids.length < 2 ? ['azurite'] : [])
-      ]
+      await this.#inspect(system)
     } finally {
-      this.#halt.abort()
-      await Promise.allSettled([...this.#tasks])
+      this.#tasks.halt()
+      await this.#tasks.settled()
       this.#progress('stopping the system')
       await this.#system?.stop()
       await Promise.allSettled([...this.#tableProxies.values()].map(async (proxy) => { await proxy.close() }))
@@ -206,35 +136,55 @@ export class SoakRun {
     return { ...this.record, logs: logs.summary(this.#issuedCodes, (code) => this.#idOf(code)) }
   }
 
-  #track (task: Promise<void>): void {
-    const guarded = task.catch((err: unknown) => {
-      if (isAbort(err)) return
-      const text = err instanceof Error ? err.stack ?? err.message : String(err)
-      this.record.soakErrors.push(text)
-      this.#progress(`soak task failed: ${text}`)
+  /** The system, each worker's table behind a proxy of its own, and the soak's tokens and storage clients. */
+  async #start (key: string, logs: LogWatch): Promise<LocalSystem> {
+    const options = this.#options
+    const crashes: Crash[] = this.record.crashes
+    this.#progress(`starting the system (${options.apis} apis, ${options.workers} workers)`)
+    const system = await startLocalSystem({
+      env: options.env,
+      workers: options.workers,
+      apis: options.apis,
+      thirdPartyApiKey: key,
+      workerStorage: async (index, azurite) => {
+        const proxy = await startTcpProxy({ host: azurite.host, port: azurite.tablePort })
+        this.#tableProxies.set(index === 0 ? 'worker' : `worker-${index + 1}`, proxy)
+        return connectionStringFor(azurite.host, azurite.queuePort, proxy.port)
+      },
+      onLine: (name, line) => { logs.line(name, line) },
+      onCrash: (name, exit) => {
+        crashes.push({ name, code: exit.code, signal: exit.signal, at: Date.now() })
+        this.#progress(`CRASH: ${name} exited (code ${String(exit.code)}, signal ${String(exit.signal)})`)
+      },
+      signal: this.#tasks.signal
     })
-    this.#tasks.add(guarded)
-    void guarded.finally(() => { this.#tasks.delete(guarded) })
+    this.#system = system
+    this.#hasher = new CodeHasher({ version: '', value: system.codeHashKey })
+    logs.watch({ label: 'code hash key', value: system.codeHashKey })
+    this.#atRest = new AtRestScan(this.#issuedCodes)
+    // Before any fault can take dev-vault down.
+    await Promise.all([system.tokens.get(ISSUE_ROLE), system.tokens.get(VERIFY_ROLE)])
+    this.record.systemReadyAt = Date.now()
+    this.record.apiPidAtStart = system.api.pid
+    this.#storage = new SoakStorage(storageConfigOf(options, system.connectionString), this.#hasher)
+    this.#progress(`system ready in ${((this.record.systemReadyAt - this.record.startedAt) / 1000).toFixed(1)} s; ` +
+      `load: ${options.rate} codes/s, TTL ${options.ttlSeconds} s, ${options.loadSeconds} s, ${options.faults.length} faults; ` +
+      `attacker: ${options.attack.perSecond} guesses/s from ${options.attack.addresses} addresses`)
+    return system
   }
 
-  async #sleepUntil (at: number): Promise<void> {
-    const ms = at - Date.now()
-    if (ms > 0) await sleep(ms, undefined, { signal: this.#halt.signal })
-    else this.#halt.signal.throwIfAborted()
-  }
-
-  #draw (): Draw {
-    return this.#drawFrom(this.#random)
-  }
-
-  #drawFrom (random: Random): Draw {
-    const r = random.next()
-    let plan: Plan = 'none'
-    if (r < this.#options.sampleShare) {
-      const p = r / this.#options.sampleShare
-      plan = p < 0.2 ? 'early' : p < 0.5 ? 'once' : p < 0.7 ? 'twice' : 'expired'
-    }
-    return { plan, validAt: random.next(), lateBy: random.next() }
+  /** What is left once the load drained: the queues, the table, codes at rest, and which processes still run. */
+  async #inspect (system: LocalSystem): Promise<void> {
+    this.record.final = await this.#finalState()
+    await this.#scanAtRest(system)
+    const scan = this.#need(this.#atRest)
+    this.record.final.codesAtRest = scan.hits.map((h) => ({ where: h.where, id: this.#idOf(h.code) }))
+    this.record.final.scannedAtRest = scan.scanned
+    this.record.apiPidAtEnd = system.api.pid
+    this.record.notRunning = [
+      ...system.services().filter((s) => !s.running).map((s) => s.name),
+      ...(system.azurite.pids.length < 2 ? ['azurite'] : [])
+    ]
   }
 
   async #load (): Promise<void> {
@@ -247,15 +197,15 @@ export class SoakRun {
       const due = start + i * interval
       if (due >= end) break
       try {
-        await this.#sleepUntil(due)
+        await this.#tasks.sleepUntil(due)
       } catch {
         break
       }
-      const draw = this.#draw()
-      const unknown = i % unknownEvery === 0 ? this.#unknownCode() : undefined
+      const draw = drawFor(this.#random, this.#options.sampleShare)
+      const unknown = i % unknownEvery === 0 ? unknownCode(this.#random) : undefined
       if (this.#inFlight >= maxInFlight) this.record.skipped++
-      else this.#track(this.#issue(i, draw))
-      if (unknown !== undefined) this.#track(this.#signInUnknown(i, unknown))
+      else this.#tasks.track(this.#issue(i, draw))
+      if (unknown !== undefined) this.#tasks.track(this.#signInUnknown(i, unknown))
     }
   }
 
@@ -264,14 +214,14 @@ export class SoakRun {
     for (const plan of this.#options.faults) {
       const plannedAt = start + plan.atSeconds * 1000
       try {
-        await this.#sleepUntil(plannedAt)
+        await this.#tasks.sleepUntil(plannedAt)
       } catch {
         return
       }
       this.#progress(`fault at +${((Date.now() - start) / 1000).toFixed(1)} s: ${plan.kind}${plan.downSeconds !== undefined ? ` (${plan.downSeconds} s)` : ''}`)
       const record = await injectFault(plan, plannedAt, {
         system: this.#need(this.#system),
-        queue: this.#garbageQueue(),
+        queue: this.#need(this.#storage).garbageQueue(),
         random: this.#random,
         burst: async (count) => { await this.#burst(count) },
         flood: async (connections, ms) => { await this.#flood(connections, ms) },
@@ -293,8 +243,8 @@ export class SoakRun {
     const base = 1_000_000 * ++this.#bursts
     for (let k = 0; k < count; k++) {
       const n = base + k
-      const draw = this.#drawFrom(this.#burstRandom)
-      this.#track(this.#issue(n, draw).finally(() => { if (++answered >= count / 2) half() }))
+      const draw = drawFor(this.#burstRandom, this.#options.sampleShare)
+      this.#tasks.track(this.#issue(n, draw).finally(() => { if (++answered >= count / 2) half() }))
     }
     await halfAnswered
   }
@@ -321,7 +271,7 @@ export class SoakRun {
       const due = start + tick * burst * 1000 / perSecond
       if (due >= end) break
       try {
-        await this.#sleepUntil(due)
+        await this.#tasks.sleepUntil(due)
       } catch {
         break
       }
@@ -332,8 +282,8 @@ export class SoakRun {
         const recent = this.record.codes.at(-1 - random.int(Math.min(20, this.record.codes.length) || 1))
         const honest = recent !== undefined && random.next() < 0.3
         const subject = honest ? recent.subject : `atk.${this.#runId}.${i}`
-        const code = this.#unknownCodeFrom(random)
-        this.#track((async () => {
+        const code = unknownCode(random)
+        this.#tasks.track((async () => {
           const call = await signIn((apis[api] as { url: string }).url, code, subject, from, await this.#token(VERIFY_ROLE))
           if (this.#issuedCodes.has(code)) return
           const attempt: AttackAttempt = { ...call, address: from, api, honestSubject: honest }
@@ -349,10 +299,10 @@ export class SoakRun {
     const base = 1_000_000 * ++this.#bursts
     let k = 0
     const loop = async (): Promise<void> => {
-      while (Date.now() < end && !this.#stopped) await this.#issue(base + k++, this.#drawFrom(this.#burstRandom))
+      while (Date.now() < end && !this.#stopped) await this.#issue(base + k++, drawFor(this.#burstRandom, this.#options.sampleShare))
     }
     const loops = Array.from({ length: connections }, loop)
-    for (const l of loops) this.#track(l)
+    for (const l of loops) this.#tasks.track(l)
     await Promise.allSettled(loops)
   }
 
@@ -410,21 +360,13 @@ export class SoakRun {
     }
     this.record.codes.push(code)
     this.#issuedCodes.add(code.code)
-    this.#track(this.#watch(code))
-    if (draw.plan !== 'none') this.#track(this.#runPlan(code, draw))
+    this.#tasks.track(this.#watch(code))
+    if (draw.plan !== 'none') this.#tasks.track(this.#runPlan(code, draw))
   }
 
   /** Reads the code's row; a row seen before expiry is proof the code was valid. */
   async #read (c: IssuedCode): Promise<{ state: RowState, at: number }> {
-    let state: RowState
-    try {
-      const row = await this.#need(this.#table).get(this.#need(this.#hasher).hash(c.code))
-      if (row === undefined) state = 'absent'
-      else if (row.expiresAt.getTime() !== c.expiresAt) state = 'other'
-      else state = row.consumedAt !== undefined ? 'consumed' : 'present'
-    } catch {
-      state = 'error'
-    }
+    const state = await this.#need(this.#storage).rowState(c)
     const at = Date.now()
     if (state === 'error') c.readErrors++
     if (state === 'other') c.collision = true
@@ -442,14 +384,14 @@ export class SoakRun {
   /** Activation: read soon after issue until the row shows up. Removal: read from expiry + bound until it is gone. */
   async #watch (c: IssuedCode): Promise<void> {
     const { activationMs, removalMs } = this.#options.bounds
-    await this.#sleepUntil(c.issuedAt + Math.min(FIRST_READ_MS, activationMs))
+    await this.#tasks.sleepUntil(c.issuedAt + Math.min(FIRST_READ_MS, activationMs))
     while (c.seenAt === undefined && Date.now() < c.expiresAt) {
       const { state } = await this.#read(c)
       if (state === 'present' || state === 'consumed') break
       if (state === 'absent') c.absentReads++
-      await this.#sleepUntil(Math.min(Date.now() + ACTIVATION_POLL_MS, c.expiresAt))
+      await this.#tasks.sleepUntil(Math.min(Date.now() + ACTIVATION_POLL_MS, c.expiresAt))
     }
-    await this.#sleepUntil(c.expiresAt + removalMs)
+    await this.#tasks.sleepUntil(c.expiresAt + removalMs)
     for (;;) {
       const { state, at } = await this.#read(c)
       if (state !== 'error') {
@@ -464,7 +406,7 @@ export class SoakRun {
         }
       }
       if (Date.now() >= this.#deadline) return
-      await this.#sleepUntil(Date.now() + REMOVAL_POLL_MS)
+      await this.#tasks.sleepUntil(Date.now() + REMOVAL_POLL_MS)
     }
   }
 
@@ -492,14 +434,14 @@ export class SoakRun {
         return
       }
       case 'once': {
-        await this.#sleepUntil(validAt)
+        await this.#tasks.sleepUntil(validAt)
         await this.#signIn(c, 'valid', await this.#read(c))
-        await this.#sleepUntil(lateAt)
+        await this.#tasks.sleepUntil(lateAt)
         await this.#signIn(c, 'after-expiry', await this.#read(c))
         return
       }
       case 'twice': {
-        await this.#sleepUntil(validAt)
+        await this.#tasks.sleepUntil(validAt)
         const row = await this.#read(c)
         const pair = this.#pairs++
         await Promise.all([this.#signIn(c, 'pair', row, pair), this.#signIn(c, 'pair', row, pair)])
@@ -507,22 +449,13 @@ export class SoakRun {
         return
       }
       case 'expired': {
-        await this.#sleepUntil(lateAt)
+        await this.#tasks.sleepUntil(lateAt)
         await this.#signIn(c, 'after-expiry', await this.#read(c))
         return
       }
       case 'none':
         return
     }
-  }
-
-  #unknownCode (): string {
-    return this.#unknownCodeFrom(this.#random)
-  }
-
-  #unknownCodeFrom (random: Random): string {
-    const letters = (): string => Array.from({ length: 3 }, () => random.pick([...LETTERS])).join('')
-    return `${letters()}-${1 + random.int(1000)}-${letters()}`
   }
 
   async #signInUnknown (i: number, code: string): Promise<void> {
@@ -539,54 +472,30 @@ export class SoakRun {
     this.#deadline = lastExpiry + bounds.removalMs + drainSeconds * 1000
     this.#progress(`load done (${this.record.codes.length} codes); draining until every code is gone and the queue is empty ` +
       `(at most ${((this.#deadline - Date.now()) / 1000).toFixed(0)} s)`)
-    const timer = setTimeout(() => { this.#halt.abort(new Error('drain deadline')) }, Math.max(0, this.#deadline - Date.now()))
+    const timer = setTimeout(() => { this.#tasks.halt(new Error('drain deadline')) }, Math.max(0, this.#deadline - Date.now()))
+    const storage = this.#need(this.#storage)
     try {
       while (this.#tasks.size > 0 && !this.#stopped) {
-        await Promise.race([Promise.allSettled([...this.#tasks]), sleep(1000)])
+        await Promise.race([this.#tasks.settled(), sleep(1000)])
       }
       while (!this.#stopped) {
-        const length = await this.#queueLength().catch(() => undefined)
+        const length = await storage.queueLength().catch(() => undefined)
         if (length === 0) return
-        await sleep(500, undefined, { signal: this.#halt.signal }).catch(() => {})
+        await sleep(500, undefined, { signal: this.#tasks.signal }).catch(() => {})
       }
     } finally {
       clearTimeout(timer)
     }
   }
 
-  /** Messages left in every queue shard together. */
-  async #queueLength (): Promise<number> {
-    const lengths = await Promise.all(this.#need(this.#queues).shards.map(async (q) => (await q.getProperties()).approximateMessagesCount ?? -1))
-    return lengths.some((n) => n < 0) ? -1 : lengths.reduce((a, b) => a + b, 0)
-  }
-
-  /** Garbage goes to each shard in turn: every shard must poison what it cannot read. */
-  #garbageQueue (): Pick<Queues['queue'], 'sendMessage'> {
-    const { shards } = this.#need(this.#queues)
-    let next = 0
-    return { sendMessage: async (...args) => await (shards[next++ % shards.length] as Queues['queue']).sendMessage(...args) }
-  }
-
   #idOf (code: string): string {
     return this.#hasher === undefined ? '?' : codeIdOf(this.#hasher.hash(code))
   }
 
-  /**
-   * Searches storage for issued codes in clear: every table entity, the
-   * visible messages of every queue (peeked, so nothing moves), and every
-   * file of Azurite's data folder, which holds the hidden messages too.
-   */
+  /** Issued codes in clear anywhere in storage (SoakStorage.scanAtRest); a scan that fails is a soak error. */
   async #scanAtRest (system: LocalSystem): Promise<void> {
-    const scan = this.#need(this.#atRest)
     try {
-      const table = this.#need(this.#table).client
-      for await (const entity of table.listEntities()) scan.text(`table ${table.tableName}`, JSON.stringify(entity))
-      const { shards, poison } = this.#need(this.#queues)
-      for (const q of [...shards, poison]) {
-        const { peekedMessageItems } = await q.peekMessages({ numberOfMessages: 32 })
-        for (const m of peekedMessageItems) scan.text(`queue ${q.name}`, m.messageText)
-      }
-      await scan.folder(system.azurite.location, 'azurite file')
+      await this.#need(this.#storage).scanAtRest(this.#need(this.#atRest), system.azurite.location)
     } catch (err) {
       this.record.soakErrors.push(`at-rest scan: ${err instanceof Error ? err.message : String(err)}`)
     }
@@ -594,15 +503,16 @@ export class SoakRun {
 
   async #finalState (): Promise<FinalState> {
     const final: FinalState = { poison: [] }
+    const storage = this.#need(this.#storage)
     try {
-      final.queueLength = await this.#queueLength()
+      final.queueLength = await storage.queueLength()
     } catch (err) {
       final.queueError = err instanceof Error ? err.message : String(err)
     }
     try {
       // Received (hidden for 10 minutes), never deleted: the poison queue dies with the run's Azurite.
       for (;;) {
-        const { receivedMessageItems } = await this.#need(this.#queues).poison.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 600 })
+        const { receivedMessageItems } = await storage.queues.poison.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 600 })
         if (receivedMessageItems.length === 0) break
         for (const item of receivedMessageItems) {
           final.poison.push(readPoison(item.messageText))
@@ -613,9 +523,7 @@ export class SoakRun {
       final.poisonError = err instanceof Error ? err.message : String(err)
     }
     try {
-      let rows = 0
-      for await (const _ of this.#need(this.#table).client.listEntities({ queryOptions: { select: ['RowKey'] } })) rows++
-      final.tableRows = rows
+      final.tableRows = await storage.tableRows()
     } catch (err) {
       final.tableError = err instanceof Error ? err.message : String(err)
     }

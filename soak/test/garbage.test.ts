@@ -4,7 +4,7 @@ import { CODE_PATTERN } from '@codegate/shared/code'
 import { MessageFormatError } from '@codegate/shared/errors'
 import { decodeMessage } from '@codegate/shared/message'
 import { GARBAGE, garbageBurst } from '../src/garbage.js'
-import { Random } from '../src/random.js'
+import { Random } from '@codegate/stack/random'
 
 const wholeCode = new RegExp(CODE_PATTERN.slice(1, -1))
 

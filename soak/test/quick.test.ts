@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { startProcess } from '@codegate/stack/managed-process'
+import { runScript } from '@codegate/stack/managed-process'
 
 // Startup, 43 s of load, the drain and a loaded CI machine running other test files.
 t.setTimeout(300_000)
@@ -27,22 +27,8 @@ interface Run {
 /** Runs the soak CLI in its own process group, stopped by teardown (and by the reaper if this file is killed). */
 async function soak (t: Test, args: string[]): Promise<Run> {
   const started = Date.now()
-  let stdout = ''
-  let stderr = ''
-  const proc = await startProcess({
-    name: 'soak',
-    command: process.execPath,
-    args: [cli, ...args],
-    cwd: root,
-    env: { ...process.env },
-    onLine: (line, stream) => { if (stream === 'stdout') stdout += line + '\n'; else stderr += line + '\n' }
-  })
   // SIGTERM lets the soak stop its system; SIGKILL after 30 s.
-  t.teardown(async () => { await proc.stop(30_000) })
-  // 'close', not 'exit': the table is the last output and may still be in the pipe at exit.
-  const closed = new Promise<void>((resolve) => { proc.child.once('close', () => { resolve() }) })
-  const { code } = await proc.exited
-  await closed
+  const { code, stdout, stderr } = await runScript({ name: 'soak', script: cli, args, cwd: root, env: { ...process.env }, onStart: (proc) => { t.teardown(async () => { await proc.stop(30_000) }) } })
   return { code, stdout, stderr, seconds: (Date.now() - started) / 1000 }
 }
 

@@ -10,35 +10,21 @@ import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { DevTokenSource } from '@codegate/dev-vault/token-client'
 import { DEV_API_AUDIENCE, DEV_VAULT_TENANT_ID, issuerPaths } from '@codegate/dev-vault/token-issuer'
 import { schemas, type ConfigSchema } from '@codegate/shared/config'
 import { CodegateError } from '@codegate/shared/errors'
 import { startAzurite, type Azurite } from './azurite.js'
-import { describeExit, startProcess, type ExitInfo, type ManagedProcess } from './managed-process.js'
+import { describeExit } from './managed-process.js'
 import { assertPortsFree, freePort } from './ports.js'
 import { httpGet, type Readiness } from './readiness.js'
+import { SERVICE_ENTRIES, ServiceProcess, type Service, type ServiceKind } from './service-process.js'
 
 type Env = Record<string, string | undefined>
 
 /** The third-party key of the local system: seeded into dev-vault, accepted by number-api. Not a secret. */
 export const DEV_THIRD_PARTY_API_KEY = 'codegate-local-dev-key-not-a-secret'
-
-/**
- * Heap limits of the api and the worker, as their containers run them
- * (Dockerfile NODE_OPTIONS; compose.test.ts checks they agree). Left alone,
- * V8 lets a ~30 MB live heap grow past 130 MB before it collects (Node 24's
- * young generation alone may take 192 MB). The api's young generation is
- * 16 MB semi-spaces (Node 20's default): with 4 MB its scavenges cost
- * getcode about a fifth of its throughput on Node 20 and 24 alike; the
- * worker, whose throughput is the storage's, keeps 4 MB (docs/benchmarks.md).
- */
-export const SERVICE_NODE_FLAGS: Partial<Record<ServiceKind, readonly string[]>> = {
-  api: ['--max-old-space-size=96', '--max-semi-space-size=16'],
-  worker: ['--max-old-space-size=96', '--max-semi-space-size=4']
-}
 
 /** Ports of `npm start`, as in the design (api 3000, number-api 7071 as `func start`, ...). */
 export const DEFAULT_PORTS: LocalSystemPorts = { api: 3000, worker: 3001, numberApi: 7071, vault: 8443, queue: 10001, table: 10002 }
@@ -72,8 +58,6 @@ export interface LocalSystemPorts {
   table: number
 }
 
-export type ServiceKind = 'vault' | 'numberApi' | 'api' | 'worker'
-
 /**
  * Variables the system sets to wire the parts together. `env` cannot change
  * them (a shell's real KEY_VAULT_URL must not point the local api at Azure);
@@ -98,13 +82,6 @@ const SCHEMAS: Record<ServiceKind, ConfigSchema> = {
   numberApi: schemas.numberApi,
   api: schemas.api,
   worker: schemas.worker
-}
-
-const ENTRIES: Record<ServiceKind, string> = {
-  vault: 'services/dev-vault/dist/main.js',
-  numberApi: 'services/number-api/dist/main.js',
-  api: 'services/api/dist/main.js',
-  worker: 'services/worker/dist/main.js'
 }
 
 export interface LocalSystemOptions {
@@ -148,29 +125,6 @@ export interface LocalSystemOptions {
   stopTimeoutMs?: number
   /** Aborting during startup stops what was started and rejects with the abort reason. */
   signal?: AbortSignal
-}
-
-/** One service process of the system, which can be stopped, killed and started again on the same port. */
-export interface Service {
-  readonly name: string
-  readonly kind: ServiceKind
-  /** The port it listens on (the worker: its health probe). */
-  readonly port: number
-  /** Its base URL, e.g. http://127.0.0.1:3000 (dev-vault: https). */
-  readonly url: string
-  /** The environment it runs with (inherited variables left out). */
-  readonly env: Readonly<Record<string, string>>
-  readonly process: ManagedProcess | undefined
-  readonly pid: number | undefined
-  readonly running: boolean
-  /** Starts it again (same port and environment) and waits until it answers. */
-  start: () => Promise<void>
-  /** SIGTERM, then SIGKILL after the bound. */
-  stop: () => Promise<ExitInfo | undefined>
-  /** stop, wait downMs, start: an outage of this part. */
-  restart: (downMs?: number) => Promise<void>
-  /** Sends a signal (default SIGKILL), e.g. to crash a worker; not reported as a crash. */
-  kill: (signal?: NodeJS.Signals) => void
 }
 
 export interface LocalSystem {
@@ -261,167 +215,141 @@ async function freePortExcept (taken: Set<number>): Promise<number> {
   }
 }
 
-export async function startLocalSystem (options: LocalSystemOptions = {}): Promise<LocalSystem> {
-  const root = resolve(options.root ?? repositoryRoot())
-  const host = '127.0.0.1'
-  const key = options.thirdPartyApiKey ?? DEV_THIRD_PARTY_API_KEY
-  const workerCount = options.workers ?? 1
-  const apiCount = Math.max(1, options.apis ?? 1)
-  const fixed = options.ports ?? {}
-  const settings = options.env ?? {}
-  const baseEnv = pick(options.baseEnv ?? process.env, INHERITED)
-  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000
-  const stopTimeoutMs = options.stopTimeoutMs ?? 15_000
-  const onLine = options.onLine ?? (() => {})
-  const progress = options.onProgress ?? (() => {})
-
-  options.signal?.throwIfAborted()
-  for (const [kind, entry] of Object.entries(ENTRIES)) {
+/** Fails before anything starts when a service this system runs was not built. */
+function assertBuilt (root: string, workerCount: number): void {
+  for (const [kind, entry] of Object.entries(SERVICE_ENTRIES)) {
     if (kind === 'worker' && workerCount === 0) continue
     if (!existsSync(join(root, entry))) throw new ServiceNotBuiltError(entry)
   }
-  // Fail before starting anything, naming the port and the variable to change.
-  await assertPortsFree(Object.entries(fixed).filter(([, port]) => port !== undefined).map(([name, port]) => ({
+}
+
+/** Where the system keeps its data: Azurite's folder and dev-vault's certificate. */
+interface DataFolders {
+  dataDir: string
+  /** Made for this system, so stop() removes it. */
+  temporary: boolean
+  azuriteDir: string
+  certDir: string
+  caFile: string
+}
+
+async function dataFolders (given: string | undefined): Promise<DataFolders> {
+  const dataDir = resolve(given ?? await mkdtemp(join(tmpdir(), 'codegate-system-')))
+  const folders = { dataDir, temporary: given === undefined, azuriteDir: join(dataDir, 'azurite'), certDir: join(dataDir, 'dev-vault'), caFile: join(dataDir, 'dev-vault', 'cert.pem') }
+  await mkdir(folders.azuriteDir, { recursive: true })
+  await mkdir(folders.certDir, { recursive: true })
+  return folders
+}
+
+/**
+ * The startup phase: until it is over, a crash (or the caller's signal)
+ * aborts it, and the process being waited for reports that; afterwards a
+ * crash goes to onCrash.
+ */
+class Startup {
+  readonly #controller = new AbortController()
+  readonly #callerSignal: AbortSignal | undefined
+  readonly #onCrash: LocalSystemOptions['onCrash']
+  #over = false
+  readonly #onAbort = (): void => { this.#controller.abort(this.#callerSignal?.reason) }
+
+  constructor (options: LocalSystemOptions) {
+    this.#callerSignal = options.signal
+    this.#onCrash = options.onCrash
+    this.#callerSignal?.addEventListener('abort', this.#onAbort, { once: true })
+  }
+
+  /** For a process started during startup; undefined once it is over (a restart later is not startup). */
+  get signal (): AbortSignal | undefined {
+    return this.#over ? undefined : this.#controller.signal
+  }
+
+  get aborted (): boolean {
+    return this.#controller.signal.aborted
+  }
+
+  get reason (): unknown {
+    return this.#controller.signal.reason
+  }
+
+  abort (reason: unknown): void {
+    this.#controller.abort(reason)
+  }
+
+  throwIfAborted (): void {
+    this.#controller.signal.throwIfAborted()
+  }
+
+  crashed (name: string, exit: { code: number | null, signal: NodeJS.Signals | null }): void {
+    if (!this.#over) this.abort(new CodegateError('PROCESS_CRASHED', `${name} ${describeExit(exit)} while the system was starting`))
+    else this.#onCrash?.(name, exit)
+  }
+
+  /** Startup is over (or failed): the caller's signal no longer concerns it. */
+  end (succeeded: boolean): void {
+    if (succeeded) this.#over = true
+    this.#callerSignal?.removeEventListener('abort', this.#onAbort)
+  }
+}
+
+/** Where each part listens: fixed ports as given, the others picked free once Azurite holds its own, so none is picked twice. */
+async function layoutPorts (azurite: Azurite, fixed: Partial<LocalSystemPorts>, apiCount: number, workerCount: number): Promise<{ ports: LocalSystemPorts, apiPorts: number[], workerPorts: number[] }> {
+  const taken = new Set<number>([azurite.queuePort, azurite.tablePort, ...Object.values(fixed).filter((p) => p !== undefined)])
+  const portOf = async (name: 'api' | 'worker' | 'numberApi' | 'vault'): Promise<number> => fixed[name] ?? await freePortExcept(taken)
+  const ports: LocalSystemPorts = {
+    api: await portOf('api'),
+    worker: await portOf('worker'),
+    numberApi: await portOf('numberApi'),
+    vault: await portOf('vault'),
+    queue: azurite.queuePort,
+    table: azurite.tablePort
+  }
+  const workerPorts = workerCount > 0 ? [ports.worker] : []
+  for (let i = 1; i < workerCount; i++) workerPorts.push(await freePortExcept(taken))
+  const apiPorts = [ports.api]
+  for (let i = 1; i < apiCount; i++) apiPorts.push(await freePortExcept(taken))
+  return { ports, apiPorts, workerPorts }
+}
+
+/** One service to create: its own wiring variables and when it counts as ready. */
+interface ServicePlan {
+  kind: ServiceKind
+  name: string
+  port: number
+  url: string
+  wiring: Record<string, string>
+  ready: Readiness
+}
+
+/** What the parts are told about each other. */
+interface Wiring {
+  host: string
+  key: string
+  codeHashKey: string
+  vaultUrl: string
+  thirdParty: string
+  auth: LocalSystem['auth']
+  storage: { AZURE_CREDENTIAL: string, STORAGE_CONNECTION_STRING: string }
+  folders: DataFolders
+}
+
+function vaultPlan (w: Wiring, port: number): ServicePlan {
+  const { host, vaultUrl, folders: { certDir, caFile } } = w
+  return {
+    kind: 'vault',
+    name: 'vault',
     port,
-    service: SERVICE_LABELS[name as keyof LocalSystemPorts],
-    variable: PORT_VARIABLES[name as keyof LocalSystemPorts]
-  })), host)
-
-  const temporary = options.dataDir === undefined
-  const dataDir = resolve(options.dataDir ?? await mkdtemp(join(tmpdir(), 'codegate-system-')))
-  const certDir = join(dataDir, 'dev-vault')
-  const caFile = join(certDir, 'cert.pem')
-  await mkdir(join(dataDir, 'azurite'), { recursive: true })
-  await mkdir(certDir, { recursive: true })
-
-  // Until startup is over a crash aborts it; afterwards it goes to onCrash.
-  const startup = new AbortController()
-  const onAbort = (): void => { startup.abort(options.signal?.reason) }
-  options.signal?.addEventListener('abort', onAbort, { once: true })
-  let started = false
-  const crashed = (name: string, exit: { code: number | null, signal: NodeJS.Signals | null }): void => {
-    if (!started) {
-      startup.abort(new CodegateError('PROCESS_CRASHED', `${name} ${describeExit(exit)} while the system was starting`))
-    } else {
-      options.onCrash?.(name, exit)
-    }
-  }
-
-  let azurite: Azurite | undefined
-  const services: Service[] = []
-  let stopping: Promise<void> | undefined
-
-  const stopAll = async (): Promise<void> => {
-    if (stopping !== undefined) return await stopping
-    stopping = (async () => {
-      const byKind = (...kinds: ServiceKind[]): Service[] => services.filter((s) => kinds.includes(s.kind))
-      // Front first, so nothing calls a part that is already gone.
-      const running = (list: Service[]): string => list.filter((s) => s.running).map((s) => s.name).join(', ')
-      const front = byKind('api', 'worker')
-      if (running(front) !== '') progress(`stopping ${running(front)}`)
-      await Promise.all(front.map(async (s) => await s.stop()))
-      const back = byKind('vault', 'numberApi')
-      if (running(back) !== '') progress(`stopping ${running(back)}`)
-      await Promise.all(back.map(async (s) => await s.stop()))
-      if (azurite !== undefined) progress('stopping azurite')
-      await azurite?.stop()
-      if (temporary) await rm(dataDir, { recursive: true, force: true })
-    })()
-    await stopping
-  }
-
-  try {
-    progress(`starting Azurite (data in ${join(dataDir, 'azurite')})`)
-    azurite = await startAzurite({
-      location: join(dataDir, 'azurite'),
-      // Ports not fixed are left to startAzurite, which retries if one is taken meanwhile.
-      ...(fixed.queue !== undefined ? { queuePort: fixed.queue } : {}),
-      ...(fixed.table !== undefined ? { tablePort: fixed.table } : {}),
-      host,
-      startTimeoutMs: readyTimeoutMs,
-      onLine: (_service, line) => { onLine('azurite', line) },
-      onUnexpectedExit: (service, exit) => { crashed(`azurite (${service})`, exit) }
-    })
-    // The other ports are picked once Azurite holds its own, so none can be picked twice.
-    const taken = new Set<number>([azurite.queuePort, azurite.tablePort, ...Object.values(fixed).filter((p) => p !== undefined)])
-    const portOf = async (name: 'api' | 'worker' | 'numberApi' | 'vault'): Promise<number> => fixed[name] ?? await freePortExcept(taken)
-    const ports: LocalSystemPorts = {
-      api: await portOf('api'),
-      worker: await portOf('worker'),
-      numberApi: await portOf('numberApi'),
-      vault: await portOf('vault'),
-      queue: azurite.queuePort,
-      table: azurite.tablePort
-    }
-    const workerPorts = workerCount > 0 ? [ports.worker] : []
-    for (let i = 1; i < workerCount; i++) workerPorts.push(await freePortExcept(taken))
-    const apiPorts = [ports.api]
-    for (let i = 1; i < apiCount; i++) apiPorts.push(await freePortExcept(taken))
-    progress(`Azurite queue on ${azurite.queueEndpoint}, table on ${azurite.tableEndpoint}`)
-    startup.signal.throwIfAborted()
-
-    const vaultUrl = `https://${host}:${ports.vault}`
-    const codeHashKey = randomBytes(32).toString('base64')
-    const paths = issuerPaths(DEV_VAULT_TENANT_ID)
-    const auth = { issuer: `${vaultUrl}${paths.issuer}`, tokenEndpoint: `${vaultUrl}${paths.token}`, audience: DEV_API_AUDIENCE }
-    const thirdParty = `http://${host}:${ports.numberApi}/api/RandomNumber`
-    const storage = { AZURE_CREDENTIAL: 'dev', STORAGE_CONNECTION_STRING: azurite.connectionString }
-
-    const makeService = (kind: ServiceKind, name: string, port: number, url: string, wiring: Record<string, string>, ready: Readiness): Service => {
-      const own = options.serviceEnv?.[kind] ?? {}
-      const env: Record<string, string> = { ...settingsFor(kind, settings), ...wiring, ...pick(own, Object.keys(own)) }
-      let current: ManagedProcess | undefined
-      const service: Service = {
-        name,
-        kind,
-        port,
-        url,
-        env,
-        get process () { return current },
-        get pid () { return current?.running === true ? current.pid : undefined },
-        get running () { return current?.running === true },
-        async start () {
-          if (current?.running === true) return
-          current = await startProcess({
-            name,
-            command: process.execPath,
-            args: ['--enable-source-maps', ...(SERVICE_NODE_FLAGS[kind] ?? []), join(root, ENTRIES[kind])],
-            env: { ...baseEnv, ...env },
-            cwd: root,
-            ready,
-            readyTimeoutMs,
-            stopTimeoutMs,
-            onLine: (line) => { onLine(name, line) },
-            ...(started ? {} : { signal: startup.signal })
-          })
-          const proc = current
-          void proc.exited.then((exit) => { if (!exit.expected) crashed(name, exit) })
-        },
-        async stop () {
-          return await current?.stop()
-        },
-        async restart (downMs = 0) {
-          await service.stop()
-          if (downMs > 0) await sleep(downMs)
-          await service.start()
-        },
-        kill (signal) {
-          current?.kill(signal)
-        }
-      }
-      services.push(service)
-      return service
-    }
-
-    const vault = makeService('vault', 'vault', ports.vault, vaultUrl, {
+    url: vaultUrl,
+    wiring: {
       HOST: host,
-      PORT: String(ports.vault),
+      PORT: String(port),
       DEV_VAULT_CERT_DIR: certDir,
       DEV_VAULT_HOSTNAMES: `localhost,${host}`,
       DEV_VAULT_URL: vaultUrl,
-      THIRD_PARTY_API_KEY: key,
-      CODE_HASH_KEY: codeHashKey
-    }, {
+      THIRD_PARTY_API_KEY: w.key,
+      CODE_HASH_KEY: w.codeHashKey
+    },
+    ready: {
       // The api reads the certificate when it starts: ready means /healthz answers over TLS trusting cert.pem.
       description: `GET ${vaultUrl}/healthz trusting ${caFile}`,
       check: async () => {
@@ -429,95 +357,221 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
         const answer = await httpGet(`${vaultUrl}/healthz`, { ca: await readFile(caFile) })
         return !(answer instanceof Error) && answer.status === 200
       }
-    })
-    const numberApi = makeService('numberApi', 'number-api', ports.numberApi, `http://${host}:${ports.numberApi}`, {
-      HOST: host,
-      PORT: String(ports.numberApi),
-      THIRD_PARTY_API_KEYS: key
-    }, { url: `http://${host}:${ports.numberApi}/healthz` })
-    // Ready on /readyz, not /healthz: it holds once queue, table and the third-party key are there, so getcode works.
-    const apis = apiPorts.map((port, i) => makeService('api', i === 0 ? 'api' : `api-${i + 1}`, port, `http://${host}:${port}`, {
-      ...storage,
-      HOST: host,
+    }
+  }
+}
+
+function numberApiPlan (w: Wiring, port: number): ServicePlan {
+  const url = `http://${w.host}:${port}`
+  return { kind: 'numberApi', name: 'number-api', port, url, wiring: { HOST: w.host, PORT: String(port), THIRD_PARTY_API_KEYS: w.key }, ready: { url: `${url}/healthz` } }
+}
+
+function apiPlan (w: Wiring, port: number, i: number): ServicePlan {
+  const url = `http://${w.host}:${port}`
+  return {
+    kind: 'api',
+    name: i === 0 ? 'api' : `api-${i + 1}`,
+    port,
+    url,
+    wiring: {
+      ...w.storage,
+      HOST: w.host,
       PORT: String(port),
-      KEY_VAULT_URL: vaultUrl,
-      KEY_VAULT_CA_FILE: caFile,
-      THIRD_PARTY_API_ENDPOINT: thirdParty,
+      KEY_VAULT_URL: w.vaultUrl,
+      KEY_VAULT_CA_FILE: w.folders.caFile,
+      THIRD_PARTY_API_ENDPOINT: w.thirdParty,
       // Callers need dev-vault's tokens (AUTH_MODE=none in env or serviceEnv turns this off).
-      AUTH_ISSUER: auth.issuer,
-      AUTH_AUDIENCE: auth.audience,
-      AUTH_CA_FILE: caFile
-    }, { url: `http://${host}:${port}/readyz` }))
-    const api = apis[0] as Service
+      AUTH_ISSUER: w.auth.issuer,
+      AUTH_AUDIENCE: w.auth.audience,
+      AUTH_CA_FILE: w.folders.caFile
+    },
+    // Ready on /readyz, not /healthz: it holds once queue, table and the third-party key are there, so getcode works.
+    ready: { url: `${url}/readyz` }
+  }
+}
+
+function workerPlan (w: Wiring, port: number, i: number, connectionString: string): ServicePlan {
+  const url = `http://${w.host}:${port}`
+  return {
+    kind: 'worker',
+    name: i === 0 ? 'worker' : `worker-${i + 1}`,
+    port,
+    url,
+    wiring: {
+      ...w.storage,
+      STORAGE_CONNECTION_STRING: connectionString,
+      // To hash the codes of the original sample's messages.
+      KEY_VAULT_URL: w.vaultUrl,
+      KEY_VAULT_CA_FILE: w.folders.caFile,
+      WORKER_HEALTH_HOST: w.host,
+      WORKER_HEALTH_PORT: String(port)
+    },
+    ready: { url: `${url}/healthz` }
+  }
+}
+
+/** Starts every service of `list` at once; one failure aborts the others' waits, so none is left starting unseen. */
+async function startTogether (list: Service[], startup: Startup): Promise<void> {
+  const results = await Promise.allSettled(list.map(async (s) => {
+    try {
+      await s.start()
+    } catch (err) {
+      startup.abort(err)
+      throw err
+    }
+  }))
+  const failed = results.find((r) => r.status === 'rejected')
+  if (failed !== undefined) throw failed.reason
+}
+
+export async function startLocalSystem (options: LocalSystemOptions = {}): Promise<LocalSystem> {
+  const root = resolve(options.root ?? repositoryRoot())
+  const host = '127.0.0.1'
+  const workerCount = options.workers ?? 1
+  const apiCount = Math.max(1, options.apis ?? 1)
+  const fixed = options.ports ?? {}
+  const settings = options.env ?? {}
+  const baseEnv = pick(options.baseEnv ?? process.env, INHERITED)
+  const onLine = options.onLine ?? (() => {})
+  const progress = options.onProgress ?? (() => {})
+
+  options.signal?.throwIfAborted()
+  assertBuilt(root, workerCount)
+  // Fail before starting anything, naming the port and the variable to change.
+  await assertPortsFree(Object.entries(fixed).filter(([, port]) => port !== undefined).map(([name, port]) => ({
+    port,
+    service: SERVICE_LABELS[name as keyof LocalSystemPorts],
+    variable: PORT_VARIABLES[name as keyof LocalSystemPorts]
+  })), host)
+
+  const folders = await dataFolders(options.dataDir)
+  const startup = new Startup(options)
+  let azurite: Azurite | undefined
+  const services: Service[] = []
+  let stopping: Promise<void> | undefined
+  const stopAll = async (): Promise<void> => {
+    stopping ??= stopParts(services, azurite, folders, progress)
+    await stopping
+  }
+
+  try {
+    progress(`starting Azurite (data in ${folders.azuriteDir})`)
+    azurite = await startAzurite({
+      location: folders.azuriteDir,
+      // Ports not fixed are left to startAzurite, which retries if one is taken meanwhile.
+      ...(fixed.queue !== undefined ? { queuePort: fixed.queue } : {}),
+      ...(fixed.table !== undefined ? { tablePort: fixed.table } : {}),
+      host,
+      startTimeoutMs: options.readyTimeoutMs ?? 60_000,
+      onLine: (_service, line) => { onLine('azurite', line) },
+      onUnexpectedExit: (service, exit) => { startup.crashed(`azurite (${service})`, exit) }
+    })
+    const { ports, apiPorts, workerPorts } = await layoutPorts(azurite, fixed, apiCount, workerCount)
+    progress(`Azurite queue on ${azurite.queueEndpoint}, table on ${azurite.tableEndpoint}`)
+    startup.throwIfAborted()
+
+    const vaultUrl = `https://${host}:${ports.vault}`
+    const paths = issuerPaths(DEV_VAULT_TENANT_ID)
+    const wiring: Wiring = {
+      host,
+      key: options.thirdPartyApiKey ?? DEV_THIRD_PARTY_API_KEY,
+      codeHashKey: randomBytes(32).toString('base64'),
+      vaultUrl,
+      thirdParty: `http://${host}:${ports.numberApi}/api/RandomNumber`,
+      auth: { issuer: `${vaultUrl}${paths.issuer}`, tokenEndpoint: `${vaultUrl}${paths.token}`, audience: DEV_API_AUDIENCE },
+      storage: { AZURE_CREDENTIAL: 'dev', STORAGE_CONNECTION_STRING: azurite.connectionString },
+      folders
+    }
+    const create = (plan: ServicePlan): Service => {
+      const own = options.serviceEnv?.[plan.kind] ?? {}
+      const service = new ServiceProcess({
+        ...plan,
+        env: { ...settingsFor(plan.kind, settings), ...plan.wiring, ...pick(own, Object.keys(own)) },
+        baseEnv,
+        root,
+        readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
+        stopTimeoutMs: options.stopTimeoutMs ?? 15_000,
+        onLine,
+        onCrash: (name, exit) => { startup.crashed(name, exit) },
+        startupSignal: () => startup.signal
+      })
+      services.push(service)
+      return service
+    }
+    const vault = create(vaultPlan(wiring, ports.vault))
+    const numberApi = create(numberApiPlan(wiring, ports.numberApi))
+    const apis = apiPorts.map((port, i) => create(apiPlan(wiring, port, i)))
     const storageEndpoints = { host, queuePort: azurite.queuePort, tablePort: azurite.tablePort }
     const workerStorage = await Promise.all(workerPorts.map(async (_, i) =>
-      await options.workerStorage?.(i, storageEndpoints) ?? storage.STORAGE_CONNECTION_STRING))
-    const workers = workerPorts.map((port, i) => makeService('worker', i === 0 ? 'worker' : `worker-${i + 1}`, port, `http://${host}:${port}`, {
-      ...storage,
-      STORAGE_CONNECTION_STRING: workerStorage[i] as string,
-      // To hash the codes of the original sample's messages.
-      KEY_VAULT_URL: vaultUrl,
-      KEY_VAULT_CA_FILE: caFile,
-      WORKER_HEALTH_HOST: host,
-      WORKER_HEALTH_PORT: String(port)
-    }, { url: `http://${host}:${port}/healthz` }))
+      await options.workerStorage?.(i, storageEndpoints) ?? wiring.storage.STORAGE_CONNECTION_STRING))
+    const workers = workerPorts.map((port, i) => create(workerPlan(wiring, port, i, workerStorage[i] as string)))
 
-    // One failure aborts the others' waits, so none is left starting unseen.
-    const startTogether = async (list: Service[]): Promise<void> => {
-      const results = await Promise.allSettled(list.map(async (s) => {
-        try {
-          await s.start()
-        } catch (err) {
-          startup.abort(err)
-          throw err
-        }
-      }))
-      const failed = results.find((r) => r.status === 'rejected')
-      if (failed !== undefined) throw failed.reason
-    }
     progress(`starting dev-vault (${vaultUrl}) and number-api (${numberApi.url})`)
-    await startTogether([vault, numberApi])
+    await startTogether([vault, numberApi], startup)
     progress(`starting api (${apis.map((a) => a.url).join(', ')})${workers.length > 0 ? ` and ${workers.length === 1 ? 'worker' : `${workers.length} workers`} (health ${workers.map((w) => w.port).join(', ')})` : ''}`)
-    await startTogether([...apis, ...workers])
-    startup.signal.throwIfAborted()
-    started = true
-    options.signal?.removeEventListener('abort', onAbort)
-
-    const az = azurite
+    await startTogether([...apis, ...workers], startup)
+    startup.throwIfAborted()
+    startup.end(true)
     return {
-      urls: {
-        api: api.url,
-        docs: `${api.url}/docs`,
-        getCode: `${api.url}/api/v1/getcode`,
-        thirdParty,
-        vault: vaultUrl,
-        worker: workers[0]?.url,
-        queue: az.queueEndpoint,
-        table: az.tableEndpoint
-      },
+      ...systemUrls(apis[0] as Service, wiring, workers, azurite),
       ports,
-      auth,
-      tokens: new DevTokenSource({ tokenEndpoint: auth.tokenEndpoint, ca: await readFile(caFile), audience: auth.audience }),
-      connectionString: az.connectionString,
-      thirdPartyApiKey: key,
-      codeHashKey,
-      caFile,
-      dataDir,
-      azurite: az,
+      auth: wiring.auth,
+      tokens: new DevTokenSource({ tokenEndpoint: wiring.auth.tokenEndpoint, ca: await readFile(folders.caFile), audience: wiring.auth.audience }),
+      connectionString: azurite.connectionString,
+      thirdPartyApiKey: wiring.key,
+      codeHashKey: wiring.codeHashKey,
+      caFile: folders.caFile,
+      dataDir: folders.dataDir,
+      azurite,
       vault,
       numberApi,
-      api,
+      api: apis[0] as Service,
       apis,
       worker: workers[0],
       workers,
       services: () => [...services],
-      pids: () => [...az.pids, ...services.flatMap((s) => s.pid !== undefined ? [s.pid] : [])],
+      pids: pidsOf(azurite, services),
       stop: stopAll
     }
   } catch (err) {
-    options.signal?.removeEventListener('abort', onAbort)
+    startup.end(false)
     await stopAll()
     // A crash elsewhere shows up as an abort of the process being waited for: report the crash.
-    throw startup.signal.aborted ? startup.signal.reason : err
+    throw startup.aborted ? startup.reason : err
   }
+}
+
+function systemUrls (api: Service, w: Wiring, workers: Service[], azurite: Azurite): Pick<LocalSystem, 'urls'> {
+  return {
+    urls: {
+      api: api.url,
+      docs: `${api.url}/docs`,
+      getCode: `${api.url}/api/v1/getcode`,
+      thirdParty: w.thirdParty,
+      vault: w.vaultUrl,
+      worker: workers[0]?.url,
+      queue: azurite.queueEndpoint,
+      table: azurite.tableEndpoint
+    }
+  }
+}
+
+/** Process ids of everything running, Azurite included, read when called. */
+function pidsOf (azurite: Azurite, services: Service[]): () => number[] {
+  return () => [...azurite.pids, ...services.flatMap((s) => s.pid !== undefined ? [s.pid] : [])]
+}
+
+/** Front first, so nothing calls a part that is already gone: api and workers, then dev-vault and number-api, then Azurite. */
+async function stopParts (services: Service[], azurite: Azurite | undefined, folders: DataFolders, progress: (message: string) => void): Promise<void> {
+  const byKind = (...kinds: ServiceKind[]): Service[] => services.filter((s) => kinds.includes(s.kind))
+  const running = (list: Service[]): string => list.filter((s) => s.running).map((s) => s.name).join(', ')
+  const front = byKind('api', 'worker')
+  if (running(front) !== '') progress(`stopping ${running(front)}`)
+  await Promise.all(front.map(async (s) => await s.stop()))
+  const back = byKind('vault', 'numberApi')
+  if (running(back) !== '') progress(`stopping ${running(back)}`)
+  await Promise.all(back.map(async (s) => await s.stop()))
+  if (azurite !== undefined) progress('stopping azurite')
+  await azurite?.stop()
+  if (folders.temporary) await rm(folders.dataDir, { recursive: true, force: true })
 }

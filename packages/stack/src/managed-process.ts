@@ -268,3 +268,45 @@ export function isAlive (pid: number): boolean {
     return false
   }
 }
+
+export interface ScriptOptions {
+  /** Used in messages, e.g. "soak". */
+  name: string
+  /** The Node script, run with this process's Node (process.execPath). */
+  script: string
+  args?: string[]
+  env: Record<string, string | undefined>
+  cwd?: string
+  /** The running process, e.g. for a test to stop it in its teardown. */
+  onStart?: (proc: ManagedProcess) => void
+}
+
+export interface ScriptRun {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/**
+ * A Node script run to its end in its own process group (stopped by the
+ * reaper if this process dies first), its output collected. Resolves on
+ * 'close', not 'exit': the last lines may still be in the pipe at exit.
+ */
+export async function runScript (options: ScriptOptions): Promise<ScriptRun> {
+  let stdout = ''
+  let stderr = ''
+  const proc = await startProcess({
+    name: options.name,
+    command: process.execPath,
+    args: [options.script, ...(options.args ?? [])],
+    env: options.env,
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    onLine: (line, stream) => { if (stream === 'stdout') stdout += line + '\n'; else stderr += line + '\n' }
+  })
+  options.onStart?.(proc)
+  const closed = new Promise<void>((resolve) => { proc.child.once('close', () => { resolve() }) })
+  const { code, signal } = await proc.exited
+  await closed
+  return { code, signal, stdout, stderr }
+}

@@ -14,7 +14,7 @@ import { parse } from 'yaml'
 import {
   loadApiConfig, loadDevVaultConfig, loadNumberApiConfig, loadWorkerConfig, schemas, type ConfigSchema
 } from '@codegate/shared/config'
-import { SERVICE_NODE_FLAGS } from '../src/local-system.js'
+import { SERVICE_NODE_FLAGS } from '../src/service-process.js'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 const read = (file: string): string => readFileSync(join(root, file), 'utf8')

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { freePort } from '../src/ports.js'
-import { isAlive, ProcessStartError, startProcess, type ProcessOptions } from '../src/managed-process.js'
+import { isAlive, ProcessStartError, runScript, startProcess, type ManagedProcess, type ProcessOptions } from '../src/managed-process.js'
 
 /** A node child running `script`, with just enough environment. */
 const node = (name: string, script: string, extra: Partial<ProcessOptions> = {}): ProcessOptions => ({
@@ -116,4 +116,12 @@ t.test('a command that cannot be spawned rejects instead of hanging', async (t) 
   const err = await startProcess({ name: 'nothing', command: '/nonexistent/binary', env: {}, ready: { port: await freePort() } }).catch((e: unknown) => e)
   t.type(err, ProcessStartError)
   t.match((err as Error).message, /ENOENT/)
+})
+
+t.test('runScript runs a script to its end and hands back its exit code and all of its output', async (t) => {
+  const dir = t.testdir({ 'script.cjs': "console.log('one'); console.error('warn'); console.log('two'); process.exitCode = 3" })
+  const seen: { proc?: ManagedProcess } = {}
+  const run = await runScript({ name: 'script', script: `${dir}/script.cjs`, args: [], env: { PATH: process.env.PATH }, onStart: (proc) => { seen.proc = proc } })
+  t.same(run, { code: 3, signal: null, stdout: 'one\ntwo\n', stderr: 'warn\n' })
+  t.equal(seen.proc?.running, false, 'onStart was given the process, which has exited')
 })

@@ -9,12 +9,14 @@ import { formatTimestamp } from '@codegate/shared/time'
 import type { CodeIssuer } from './code-issuer.js'
 import { HttpError, toHttpError } from './errors.js'
 import { maskSubject } from './log-safety.js'
+import type { ApprovedBody, HttpErrorBody, IssuedCodeBody } from './schemas.js'
 import type { SignInRequest, SignInService } from './sign-in.js'
 
-export interface Answer {
-  status: number
+/** An answer; the routes' own are typed by the route schemas' statuses and bodies. */
+export interface Answer<Status extends number = number, Body = unknown> {
+  status: Status
   headers: Record<string, string>
-  body: unknown
+  body: Body
 }
 
 /** The part of a pino (or Fastify) logger the operations write to. */
@@ -28,7 +30,7 @@ export interface AnswerLog {
 const NO_STORE = { 'cache-control': 'no-store' }
 
 /** GET /api/v1/getcode, its query already validated. */
-export async function getCodeAnswer (issuer: Pick<CodeIssuer, 'issue'>, subject: string | undefined, log: AnswerLog): Promise<Answer> {
+export async function getCodeAnswer (issuer: Pick<CodeIssuer, 'issue'>, subject: string | undefined, log: AnswerLog): Promise<Answer<200, IssuedCodeBody>> {
   const code = await issuer.issue(subject)
   log.info({
     event: 'code.issued',
@@ -41,7 +43,7 @@ export async function getCodeAnswer (issuer: Pick<CodeIssuer, 'issue'>, subject:
 }
 
 /** POST /api/v1/signin, its body already validated. */
-export async function signInAnswer (service: Pick<SignInService, 'signIn'>, request: SignInRequest, log: AnswerLog, observe?: (status: 'approved' | 'refused' | 'locked') => void): Promise<Answer> {
+export async function signInAnswer (service: Pick<SignInService, 'signIn'>, request: SignInRequest, log: AnswerLog, observe?: (status: 'approved' | 'refused' | 'locked') => void): Promise<Answer<200, ApprovedBody> | Answer<401 | 429, HttpErrorBody>> {
   const outcome = await service.signIn(request)
   observe?.(outcome.status)
   const fields = { codeId: outcome.codeId, subject: maskSubject(request.subject) }

@@ -5,7 +5,7 @@
  */
 import type { HttpRequest, HttpResponseInit } from '@azure/functions'
 import { HttpError, type Answer } from '@codegate/api/operations'
-import { getCodeQuerySchema, SIGNIN_BODY_LIMIT, signInBodySchema } from '@codegate/api/schemas'
+import { getCodeQuerySchema, SIGNIN_BODY_LIMIT, signInBodySchema, type GetCodeQuery, type SignInBody } from '@codegate/api/schemas'
 import { Ajv, type ValidateFunction } from 'ajv'
 
 // As the api's Fastify instance: reject, never repair.
@@ -23,7 +23,7 @@ export function toResponse (answer: Answer): HttpResponseInit {
 }
 
 /** getcode's query: a repeated `subject` is an array, so the schema refuses it, as Fastify's does. */
-export function getCodeQuery (request: HttpRequest): { subject?: string } {
+export function getCodeQuery (request: HttpRequest): GetCodeQuery {
   const query: Record<string, string | string[]> = {}
   for (const name of new Set(request.query.keys())) {
     const values = request.query.getAll(name)
@@ -33,7 +33,7 @@ export function getCodeQuery (request: HttpRequest): { subject?: string } {
 }
 
 /** sign-in's body: JSON only, at most SIGNIN_BODY_LIMIT bytes, then the schema; all before any table call. */
-export async function signInBody (request: HttpRequest): Promise<{ code: string, subject?: string }> {
+export async function signInBody (request: HttpRequest): Promise<SignInBody> {
   const type = (request.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase()
   if (type !== 'application/json') throw new HttpError(415, 'unsupported_media_type', 'Send the body as application/json.')
   const declared = Number(request.headers.get('content-length') ?? '0')

@@ -1,24 +1,10 @@
 /** GET /api/v1/getcode: a new code, answered only once its activate message is on the queue. */
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { getCodeAnswer } from '../../../operations.js'
-import { codeSchema, errors, getCodeQuerySchema } from '../../../schemas.js'
+import { errors, getCodeQuerySchema, issuedCodeSchema } from '../../../schemas.js'
 
-interface GetCode {
-  Querystring: { subject?: string }
-}
-
-const issued = {
-  type: 'object',
-  required: ['code', 'timestamp', 'expiresAt'],
-  properties: {
-    code: codeSchema,
-    timestamp: { type: 'string', description: 'When the code was issued: UTC, YYYY-MM-DD HH:MM:SS.ffffff (the original app\'s format)' },
-    expiresAt: { type: 'string', format: 'date-time', description: 'When the code stops being accepted' }
-  }
-} as const
-
-const getcode: FastifyPluginAsync = async (fastify) => {
-  fastify.get<GetCode>('/getcode', {
+const getcode: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get('/getcode', {
     // Issuing a code has effects (a paid third-party call, a queued message):
     // no HEAD twin with a rate-limit budget of its own.
     exposeHeadRoute: false,
@@ -30,7 +16,7 @@ const getcode: FastifyPluginAsync = async (fastify) => {
         'or 503 overloaded with Retry-After when the api is shedding load. ' +
         'Nothing is queued unless the answer is 200.',
       querystring: getCodeQuerySchema,
-      response: { 200: issued, ...errors(400, 429, 502, 503, 504) }
+      response: { 200: issuedCodeSchema, ...errors(400, 429, 502, 503, 504) }
     },
     // The security plugin's limit (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_MS), counted for this route alone.
     config: { auth: 'issue', rateLimit: {} }

@@ -2,18 +2,14 @@
  * POST /api/v1/signin: redeems a code once. The body is checked against the
  * schema before anything touches the table; every refusal gets one answer.
  */
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { signInAnswer } from '../../../operations.js'
-import { errors, SIGNIN_BODY_LIMIT, signInBodySchema } from '../../../schemas.js'
-
-interface SignIn {
-  Body: { code: string, subject?: string }
-}
+import { approvedSchema, errors, SIGNIN_BODY_LIMIT, signInBodySchema } from '../../../schemas.js'
 
 export { SIGNIN_BODY_LIMIT }
 
-const signin: FastifyPluginAsync = async (fastify) => {
-  fastify.post<SignIn>('/signin', {
+const signin: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.post('/signin', {
     bodyLimit: SIGNIN_BODY_LIMIT,
     schema: {
       tags: ['codes'],
@@ -24,7 +20,7 @@ const signin: FastifyPluginAsync = async (fastify) => {
         '503 when the table does not answer within the storage timeout.',
       body: signInBodySchema,
       response: {
-        200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['approved'] } } },
+        200: approvedSchema,
         ...errors(400, 401, 413, 415, 429, 503)
       }
     },

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SecretStore, startDevVault } from '@codegate/dev-vault'
 import { freePort } from '@codegate/stack'
-import { createSecretClient } from '../src/clients.js'
-import { DevTokenCredential } from '../src/credentials.js'
-import { SecretProvider, SecretUnavailableError } from '../src/secret-provider.js'
+import { createSecretClient } from '@codegate/shared/clients'
+import { DevTokenCredential } from '@codegate/shared/credentials'
+import { SecretProvider, SecretUnavailableError } from '@codegate/shared/secret-provider'
 
 const certDir = await mkdtemp(join(tmpdir(), 'codegate-vault-'))
 t.teardown(() => rm(certDir, { recursive: true, force: true }))

@@ -1,12 +1,12 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { startAzurite } from '@codegate/stack'
-import { createTableClient } from '../src/clients.js'
-import { generateCode } from '../src/code.js'
-import { randomHasher } from '../src/code-hash.js'
-import { CodesTable, checkSignIn } from '../src/codes-table.js'
-import type { StorageConfig } from '../src/config.js'
-import type { CodeMessage } from '../src/message.js'
+import { createTableClient } from '@codegate/shared/clients'
+import { generateCode } from '@codegate/shared/code'
+import { randomHasher } from '@codegate/shared/code-hash'
+import { CodesTable, checkSignIn } from '@codegate/shared/codes-table'
+import type { StorageConfig } from '@codegate/shared/config'
+import type { CodeMessage } from '@codegate/shared/message'
 
 const hasher = randomHasher()
 const azurite = await startAzurite()

@@ -1,0 +1,59 @@
+/**
+ * The workspaces depend on each other in one direction only, dev
+ * dependencies included: a package's tests may use only what that package
+ * may depend on (tests of shared that need Azurite or dev-vault live in
+ * packages/shared-integration, since stack and dev-vault depend on shared).
+ */
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { repositoryRoot } from '../src/local-system.js'
+
+interface Manifest {
+  name: string
+  workspaces?: string[]
+  dependencies?: Record<string, string>
+  devDependencies?: Record<string, string>
+  peerDependencies?: Record<string, string>
+}
+
+const root = repositoryRoot()
+const read = (dir: string): Manifest => JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')) as Manifest
+
+/** Each workspace's folder, from the root manifest's patterns (`dir` or `dir/*`). */
+function workspaceDirs (): string[] {
+  return (read('.').workspaces ?? []).flatMap((pattern) => pattern.endsWith('/*')
+    ? readdirSync(join(root, pattern.slice(0, -2)), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `${pattern.slice(0, -2)}/${e.name}`)
+    : [pattern])
+}
+
+/** Every cycle in `graph`, each as the path that closes it (a → b → a). */
+function cyclesOf (graph: Map<string, string[]>): string[][] {
+  const cycles: string[][] = []
+  const done = new Set<string>()
+  const visit = (node: string, path: string[]): void => {
+    const at = path.indexOf(node)
+    if (at >= 0) {
+      cycles.push([...path.slice(at), node])
+      return
+    }
+    if (done.has(node)) return
+    for (const next of graph.get(node) ?? []) visit(next, [...path, node])
+    done.add(node)
+  }
+  for (const node of graph.keys()) visit(node, [])
+  return cycles
+}
+
+t.test('no workspace depends on itself through others, dev dependencies included', async (t) => {
+  const manifests = workspaceDirs().map(read)
+  const names = new Set(manifests.map((m) => m.name))
+  t.ok(names.has('@codegate/shared') && names.has('@codegate/stack') && names.size >= 9, `the workspaces are found (${[...names].join(', ')})`)
+  const graph = new Map(manifests.map((m) => [m.name, Object.keys({ ...m.dependencies, ...m.devDependencies, ...m.peerDependencies }).filter((d) => names.has(d))]))
+  t.same(cyclesOf(graph).map((c) => c.join(' → ')), [])
+})
+
+t.test('the cycle finder finds a loop through dev dependencies, and only loops', async (t) => {
+  t.same(cyclesOf(new Map([['shared', ['stack']], ['stack', ['shared']]])), [['shared', 'stack', 'shared']])
+  t.same(cyclesOf(new Map([['api', ['shared', 'stack']], ['stack', ['shared']], ['shared', []]])), [])
+})
