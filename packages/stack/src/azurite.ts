@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { killOnExit } from './managed-process.js'
+import { killOnExit, withNodeOptionsAsGiven } from './managed-process.js'
 import { freePort } from './ports.js'
 
 const require = createRequire(import.meta.url)
@@ -75,7 +75,8 @@ async function startService (service: 'queue' | 'table', port: number, options: 
     ...(options.args ?? [])
   ]
   // detached: a terminal's Ctrl-C reaches the launcher only, which stops Azurite last.
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const node = withNodeOptionsAsGiven(args, process.env.NODE_OPTIONS)
+  const child = spawn(node.command, node.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   killOnExit(child)
   return await new Promise((resolve, reject) => {
     let output = ''

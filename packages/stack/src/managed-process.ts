@@ -57,12 +57,15 @@ export class ProcessStartError extends CodegateError {
   /** The message without the output, for a launcher that has shown the output already. */
   readonly summary: string
   readonly output: string[]
+  /** The process that was started and stopped again; -1 when none could be spawned. */
+  readonly pid: number
 
-  constructor (message: string, output: string[], options?: ErrorOptions) {
+  constructor (message: string, output: string[], options: ErrorOptions & { pid?: number } = {}) {
     const tail = output.length > 0 ? `\n--- last output ---\n${output.join('\n')}` : ''
     super('PROCESS_START_FAILED', message + tail, options)
     this.summary = message
     this.output = output
+    this.pid = options.pid ?? -1
   }
 }
 
@@ -147,6 +150,21 @@ function signalTree (child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * spawn()'s command line for running this Node with `args` and NODE_OPTIONS
+ * exactly `nodeOptions`. A test runner may patch child_process to put its own
+ * loader into the NODE_OPTIONS of every child it did not start itself (tap's
+ * @tapjs/processinfo does, to attribute coverage): Azurite and the services
+ * then ran that hook on every module they loaded, which doubled Azurite's
+ * start-up (1.4 to 2.8 s on Node 24). env(1) sets the variable back as given
+ * and execs Node under the same pid, so signals and process groups are
+ * unchanged.
+ */
+export function withNodeOptionsAsGiven (args: string[], nodeOptions: string | undefined): { command: string, args: string[] } {
+  const set = nodeOptions === undefined ? ['-u', 'NODE_OPTIONS'] : [`NODE_OPTIONS=${nodeOptions}`]
+  return { command: 'env', args: [...set, process.execPath, ...args] }
+}
+
 /** "exited with code 1" or "was killed by SIGKILL". */
 export function describeExit (exit: { code: number | null, signal: NodeJS.Signals | null }): string {
   return exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${String(exit.code)}`
@@ -159,7 +177,10 @@ export async function startProcess (options: ProcessOptions): Promise<ManagedPro
 
   // detached: a terminal's Ctrl-C reaches only the launcher, which stops the
   // children in order, instead of every child racing to exit at once.
-  const child = spawn(options.command, options.args ?? [], {
+  const { command, args } = options.command === process.execPath
+    ? withNodeOptionsAsGiven(options.args ?? [], options.env.NODE_OPTIONS)
+    : { command: options.command, args: options.args ?? [] }
+  const child = spawn(command, args, {
     env: options.env,
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -250,10 +271,10 @@ export async function startProcess (options: ProcessOptions): Promise<ManagedPro
     if (options.signal?.aborted === true) throw options.signal.reason
     if (child.pid === undefined) throw new ProcessStartError(`${name} could not be started`, await lastOutput())
     if (!exit.expected) {
-      throw new ProcessStartError(`${name} ${describeExit(exit)} before it was ready (${describeReadiness(options.ready)})`, await lastOutput())
+      throw new ProcessStartError(`${name} ${describeExit(exit)} before it was ready (${describeReadiness(options.ready)})`, await lastOutput(), { pid: child.pid })
     }
     const why = err instanceof Error ? err.message : `${describeReadiness(options.ready)} did not succeed within ${readyTimeoutMs} ms`
-    throw new ProcessStartError(`${name} did not become ready: ${why}`, await lastOutput(), { cause: err })
+    throw new ProcessStartError(`${name} did not become ready: ${why}`, await lastOutput(), { cause: err, pid: child.pid })
   } finally {
     options.signal?.removeEventListener('abort', onAbort)
   }
