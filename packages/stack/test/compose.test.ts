@@ -83,7 +83,9 @@ interface ComposeService {
   restart?: string
 }
 
-const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService>, volumes?: Record<string, unknown> }
+/** The file as compose reads it with no variable set: `${NAME:-default}` is its default. */
+const composeText = read('docker-compose.yml').replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')
+const compose = parse(composeText, { merge: true }) as { services: Record<string, ComposeService>, volumes?: Record<string, unknown> }
 const services = compose.services
 
 function envOf (service: ComposeService): Env {
