@@ -59,8 +59,8 @@ export interface BenchSystem {
   waitFor: (count: () => number, target: number, timeoutMs: number) => Promise<void>
   /** Starts one more worker process (same settings). */
   addWorker: () => Promise<ManagedProcess>
-  /** Starts another api process on its own port, the same but for its node flags; stopped with the system. */
-  addApi: (name: string, nodeFlags: string[]) => Promise<{ api: ManagedProcess, url: string }>
+  /** Starts another api process on its own port, the same but for its node flags (and `env` over its environment); stopped with the system. */
+  addApi: (name: string, nodeFlags: string[], env?: Record<string, string>) => Promise<{ api: ManagedProcess, url: string }>
   /** Process ids by role, for CPU and memory readings. */
   pids: () => Record<string, number | undefined>
   stop: () => Promise<void>
@@ -156,10 +156,10 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
       ready: { url: `${system.api.url}/readyz` }
     })
     const extraApis: ManagedProcess[] = []
-    const addApi = async (name: string, flags: string[]): Promise<{ api: ManagedProcess, url: string }> => {
+    const addApi = async (name: string, flags: string[], env: Record<string, string> = {}): Promise<{ api: ManagedProcess, url: string }> => {
       const url = new URL(system.api.url)
       url.port = String(await freePort())
-      const extra = await startProcess({ name, command: process.execPath, args: [...flags, apiEntry], env: { ...apiEnv, PORT: url.port }, ready: { url: `${url.origin}/readyz` } })
+      const extra = await startProcess({ name, command: process.execPath, args: [...flags, apiEntry], env: { ...apiEnv, ...env, PORT: url.port }, ready: { url: `${url.origin}/readyz` } })
       extraApis.push(extra)
       return { api: extra, url: url.origin }
     }
