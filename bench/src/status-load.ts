@@ -15,6 +15,8 @@ export interface StatusLoadRequest {
   durationMs: number
   warmupMs: number
   clients: 'impatient' | 'polite'
+  /** More request headers, e.g. the caller's authorization. */
+  headers?: Record<string, string>
 }
 
 export interface StatusLoadResult {
@@ -44,7 +46,7 @@ export async function runStatusLoad (request: StatusLoadRequest): Promise<Status
   let socketErrors = 0
   await runClosedLoop({
     url: request.url,
-    wire: Buffer.from(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n\r\n`),
+    wire: Buffer.from(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n${Object.entries(request.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`),
     connections: request.connections,
     durationMs: request.durationMs,
     warmupMs: request.warmupMs,

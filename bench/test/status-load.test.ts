@@ -5,22 +5,25 @@ import { runStatusLoad } from '../src/status-load.js'
 import { BEGIN, END, replaceOverloadSection } from '../src/overload-report.js'
 
 /** Every third answer a 503, half of those without Retry-After. */
-async function server (t: Test): Promise<{ url: string, requests: () => number }> {
+async function server (t: Test): Promise<{ url: string, requests: () => number, authorizations: Set<string | undefined> }> {
   let n = 0
-  const s = createServer((_req, res) => {
+  const authorizations = new Set<string | undefined>()
+  const s = createServer((req, res) => {
     n++
+    authorizations.add(req.headers.authorization)
     if (n % 3 === 0) res.writeHead(503, { 'content-type': 'application/json', ...(n % 2 === 0 ? { 'retry-after': '1' } : {}) }).end('{"error":"overloaded"}')
     else res.writeHead(200, { 'content-type': 'application/json' }).end('{"code":"x"}')
   })
   await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { s.closeAllConnections(); s.close() })
-  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}/api/v1/getcode`, requests: () => n }
+  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}/api/v1/getcode`, requests: () => n, authorizations }
 }
 
 t.test('impatient clients: 200s and 503s are timed apart, and 503s without Retry-After are told apart', async (t) => {
-  const { url } = await server(t)
+  const { url, authorizations } = await server(t)
   // Long enough for a dozen answers even on a loaded machine; the assertions count, they do not time.
-  const result = await runStatusLoad({ url, connections: 4, durationMs: 3000, warmupMs: 0, clients: 'impatient' })
+  const result = await runStatusLoad({ url, connections: 4, durationMs: 3000, warmupMs: 0, clients: 'impatient', headers: { authorization: 'Bearer t0ken' } })
+  t.same([...authorizations], ['Bearer t0ken'], 'every request carried the given header (the api refuses getcode without a token)')
   const ok = result.statuses['200'] ?? 0
   const shed = result.statuses['503'] ?? 0
   t.ok(ok + shed >= 12, JSON.stringify(result.statuses))

@@ -86,7 +86,8 @@ async function withSystem<T> (apiEnv: Record<string, string>, nodeFlags: string[
     const run = async (request: StatusLoadRequest): Promise<StatusLoadResult> => {
       // Each run starts from an empty queue (Azurite's costs grow with stored messages).
       await queue.clearMessages()
-      return await loader.call(request, request.warmupMs + request.durationMs + 120_000)
+      // The api checks callers (AUTH_MODE=entra, as npm start runs it): one token for the whole run, as a caller caches it.
+      return await loader.call({ ...request, headers: { authorization: `Bearer ${bench.caller.issueToken}` } }, request.warmupMs + request.durationMs + 120_000)
     }
     return await body(run, { pid: bench.api.pid, url: `${bench.apiUrl}/api/v1/getcode`, running: () => bench.api.running })
   } finally {
@@ -100,14 +101,18 @@ export async function runOverload (options: OverloadOptions): Promise<OverloadFi
   const { durationMs, warmupMs, log } = options
 
   const tried: OverloadFigures['peak']['tried'] = []
+  const statusesSeen: string[] = []
   await withSystem(UNBOUNDED_ENV, options.nodeFlags, async (run, api) => {
     for (const connections of options.peakConcurrencies) {
       const result = await run({ url: api.url, connections, durationMs, warmupMs, clients: 'impatient' })
       tried.push({ concurrency: connections, okPerSecond: result.okPerSecond, p99: result.ok.p99 })
+      statusesSeen.push(`c=${connections}: ${JSON.stringify(result.statuses)}`)
       log(`overload peak     c=${String(connections).padStart(4)}  ${result.okPerSecond}/s  p99 ${result.ok.p99} ms  ${JSON.stringify(result.statuses)}`)
     }
   })
   const best = tried.reduce((a, b) => (b.okPerSecond > a.okPerSecond ? b : a))
+  // No 200 at any concurrency measures nothing (e.g. every answer a 401): stop instead of writing a table of zeros.
+  if (best.okPerSecond === 0) throw new Error(`getcode answered no 200 at any concurrency while finding the peak: ${statusesSeen.join('; ')}`)
   const peak = { ...best, tried }
 
   const configs: OverloadConfigResult[] = []
