@@ -19,8 +19,14 @@ export function instrumentHttpClients (): () => void {
   return () => { undici?.disable() }
 }
 
-/** The Fastify plugin that opens a span per request (the getcode and sign-in spans). */
+/**
+ * The Fastify plugin that opens a span per request and one for its handler
+ * (the getcode and sign-in spans). Not one per hook: helmet, the rate limits,
+ * load shedding and the caller check each made a span of every request that
+ * said little; without them a traced getcode exports about 5.6 KB of OTLP
+ * JSON instead of 8 (docs/benchmarks.md, "Tracing and metrics").
+ */
 export function fastifyTracing (): FastifyPluginCallback {
   // registerOnInitialization false: registered as a plugin of this instance, not by patching fastify().
-  return new FastifyOtelInstrumentation({ registerOnInitialization: false }).plugin()
+  return new FastifyOtelInstrumentation({ registerOnInitialization: false, instrumentHooks: false }).plugin()
 }

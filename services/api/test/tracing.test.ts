@@ -138,6 +138,8 @@ t.test('a code\'s getcode, activate, sign-in and expire share one trace, or link
   t.equal(activate?.parentSpanId, enqueue.spanId, 'the activate is the child of the send')
   t.ok(spans.some((s) => s.traceId === getcode.traceId && s.parentSpanId === enqueue.spanId) && enqueue.parentSpanId !== undefined, 'the send is inside the request')
   t.ok(spans.some((s) => s.traceId === getcode.traceId && s.name.includes('GET') && s.kind === 3), 'the third-party fetch is in the trace')
+  t.same(spans.filter((s) => s.service === 'codegate-api' && /^(onRequest|preHandler|preValidation|onSend|onResponse) - /.test(s.name)).map((s) => s.name), [],
+    'no span per Fastify hook (helmet, limits, caller check): the request and its handler only')
   // The Azure SDK's own spans (@azure/opentelemetry-instrumentation-azure-sdk), children of ours, in both processes.
   t.ok(spans.some((s) => s.name === 'QueueClient-sendMessage' && s.parentSpanId === enqueue.spanId && s.service === 'codegate-api'), 'the queue send is a child of codegate.enqueue')
   t.ok(spans.some((s) => s.name === 'TableClient.createEntity' && s.parentSpanId === activate?.spanId && s.service === 'codegate-worker'), 'the row insert is a child of codegate.activate')
