@@ -11,12 +11,13 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { createQueues } from '@codegate/shared/clients'
+import type { TableClient } from '@azure/data-tables'
+import { createQueues, createTableClient } from '@codegate/shared/clients'
 import { repositoryRoot } from '@codegate/stack'
 import { fillActivates } from './fill.js'
 import { load, machine } from './machine.js'
 import { memoryOf } from './proc.js'
-import { RECOMMENDED_NODE_FLAGS } from './scenarios/memory.js'
+import { RECOMMENDED_WORKER_NODE_FLAGS } from './scenarios/memory.js'
 import { eventCounter, startSystem, startWorkerProcess, storageConfig, type WorkerEvents } from './system.js'
 
 /** Expiries far past the run: the backlog is activations only (each also stays stored as its hidden expire). */
@@ -25,17 +26,25 @@ const MAX_IN_FLIGHT = 64
 
 interface Sample { second: number, activated: number, inFlight: number | undefined, rssMb: number | undefined }
 
+/** Rows in the codes table: one per code activated. */
+async function countRows (table: TableClient): Promise<number> {
+  let rows = 0
+  for await (const page of table.listEntities({ queryOptions: { select: ['RowKey'] } }).byPage({ maxPageSize: 1000 })) rows += page.length
+  return rows
+}
+
 async function main (): Promise<void> {
   const { values } = parseArgs({ options: { messages: { type: 'string', default: '10000' }, out: { type: 'string' }, 'timeout-seconds': { type: 'string', default: '1200' } } })
   const messages = Number(values.messages)
   const outDir = values.out !== undefined ? resolve(values.out) : join(repositoryRoot(), 'bench', 'results')
   const loadBefore = load()
   console.log(`bench:flood ${messages} messages; ${loadBefore.uptime}`)
-  const bench = await startSystem({ workers: 0, ttlSeconds: TTL_SECONDS, nodeFlags: RECOMMENDED_NODE_FLAGS })
+  const bench = await startSystem({ workers: 0, ttlSeconds: TTL_SECONDS, nodeFlags: RECOMMENDED_WORKER_NODE_FLAGS })
   // Ctrl-C during a long run still stops Azurite and the services.
   process.once('SIGINT', () => { void bench.stop().finally(() => { process.exit(130) }) })
   try {
     const { queue } = createQueues(storageConfig(bench.connectionString))
+    const table = createTableClient(storageConfig(bench.connectionString))
     await queue.createIfNotExists()
     const fillStarted = Date.now()
     await fillActivates(queue, messages, TTL_SECONDS)
@@ -44,6 +53,10 @@ async function main (): Promise<void> {
     const events: WorkerEvents = { activated: 0, expired: 0, dropped: 0, lastAt: 0, startedAt: 0 }
     let inFlight: number | undefined
     let maxInFlight = 0
+    // A try that failed (e.g. a storage call past its timeout) is tried again; one whose row and
+    // expire were written although the call timed out is not seen again, so the run also ends
+    // once every code has its row.
+    let failed = 0
     const count = eventCounter(events, () => {})
     const worker = await startWorkerProcess('worker', {
       LOG_LEVEL: 'info',
@@ -51,8 +64,9 @@ async function main (): Promise<void> {
       STORAGE_CONNECTION_STRING: bench.connectionString,
       WORKER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT),
       WORKER_SUMMARY_INTERVAL_SECONDS: '1'
-    }, RECOMMENDED_NODE_FLAGS, (line) => {
+    }, RECOMMENDED_WORKER_NODE_FLAGS, (line) => {
       count(line)
+      if (line.includes('"msg":"message.failed"')) failed++
       if (!line.includes('"msg":"worker.summary"')) return
       const m = /"inFlight":(\d+)/.exec(line)
       if (m !== null) {
@@ -63,8 +77,10 @@ async function main (): Promise<void> {
     const started = Date.now()
     const samples: Sample[] = []
     const deadline = started + Number(values['timeout-seconds']) * 1000
-    while (events.activated + events.dropped < messages && Date.now() < deadline) {
+    let rows = 0
+    while (events.activated + events.dropped < messages && rows < messages && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 1000))
+      if (inFlight === 0 && Date.now() - events.lastAt > 10_000) rows = await countRows(table)
       const sample = { second: Math.round((Date.now() - started) / 1000), activated: events.activated, inFlight, rssMb: memoryOf(worker.pid)?.rssMb }
       samples.push(sample)
       if (sample.second % 10 === 0) console.log(`+${sample.second} s  activated ${sample.activated}  in flight ${sample.inFlight ?? '–'}  rss ${sample.rssMb ?? '–'} MB`)
@@ -81,11 +97,13 @@ async function main (): Promise<void> {
       machine: machine(),
       loadBefore,
       loadAfter: load(),
-      nodeFlags: RECOMMENDED_NODE_FLAGS,
+      nodeFlags: RECOMMENDED_WORKER_NODE_FLAGS,
       messages,
       maxInFlightSetting: MAX_IN_FLIGHT,
       activated: events.activated,
       dropped: events.dropped,
+      failedTries: failed,
+      rows: await countRows(table),
       seconds: Math.round(seconds),
       perSecond: Math.round(events.activated / seconds * 10) / 10,
       maxInFlightSeen: maxInFlight,
@@ -94,10 +112,10 @@ async function main (): Promise<void> {
     }
     const every = Math.max(1, Math.round(samples.length / 12))
     const md = [
-      `\`${result.command}\`: ${messages} activates stored before the worker started (\`WORKER_MAX_IN_FLIGHT=${MAX_IN_FLIGHT}\`, flags \`${RECOMMENDED_NODE_FLAGS.join(' ')}\`).`,
+      `\`${result.command}\`: ${messages} activates stored before the worker started (\`WORKER_MAX_IN_FLIGHT=${MAX_IN_FLIGHT}\`, flags \`${RECOMMENDED_WORKER_NODE_FLAGS.join(' ')}\`).`,
       `Load before: \`${loadBefore.uptime}\`; after: \`${result.loadAfter.uptime}\`.`,
       '',
-      `Activated ${result.activated} (dropped ${result.dropped}) in ${result.seconds} s (${result.perSecond}/s); most in flight seen: ${maxInFlight}; RSS first ${result.rssMb.first} MB, mean of the first quarter ${result.rssMb.firstQuarterMean} MB, of the last quarter ${result.rssMb.lastQuarterMean} MB, highest sample ${result.rssMb.max} MB, peak (VmHWM) ${peak ?? '–'} MB.`,
+      `Activated ${result.activated} (dropped ${result.dropped}; ${failed} tries failed; ${result.rows} code rows at the end) in ${result.seconds} s (${result.perSecond}/s); most in flight seen: ${maxInFlight}; RSS first ${result.rssMb.first} MB, mean of the first quarter ${result.rssMb.firstQuarterMean} MB, of the last quarter ${result.rssMb.lastQuarterMean} MB, highest sample ${result.rssMb.max} MB, peak (VmHWM) ${peak ?? '–'} MB.`,
       '',
       '| second | activated | in flight | RSS MB |',
       '|---|---|---|---|',
