@@ -108,8 +108,8 @@ export interface LocalSystemOptions {
   env?: Env
   /** Variables for one kind of service, applied last, wiring variables included. */
   serviceEnv?: Partial<Record<ServiceKind, Env>>
-  /** Variables every child inherits (PATH, HOME, ...); default: those of this process. */
-  baseEnv?: Env
+  /** What every child inherits (PATH, HOME, ...) is picked from this: an entry point's process.env. */
+  baseEnv: Env
   /** Seeded into dev-vault and accepted by number-api; default DEV_THIRD_PARTY_API_KEY. */
   thirdPartyApiKey?: string
   /** Worker processes (competing consumers); default 1. The first one's probe is on ports.worker. */
@@ -433,14 +433,14 @@ async function startTogether (list: Service[], startup: Startup): Promise<void> 
   if (failed !== undefined) throw failed.reason
 }
 
-export async function startLocalSystem (options: LocalSystemOptions = {}): Promise<LocalSystem> {
+export async function startLocalSystem (options: LocalSystemOptions): Promise<LocalSystem> {
   const root = resolve(options.root ?? repositoryRoot())
   const host = '127.0.0.1'
   const workerCount = options.workers ?? 1
   const apiCount = Math.max(1, options.apis ?? 1)
   const fixed = options.ports ?? {}
   const settings = options.env ?? {}
-  const baseEnv = pick(options.baseEnv ?? process.env, INHERITED)
+  const baseEnv = pick(options.baseEnv, INHERITED)
   const onLine = options.onLine ?? (() => {})
   const progress = options.onProgress ?? (() => {})
 
