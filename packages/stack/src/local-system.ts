@@ -472,6 +472,7 @@ export async function startLocalSystem (options: LocalSystemOptions): Promise<Lo
       ...(fixed.queue !== undefined ? { queuePort: fixed.queue } : {}),
       ...(fixed.table !== undefined ? { tablePort: fixed.table } : {}),
       host,
+      ...(options.baseEnv.NODE_OPTIONS !== undefined ? { nodeOptions: options.baseEnv.NODE_OPTIONS } : {}),
       startTimeoutMs: options.readyTimeoutMs ?? 60_000,
       onLine: (_service, line) => { onLine('azurite', line) },
       onUnexpectedExit: (service, exit) => { startup.crashed(`azurite (${service})`, exit) }
