@@ -112,17 +112,11 @@ trigger_names() {
 }
 
 derive_names() {
-  local suffix prefix_alnum prefix_vault
-  suffix=$(stable_suffix "$subscription_id" "$RESOURCE_GROUP")
-  prefix_alnum=${NAME_PREFIX//-/}
-  prefix_vault=${NAME_PREFIX:0:12}
-  prefix_vault=${prefix_vault%%-}
-  # The same global names as deploy.sh, so both hostings share queue, table and vault.
-  STORAGE_ACCOUNT="${STORAGE_ACCOUNT:-${prefix_alnum:0:14}${suffix}}"
-  KEY_VAULT="${KEY_VAULT:-${prefix_vault}-kv-${suffix}}"
-  HOST_STORAGE_ACCOUNT="${HOST_STORAGE_ACCOUNT:-${prefix_alnum:0:12}fn${suffix}}"
-  API_APP="${NAME_PREFIX}-fn-api-${suffix}"
-  WORKER_APP="${NAME_PREFIX}-fn-worker-${suffix}"
+  # The same storage account and vault as deploy.sh, so both hostings share queue, table and vault.
+  derive_shared_names "$subscription_id"
+  HOST_STORAGE_ACCOUNT="${HOST_STORAGE_ACCOUNT:-${prefix_alnum:0:12}fn${name_suffix}}"
+  API_APP="${NAME_PREFIX}-fn-api-${name_suffix}"
+  WORKER_APP="${NAME_PREFIX}-fn-worker-${name_suffix}"
 }
 
 preflight() {

@@ -386,15 +386,9 @@ read_parameters() {
 }
 
 derive_names() {
-  local suffix prefix_alnum prefix_vault
-  suffix=$(stable_suffix "$subscription_id" "$RESOURCE_GROUP")
-  prefix_alnum=${NAME_PREFIX//-/}
-  prefix_vault=${NAME_PREFIX:0:12}
-  prefix_vault=${prefix_vault%%-}
-  # Global names: storage 3-24 a-z0-9, vault 3-24 a-z0-9-, registry 5-50 a-z0-9.
-  STORAGE_ACCOUNT="${STORAGE_ACCOUNT:-${prefix_alnum:0:14}${suffix}}"
-  KEY_VAULT="${KEY_VAULT:-${prefix_vault}-kv-${suffix}}"
-  REGISTRY="${REGISTRY:-${prefix_alnum:0:14}cr${suffix}}"
+  derive_shared_names "$subscription_id"
+  # Global: registry 5-50 a-z0-9.
+  REGISTRY="${REGISTRY:-${prefix_alnum:0:14}cr${name_suffix}}"
   API_IDENTITY_NAME="${NAME_PREFIX}-api-identity"
   WORKER_IDENTITY_NAME="${NAME_PREFIX}-worker-identity"
   # The one identity both apps shared before they had their own.

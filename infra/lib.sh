@@ -27,6 +27,20 @@ stable_suffix() {
   printf '%s' "$1/$2" | cksum | awk '{printf "%08x", $1}'
 }
 
+# The global names both hostings must agree on to share queue, table and
+# vault: STORAGE_ACCOUNT and KEY_VAULT, unless given. $1: the subscription id.
+# Sets name_suffix and prefix_alnum, from which each script makes its own names.
+derive_shared_names() {
+  local prefix_vault
+  name_suffix=$(stable_suffix "$1" "$RESOURCE_GROUP")
+  prefix_alnum=${NAME_PREFIX//-/}
+  prefix_vault=${NAME_PREFIX:0:12}
+  prefix_vault=${prefix_vault%%-}
+  # Global names: storage 3-24 a-z0-9, vault 3-24 a-z0-9-.
+  STORAGE_ACCOUNT="${STORAGE_ACCOUNT:-${prefix_alnum:0:14}${name_suffix}}"
+  KEY_VAULT="${KEY_VAULT:-${prefix_vault}-kv-${name_suffix}}"
+}
+
 # The queue names the codes are spread over: the base queue, then <base>-1 … <base>-(QUEUE_SHARDS-1).
 shard_names() {
   local i
