@@ -29,6 +29,11 @@
 # stored anywhere. Every step creates or updates, so it can be re-run.
 set -euo pipefail
 
+# The prefix of this script's errors (lib.sh's die).
+readonly SCRIPT_NAME=deploy-functions
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 usage() {
   cat <<'EOF'
 Usage: infra/deploy-functions.sh [--help]
@@ -65,29 +70,16 @@ subscription or group.
 EOF
 }
 
-# Names fixed by the application (packages/shared/src/config.ts defaults).
-readonly QUEUE_NAME=code-requests
-readonly POISON_QUEUE_NAME=code-requests-poison
-readonly TABLE_NAME=codes
-# Sign-in failure counts and locks (SIGNIN_LIMITS_TABLE_NAME's default), shared with the container api.
+# Sign-in failure counts and locks (SIGNIN_LIMITS_TABLE_NAME's default, services/api/src/config.ts),
+# shared with the container api. The other names both hostings share are in lib.sh.
 readonly LIMITS_TABLE_NAME=signinlimits
-readonly SECRET_NAME=third-party-api-key
-# The key codes are hashed with at rest (README "Codes at rest"); the same secret infra/deploy.sh makes.
-readonly CODE_HASH_SECRET_NAME=code-hash-key
 # The queue trigger's connection (services/functions/src/functions.ts TRIGGER_CONNECTION).
 readonly TRIGGER_CONNECTION=CODEGATE_STORAGE
-readonly STORAGE_API_VERSION=2023-05-01
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'deploy-functions: %s\n' "$*" >&2; exit 1; }
 
 # Runs a command quietly; true when it succeeds (an existence check).
 exists() { "$@" --only-show-errors --output none >/dev/null 2>&1; }
 
-stable_suffix() {
-  # As deploy.sh: 8 hex digits from subscription and group, so names match.
-  printf '%s' "${subscription_id}/${RESOURCE_GROUP}" | cksum | awk '{printf "%08x", $1}'
-}
 
 read_parameters() {
   LOCATION="${LOCATION:-westeurope}"
@@ -100,48 +92,17 @@ read_parameters() {
   WORKER_ALWAYS_READY="${WORKER_ALWAYS_READY:-0}"
   INSTANCE_MEMORY_MB="${INSTANCE_MEMORY_MB:-2048}"
   QUEUE_SHARDS="${QUEUE_SHARDS:-1}"
-  [[ "$NAME_PREFIX" =~ ^[a-z][a-z0-9-]{1,18}[a-z0-9]$ && "$NAME_PREFIX" != *--* ]] ||
-    die "NAME_PREFIX must be 3-20 of a-z, 0-9 and single -, starting with a letter"
-  local n
-  for n in API_MAX_INSTANCES WORKER_MAX_INSTANCES WORKER_ALWAYS_READY INSTANCE_MEMORY_MB QUEUE_SHARDS; do
-    [[ "${!n}" =~ ^[0-9]+$ ]] || die "${n} must be a whole number"
-  done
-  (( QUEUE_SHARDS >= 1 && QUEUE_SHARDS <= 64 )) || die "QUEUE_SHARDS must be 1 to 64"
+  check_name_prefix
+  check_whole_numbers API_MAX_INSTANCES WORKER_MAX_INSTANCES WORKER_ALWAYS_READY INSTANCE_MEMORY_MB QUEUE_SHARDS
+  check_queue_shards
   [[ "$INSTANCE_MEMORY_MB" =~ ^(512|2048|4096)$ ]] || die "INSTANCE_MEMORY_MB must be 512, 2048 or 4096"
-  if [[ -z "$THIRD_PARTY_API_ENDPOINT" && -t 0 ]]; then
-    read -r -p "Third-party RandomNumber URL (THIRD_PARTY_API_ENDPOINT): " THIRD_PARTY_API_ENDPOINT
-  fi
-  [[ "$THIRD_PARTY_API_ENDPOINT" =~ ^https?://[^[:space:]\"\\]+$ ]] || die "THIRD_PARTY_API_ENDPOINT must be an http(s) URL"
-  [[ "$THIRD_PARTY_API_ENDPOINT" == https://* ]] || log "warning: THIRD_PARTY_API_ENDPOINT is not https; the function key travels in clear"
+  read_third_party_endpoint
+  warn_plain_http_endpoint
 
-  # As deploy.sh: the app refuses to load without its callers' issuer and
-  # audience; say so here, before anything is created.
-  AUTH_MODE="${AUTH_MODE:-entra}"
-  AUTH_ISSUER="${AUTH_ISSUER:-}"
-  AUTH_AUDIENCE="${AUTH_AUDIENCE:-}"
-  AUTH_ISSUE_ROLE="${AUTH_ISSUE_ROLE:-Codes.Issue}"
-  AUTH_VERIFY_ROLE="${AUTH_VERIFY_ROLE:-Codes.Verify}"
-  case "$AUTH_MODE" in
-    entra)
-      [[ -n "$AUTH_ISSUER" && -n "$AUTH_AUDIENCE" ]] ||
-        die "AUTH_ISSUER and AUTH_AUDIENCE are required (getcode and sign-in check their callers' tokens): run infra/app-registration.sh and export what it prints, e.g. eval \"\$(infra/app-registration.sh | grep '^AUTH_')\"; or AUTH_MODE=none for an open api"
-      [[ "$AUTH_ISSUER" =~ ^https://[^[:space:]\"\\]+$ ]] || die "AUTH_ISSUER must be an https URL"
-      [[ "$AUTH_AUDIENCE" =~ ^[^[:space:]\"\\]+$ ]] || die "AUTH_AUDIENCE must be a comma-separated list without spaces"
-      for n in AUTH_ISSUE_ROLE AUTH_VERIFY_ROLE; do
-        [[ "${!n}" =~ ^[A-Za-z0-9._:-]{1,120}$ ]] || die "${n} must be 1-120 of letters, digits and ._:-"
-      done
-      ;;
-    none) log "warning: AUTH_MODE=none: anyone who reaches the function app can issue and redeem codes" ;;
-    *) die "AUTH_MODE must be entra or none" ;;
-  esac
+  read_caller_auth "getcode and sign-in check their callers' tokens" "the function app"
 }
 
 # The queue shards: the base queue, then <base>-1 ... (packages/shared/src/shards.ts).
-shard_names() {
-  local i
-  printf '%s\n' "$QUEUE_NAME"
-  for ((i = 1; i < QUEUE_SHARDS; i++)); do printf '%s\n' "${QUEUE_NAME}-${i}"; done
-}
 
 # The worker app's queue trigger functions, one per shard (services/functions/src/functions.ts triggerName).
 trigger_names() {
@@ -151,17 +112,11 @@ trigger_names() {
 }
 
 derive_names() {
-  local suffix prefix_alnum prefix_vault
-  suffix=$(stable_suffix)
-  prefix_alnum=${NAME_PREFIX//-/}
-  prefix_vault=${NAME_PREFIX:0:12}
-  prefix_vault=${prefix_vault%%-}
-  # The same global names as deploy.sh, so both hostings share queue, table and vault.
-  STORAGE_ACCOUNT="${STORAGE_ACCOUNT:-${prefix_alnum:0:14}${suffix}}"
-  KEY_VAULT="${KEY_VAULT:-${prefix_vault}-kv-${suffix}}"
-  HOST_STORAGE_ACCOUNT="${HOST_STORAGE_ACCOUNT:-${prefix_alnum:0:12}fn${suffix}}"
-  API_APP="${NAME_PREFIX}-fn-api-${suffix}"
-  WORKER_APP="${NAME_PREFIX}-fn-worker-${suffix}"
+  # The same storage account and vault as deploy.sh, so both hostings share queue, table and vault.
+  derive_shared_names "$subscription_id"
+  HOST_STORAGE_ACCOUNT="${HOST_STORAGE_ACCOUNT:-${prefix_alnum:0:12}fn${name_suffix}}"
+  API_APP="${NAME_PREFIX}-fn-api-${name_suffix}"
+  WORKER_APP="${NAME_PREFIX}-fn-worker-${name_suffix}"
 }
 
 preflight() {
@@ -182,15 +137,6 @@ preflight() {
   fi
 }
 
-register_providers() {
-  local ns
-  for ns in Microsoft.Web Microsoft.KeyVault Microsoft.Storage Microsoft.ManagedIdentity; do
-    if [[ "$(az provider show --namespace "$ns" --query registrationState -o tsv 2>/dev/null)" != Registered ]]; then
-      log "registering resource provider ${ns}"
-      az provider register --namespace "$ns" --wait --only-show-errors
-    fi
-  done
-}
 
 create_group() {
   log "resource group ${RESOURCE_GROUP} in ${LOCATION}"
@@ -359,8 +305,8 @@ grant_roles() {
   assign_role "$worker_identity_principal_id" ServicePrincipal "Storage Table Data Contributor" "$table"
 }
 
-# App settings of one app (NAME=VALUE lines). Names are schemas.functions'
-# in packages/shared/src/config.ts, plus the host's identity connections.
+# App settings of one app (NAME=VALUE lines). Names are those of the schema
+# in services/functions/src/config.ts, plus the host's identity connections.
 app_settings() {
   local side=$1 client_id=$2
   printf '%s\n' \
@@ -485,7 +431,7 @@ main() {
   read_parameters
   preflight
   derive_names
-  register_providers
+  register_providers Microsoft.Web Microsoft.KeyVault Microsoft.Storage Microsoft.ManagedIdentity
   create_group
   create_storage
   create_vault

@@ -20,6 +20,11 @@
 # Parameters come from the environment; see usage() or --help.
 set -euo pipefail
 
+# The prefix of this script's errors (lib.sh's die).
+readonly SCRIPT_NAME=deploy
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 usage() {
   cat <<'EOF'
 Usage: infra/deploy.sh [--help]
@@ -81,12 +86,8 @@ No Microsoft Graph (directory) rights are needed.
 EOF
 }
 
-# Names fixed by the application (packages/shared/src/config.ts defaults).
-readonly QUEUE_NAME=code-requests
-readonly POISON_QUEUE_NAME=code-requests-poison
-readonly TABLE_NAME=codes
-readonly SECRET_NAME=third-party-api-key
-readonly CODE_HASH_SECRET_NAME=code-hash-key
+# Ports fixed by the application (services/api and services/worker src/config.ts defaults);
+# the other names both hostings share are in lib.sh.
 readonly API_PORT=3000
 readonly WORKER_HEALTH_PORT=3001
 # Container Apps' ingress reaches the app from private (or shared address
@@ -95,17 +96,14 @@ readonly WORKER_HEALTH_PORT=3001
 : "${QUEUE_SHARDS:=1}"
 : "${WORKER_BACKLOG_PER_REPLICA:=32}"
 # ARM API versions used with az rest (Container Apps 2025-01-01 has the
-# identity on scale rules, custom ones included; Storage 2023-05-01 has queue/table PUT).
+# identity on scale rules, custom ones included; Storage's is in lib.sh).
 readonly APPS_API_VERSION=2025-01-01
-readonly STORAGE_API_VERSION=2023-05-01
 readonly KEYVAULT_API_VERSION=2023-07-01
 # Microsoft.Insights/components 2020-02-02: workspace-based components (WorkspaceResourceId).
 readonly INSIGHTS_API_VERSION=2020-02-02
 # The Container Apps secret holding Application Insights' connection string.
 readonly INSIGHTS_SECRET_NAME=appinsights-connection-string
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'deploy: %s\n' "$*" >&2; exit 1; }
 
 # JSON string literal of $1 (the values here are names, ids and URLs).
 json_str() {
@@ -127,8 +125,8 @@ env_json() {
   printf ']'
 }
 
-# Environment of the api container. Names are those of schemas.api in
-# packages/shared/src/config.ts (packages/stack/test/compose.test.ts checks).
+# Environment of the api container. Names are those of the schema in
+# services/api/src/config.ts (packages/stack/test/compose.test.ts checks).
 # LOG_REQUESTS=false: one line per code event (issued, signed in, refused),
 # not Fastify's two per request; probe requests are never logged.
 api_env() {
@@ -192,11 +190,6 @@ secrets_json() {
 }
 
 # The queue shards: the base queue, then <base>-1 ... (packages/shared/src/shards.ts).
-shard_names() {
-  local i
-  printf '%s\n' "$QUEUE_NAME"
-  for ((i = 1; i < QUEUE_SHARDS; i++)); do printf '%s\n' "${QUEUE_NAME}-${i}"; done
-}
 
 # The worker's scale rules: one per shard, on its visible messages only.
 # KEDA's azure-queue scaler (>= 2.15) as a custom rule, read as the app's
@@ -321,10 +314,6 @@ last_error() {
   [[ -z "$line" ]] || printf '; last error: %s' "$line"
 }
 
-stable_suffix() {
-  # 8 hex digits from subscription and group, so names are unique yet stable.
-  printf '%s' "${subscription_id}/${RESOURCE_GROUP}" | cksum | awk '{printf "%08x", $1}'
-}
 
 read_parameters() {
   LOCATION_GIVEN="${LOCATION:-}"
@@ -365,8 +354,7 @@ read_parameters() {
   # The revision this run creates, so the health wait never reads the previous one.
   REVISION_SUFFIX="${REVISION_SUFFIX:-r$(date -u +%y%m%d%H%M%S)}"
 
-  [[ "$NAME_PREFIX" =~ ^[a-z][a-z0-9-]{1,18}[a-z0-9]$ && "$NAME_PREFIX" != *--* ]] ||
-    die "NAME_PREFIX must be 3-20 of a-z, 0-9 and single -, starting with a letter"
+  check_name_prefix
   [[ "$IMAGE_TAG" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "IMAGE_TAG is not a valid image tag: ${IMAGE_TAG}"
   [[ "$REVISION_SUFFIX" =~ ^[a-z][a-z0-9-]{0,30}[a-z0-9]$ && "$REVISION_SUFFIX" != *--* ]] ||
     die "REVISION_SUFFIX must be 2-32 of a-z, 0-9 and single -, starting with a letter"
@@ -375,61 +363,32 @@ read_parameters() {
   TRACE_SAMPLE_RATIO="${TRACE_SAMPLE_RATIO:-0.05}"
   [[ "$TRACE_SAMPLE_RATIO" =~ ^(0(\.[0-9]+)?|1(\.0+)?)$ ]] || die "TRACE_SAMPLE_RATIO must be a number from 0 to 1, e.g. 0.05"
   [[ "$LIMITS_TABLE_NAME" =~ ^[A-Za-z][A-Za-z0-9]{2,62}$ ]] || die "LIMITS_TABLE_NAME must be 3-63 letters and digits, starting with a letter"
+  check_whole_numbers API_MIN_REPLICAS API_MAX_REPLICAS WORKER_MIN_REPLICAS WORKER_MAX_REPLICAS WORKER_BACKLOG_PER_REPLICA QUEUE_SHARDS \
+    LOG_RETENTION_DAYS ROLE_WAIT_SECONDS REVISION_WAIT_SECONDS CRASH_RESTARTS POLL_SECONDS
+  check_queue_shards
   local n
-  for n in API_MIN_REPLICAS API_MAX_REPLICAS WORKER_MIN_REPLICAS WORKER_MAX_REPLICAS WORKER_BACKLOG_PER_REPLICA QUEUE_SHARDS \
-    LOG_RETENTION_DAYS ROLE_WAIT_SECONDS REVISION_WAIT_SECONDS CRASH_RESTARTS POLL_SECONDS; do
-    [[ "${!n}" =~ ^[0-9]+$ ]] || die "${n} must be a whole number"
-  done
-  (( QUEUE_SHARDS >= 1 && QUEUE_SHARDS <= 64 )) || die "QUEUE_SHARDS must be 1 to 64"
   (( WORKER_BACKLOG_PER_REPLICA >= 1 )) || die "WORKER_BACKLOG_PER_REPLICA must be at least 1"
   for n in API_CPU WORKER_CPU; do [[ "${!n}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "${n} must be a number of vCPUs, e.g. 0.25"; done
   for n in API_MEMORY WORKER_MEMORY; do [[ "${!n}" =~ ^[0-9]+(\.[0-9]+)?Gi$ ]] || die "${n} must be like 0.5Gi"; done
   [[ "$LOG_DAILY_CAP_GB" =~ ^(-1|[0-9]+(\.[0-9]+)?)$ ]] || die "LOG_DAILY_CAP_GB must be a number of GB, or -1 for no cap"
 
-  if [[ -z "$THIRD_PARTY_API_ENDPOINT" && -t 0 ]]; then
-    read -r -p "Third-party RandomNumber URL (THIRD_PARTY_API_ENDPOINT): " THIRD_PARTY_API_ENDPOINT
-  fi
-  [[ "$THIRD_PARTY_API_ENDPOINT" =~ ^https?://[^[:space:]\"\\]+$ ]] || die "THIRD_PARTY_API_ENDPOINT must be an http(s) URL"
+  read_third_party_endpoint
   # A function key in the URL would sit in a plain app setting, readable by
   # anyone with Reader on the app; the key belongs in THIRD_PARTY_API_KEY.
   local query=${THIRD_PARTY_API_ENDPOINT#*\?}
   if [[ "$THIRD_PARTY_API_ENDPOINT" == *\?* && "&${query,,}" == *'&code='* ]]; then
     die "THIRD_PARTY_API_ENDPOINT carries a key (code=...): give the URL without it and the key as THIRD_PARTY_API_KEY (it goes to Key Vault)"
   fi
-  [[ "$THIRD_PARTY_API_ENDPOINT" == https://* ]] || log "warning: THIRD_PARTY_API_ENDPOINT is not https; the function key travels in clear"
+  warn_plain_http_endpoint
 
-  # The api refuses to start without its callers' issuer and audience: say so
-  # here, before anything is created, not as a crash-looping revision.
-  AUTH_MODE="${AUTH_MODE:-entra}"
-  AUTH_ISSUER="${AUTH_ISSUER:-}"
-  AUTH_AUDIENCE="${AUTH_AUDIENCE:-}"
-  AUTH_ISSUE_ROLE="${AUTH_ISSUE_ROLE:-Codes.Issue}"
-  AUTH_VERIFY_ROLE="${AUTH_VERIFY_ROLE:-Codes.Verify}"
-  case "$AUTH_MODE" in
-    entra)
-      [[ -n "$AUTH_ISSUER" && -n "$AUTH_AUDIENCE" ]] ||
-        die "AUTH_ISSUER and AUTH_AUDIENCE are required (the api checks its callers' tokens): run infra/app-registration.sh and export what it prints, e.g. eval \"\$(infra/app-registration.sh | grep '^AUTH_')\"; or AUTH_MODE=none for an open api"
-      [[ "$AUTH_ISSUER" =~ ^https://[^[:space:]\"\\]+$ ]] || die "AUTH_ISSUER must be an https URL"
-      [[ "$AUTH_AUDIENCE" =~ ^[^[:space:]\"\\]+$ ]] || die "AUTH_AUDIENCE must be a comma-separated list without spaces"
-      for n in AUTH_ISSUE_ROLE AUTH_VERIFY_ROLE; do
-        [[ "${!n}" =~ ^[A-Za-z0-9._:-]{1,120}$ ]] || die "${n} must be 1-120 of letters, digits and ._:-"
-      done
-      ;;
-    none) log "warning: AUTH_MODE=none: anyone who reaches the api can issue and redeem codes" ;;
-    *) die "AUTH_MODE must be entra or none" ;;
-  esac
+  # Not as a crash-looping revision.
+  read_caller_auth "the api checks its callers' tokens" "the api"
 }
 
 derive_names() {
-  local suffix prefix_alnum prefix_vault
-  suffix=$(stable_suffix)
-  prefix_alnum=${NAME_PREFIX//-/}
-  prefix_vault=${NAME_PREFIX:0:12}
-  prefix_vault=${prefix_vault%%-}
-  # Global names: storage 3-24 a-z0-9, vault 3-24 a-z0-9-, registry 5-50 a-z0-9.
-  STORAGE_ACCOUNT="${STORAGE_ACCOUNT:-${prefix_alnum:0:14}${suffix}}"
-  KEY_VAULT="${KEY_VAULT:-${prefix_vault}-kv-${suffix}}"
-  REGISTRY="${REGISTRY:-${prefix_alnum:0:14}cr${suffix}}"
+  derive_shared_names "$subscription_id"
+  # Global: registry 5-50 a-z0-9.
+  REGISTRY="${REGISTRY:-${prefix_alnum:0:14}cr${name_suffix}}"
   API_IDENTITY_NAME="${NAME_PREFIX}-api-identity"
   WORKER_IDENTITY_NAME="${NAME_PREFIX}-worker-identity"
   # The one identity both apps shared before they had their own.
@@ -470,15 +429,6 @@ preflight() {
   log "deploying as ${deployer_type} ${DEPLOYER_OBJECT_ID} to subscription ${subscription_id}"
 }
 
-register_providers() {
-  local ns
-  for ns in Microsoft.App Microsoft.OperationalInsights Microsoft.Insights Microsoft.ContainerRegistry Microsoft.KeyVault Microsoft.Storage Microsoft.ManagedIdentity; do
-    if [[ "$(az provider show --namespace "$ns" --query registrationState -o tsv 2>/dev/null)" != Registered ]]; then
-      log "registering resource provider ${ns}"
-      az provider register --namespace "$ns" --wait --only-show-errors
-    fi
-  done
-}
 
 create_group() {
   local existing
@@ -803,7 +753,7 @@ main() {
   read_parameters
   preflight
   derive_names
-  register_providers
+  register_providers Microsoft.App Microsoft.OperationalInsights Microsoft.Insights Microsoft.ContainerRegistry Microsoft.KeyVault Microsoft.Storage Microsoft.ManagedIdentity
   create_group
   create_storage
   create_vault

@@ -14,6 +14,9 @@ type Message =
   | { type: 'error', id: number | undefined, message: string }
 
 export interface ForkOptions {
+  /** The bench CLI's process.env, which the child inherits. */
+  baseEnv: Record<string, string | undefined>
+  /** Variables of the child's own, over baseEnv. */
   env?: Record<string, string | undefined>
   /** Extra node flags, e.g. --cpu-prof. */
   execArgv?: string[]
@@ -36,9 +39,9 @@ export function childScript (name: string): string {
   return fileURLToPath(new URL(`./children/${name}.js`, import.meta.url))
 }
 
-export async function forkChild<Request, Result, Info = unknown> (name: string, options: ForkOptions = {}): Promise<Child<Request, Result, Info>> {
+export async function forkChild<Request, Result, Info = unknown> (name: string, options: ForkOptions): Promise<Child<Request, Result, Info>> {
   const child: ChildProcess = fork(childScript(name), [], {
-    env: { ...process.env, ...options.env },
+    env: { ...options.baseEnv, ...options.env },
     execArgv: options.execArgv ?? [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'json'

@@ -76,16 +76,16 @@ async function main (): Promise<number> {
   const figures: BenchResult['figures'] = {}
   if (scenarios.includes('getcode')) {
     const compareFlags = values['compare-flags']?.split(' ').filter((f) => f !== '')
-    figures.getcode = await runGetcode(mode, { driver, nodeFlags, ...(compareFlags !== undefined ? { compareFlags } : {}), ...(profileDir !== undefined ? { profileDir } : {}), ...(values['api-log-level'] !== undefined ? { apiLogLevel: values['api-log-level'] } : {}), log })
+    figures.getcode = await runGetcode(mode, { baseEnv: process.env, driver, nodeFlags, ...(compareFlags !== undefined ? { compareFlags } : {}), ...(profileDir !== undefined ? { profileDir } : {}), ...(values['api-log-level'] !== undefined ? { apiLogLevel: values['api-log-level'] } : {}), log })
   }
-  if (scenarios.includes('worker')) figures.worker = await runWorker(mode, { nodeFlags, log })
-  if (scenarios.includes('transactions')) figures.transactions = await runTransactions(mode, { nodeFlags, log })
-  if (scenarios.includes('latency')) figures.latency = await runLatency(mode, { nodeFlags, log })
+  if (scenarios.includes('worker')) figures.worker = await runWorker(mode, { baseEnv: process.env, nodeFlags, log })
+  if (scenarios.includes('transactions')) figures.transactions = await runTransactions(mode, { baseEnv: process.env, nodeFlags, log })
+  if (scenarios.includes('latency')) figures.latency = await runLatency(mode, { baseEnv: process.env, nodeFlags, log })
   if (scenarios.includes('memory')) {
     const flagSets = mode.memory.flagSets.map((set) => set === 'default'
       ? { api: nodeFlags, worker: nodeFlags }
       : { api: [...nodeFlags, ...RECOMMENDED_NODE_FLAGS], worker: [...nodeFlags, ...RECOMMENDED_WORKER_NODE_FLAGS] })
-    const runs = await runMemory(mode, { driver, flagSets, log })
+    const runs = await runMemory(mode, { baseEnv: process.env, driver, flagSets, log })
     const plain = runs.find((r) => r.nodeFlags.length === nodeFlags.length)
     const max = (...xs: (number | undefined)[]): number | undefined => {
       const known = xs.filter((x): x is number => x !== undefined && Number.isFinite(x))

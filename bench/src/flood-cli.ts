@@ -39,7 +39,7 @@ async function main (): Promise<void> {
   const outDir = values.out !== undefined ? resolve(values.out) : join(repositoryRoot(), 'bench', 'results')
   const loadBefore = load()
   console.log(`bench:flood ${messages} messages; ${loadBefore.uptime}`)
-  const bench = await startSystem({ workers: 0, ttlSeconds: TTL_SECONDS, nodeFlags: RECOMMENDED_WORKER_NODE_FLAGS })
+  const bench = await startSystem({ baseEnv: process.env, workers: 0, ttlSeconds: TTL_SECONDS, nodeFlags: RECOMMENDED_WORKER_NODE_FLAGS })
   // Ctrl-C during a long run still stops Azurite and the services.
   process.once('SIGINT', () => { void bench.stop().finally(() => { process.exit(130) }) })
   try {
@@ -73,7 +73,7 @@ async function main (): Promise<void> {
         inFlight = Number(m[1])
         maxInFlight = Math.max(maxInFlight, inFlight)
       }
-    })
+    }, process.env)
     const started = Date.now()
     const samples: Sample[] = []
     const deadline = started + Number(values['timeout-seconds']) * 1000

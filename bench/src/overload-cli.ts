@@ -41,6 +41,7 @@ async function main (): Promise<number> {
   const loadBefore = load()
   console.log(`bench:overload ${quick ? 'quick' : 'full'}; ${loadBefore.uptime}`)
   const figures = await runOverload({
+    baseEnv: process.env,
     peakConcurrencies: values.peak !== undefined ? values.peak.split(',').map(Number) : quick ? [32, 64] : [16, 32, 64, 128],
     multiples: [4, 16],
     clients: ['impatient', 'polite'],

@@ -13,6 +13,8 @@ import { repositoryRoot, startLocalSystem, startProcess, freePort, type LocalSys
 import type { ApiCaller } from './client.js'
 
 export interface SystemOptions {
+  /** The bench CLI's process.env: what the processes inherit (PATH, HOME, ...) is picked from it. */
+  baseEnv: Env
   workers: number
   ttlSeconds: number
   /** Fixed Azurite ports (to put a proxy in front of them before anything starts). */
@@ -85,10 +87,14 @@ export const UNLIMITED = {
 
 const INHERITED = ['PATH', 'HOME', 'USER', 'LANG', 'TZ', 'TMPDIR']
 
-export function inheritedEnv (): Record<string, string> {
+/** An environment: the bench CLI's process.env, passed down. */
+export type Env = Record<string, string | undefined>
+
+/** What a process the bench starts inherits from `env` (the CLI's environment): enough for Node to run. */
+export function inheritedEnv (env: Env): Record<string, string> {
   const out: Record<string, string> = {}
   for (const name of INHERITED) {
-    const value = process.env[name]
+    const value = env[name]
     if (value !== undefined) out[name] = value
   }
   return out
@@ -115,13 +121,13 @@ export function eventCounter (events: WorkerEvents, onEvent: () => void): (line:
   }
 }
 
-export async function startWorkerProcess (name: string, env: Record<string, string>, nodeFlags: string[], onLine: (line: string) => void): Promise<ManagedProcess> {
+export async function startWorkerProcess (name: string, env: Record<string, string>, nodeFlags: string[], onLine: (line: string) => void, baseEnv: Env): Promise<ManagedProcess> {
   const port = await freePort()
   return await startProcess({
     name,
     command: process.execPath,
     args: [...nodeFlags, join(repositoryRoot(), 'services/worker/dist/main.js')],
-    env: { ...inheritedEnv(), WORKER_HEALTH_HOST: '127.0.0.1', WORKER_HEALTH_PORT: String(port), WORKER_SUMMARY_INTERVAL_SECONDS: '3600', ...env },
+    env: { ...inheritedEnv(baseEnv), WORKER_HEALTH_HOST: '127.0.0.1', WORKER_HEALTH_PORT: String(port), WORKER_SUMMARY_INTERVAL_SECONDS: '3600', ...env },
     ready: { url: `http://127.0.0.1:${port}/readyz` },
     onLine
   })
@@ -134,6 +140,7 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
   const nodeFlags = options.nodeFlags ?? []
   const settings = { LOG_LEVEL: options.logLevel ?? 'info', CODE_TTL_SECONDS: String(options.ttlSeconds), ...UNLIMITED }
   const system = await startLocalSystem({
+    baseEnv: options.baseEnv,
     workers: 0,
     ...(options.ports !== undefined ? { ports: options.ports } : {}),
     env: settings,
@@ -146,7 +153,7 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
     // The launcher's api ran with --enable-source-maps; replace it with the container's command line.
     await system.api.stop()
     const storage = { STORAGE_CONNECTION_STRING: options.storageConnectionString ?? system.connectionString }
-    const apiEnv = { ...inheritedEnv(), ...system.api.env, ...storage, ...(options.apiLogLevel !== undefined ? { LOG_LEVEL: options.apiLogLevel } : {}), ...options.apiEnv }
+    const apiEnv = { ...inheritedEnv(options.baseEnv), ...system.api.env, ...storage, ...(options.apiLogLevel !== undefined ? { LOG_LEVEL: options.apiLogLevel } : {}), ...options.apiEnv }
     const apiEntry = join(repositoryRoot(), 'services/api/dist/main.js')
     api = await startProcess({
       name: 'api',
@@ -178,7 +185,7 @@ export async function startSystem (options: SystemOptions): Promise<BenchSystem>
     const caller: ApiCaller = { url: system.api.url, issueToken: await system.tokens.get('Codes.Issue'), verifyToken: await system.tokens.get('Codes.Verify') }
     const workerEnv = { ...settings, ...storage }
     const addWorker = async (): Promise<ManagedProcess> => {
-      const worker = await startWorkerProcess(`worker-${workers.length + 1}`, workerEnv, options.workerNodeFlags ?? nodeFlags, eventCounter(events, wake))
+      const worker = await startWorkerProcess(`worker-${workers.length + 1}`, workerEnv, options.workerNodeFlags ?? nodeFlags, eventCounter(events, wake), options.baseEnv)
       workers.push(worker)
       return worker
     }

@@ -32,6 +32,7 @@ async function main (): Promise<number> {
   const loadBefore = load()
   console.log(`bench:tracing ${quick ? 'quick' : 'full'}; ${loadBefore.uptime}`)
   const figures = await runTracing({
+    baseEnv: process.env,
     driver: values.driver as Driver,
     nodeFlags: RECOMMENDED_NODE_FLAGS,
     concurrencies: quick ? [32] : [16, 32, 64],

@@ -50,7 +50,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 let record
 try {
-  record = await runSoak(options, { progress: say, signal: abort.signal })
+  record = await runSoak(options, { baseEnv: process.env, progress: say, signal: abort.signal })
 } catch (err) {
   say(`the soak could not run: ${err instanceof Error ? err.message : String(err)}`)
   say(`logs: ${logFile}`)

@@ -27,6 +27,8 @@ const ISSUE_ROLE = 'Codes.Issue'
 const VERIFY_ROLE = 'Codes.Verify'
 
 export interface RunHooks {
+  /** What the system's processes inherit (PATH, HOME, ...) is picked from this: the entry point's process.env. */
+  baseEnv: Record<string, string | undefined>
   progress?: (message: string) => void
   /** Aborting ends the load and the drain early; the system is still stopped. */
   signal?: AbortSignal
@@ -69,10 +71,13 @@ export class SoakRun {
   #atRest: AtRestScan | undefined
   #logs: LogWatch | undefined
 
+  readonly #baseEnv: Record<string, string | undefined>
+
   readonly record: Omit<SoakRecord, 'logs'>
 
-  constructor (options: SoakOptions, hooks: RunHooks = {}) {
+  constructor (options: SoakOptions, hooks: RunHooks) {
     this.#options = options
+    this.#baseEnv = hooks.baseEnv
     this.#random = new Random(options.seed)
     this.#progress = hooks.progress ?? (() => {})
     this.#tasks = new TaskGroup((text) => {
@@ -143,6 +148,7 @@ export class SoakRun {
     this.#progress(`starting the system (${options.apis} apis, ${options.workers} workers)`)
     const system = await startLocalSystem({
       env: options.env,
+      baseEnv: this.#baseEnv,
       workers: options.workers,
       apis: options.apis,
       thirdPartyApiKey: key,
@@ -540,6 +546,6 @@ export function readPoison (text: string): PoisonNote {
   }
 }
 
-export async function runSoak (options: SoakOptions, hooks: RunHooks = {}): Promise<SoakRecord> {
+export async function runSoak (options: SoakOptions, hooks: RunHooks): Promise<SoakRecord> {
   return await new SoakRun(options, hooks).run()
 }

@@ -14,7 +14,7 @@ import type { LoadRequest, LoadResult } from '../http-load.js'
 import type { Mode } from '../modes.js'
 import { CpuMeter, memoryOf, type Memory } from '../proc.js'
 import { ratio, round, type LatencySummary } from '../stats.js'
-import { startSystem, storageConfig } from '../system.js'
+import { startSystem, storageConfig, type Env } from '../system.js'
 import { SERVICE_NODE_FLAGS } from '@codegate/stack'
 
 /** getcode: the api as deployed, checking a bearer token on every call; getcode-open: the same with AUTH_MODE=none. getcode-shipped: the same api with the heap flags its container runs with (SERVICE_NODE_FLAGS), beside getcode without them. */
@@ -78,6 +78,8 @@ function perCoreSecond (run: GetcodeRun): number {
 }
 
 export interface GetcodeOptions {
+  /** The CLI's process.env, which the processes inherit. */
+  baseEnv: Env
   driver: Driver
   profileDir?: string
   /** Node flags for the api process (the memory settings under test). */
@@ -92,13 +94,14 @@ export interface GetcodeOptions {
 export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<GetcodeFigures> {
   const { concurrencies, durationMs, warmupMs } = mode.getcode
   const profile = options.profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []
-  const bench = await startSystem({ workers: 0, ttlSeconds: 600, openApi: true, nodeFlags: [...profile, ...options.nodeFlags], ...(options.apiLogLevel !== undefined ? { apiLogLevel: options.apiLogLevel } : {}) })
+  const bench = await startSystem({ baseEnv: options.baseEnv, workers: 0, ttlSeconds: 600, openApi: true, nodeFlags: [...profile, ...options.nodeFlags], ...(options.apiLogLevel !== undefined ? { apiLogLevel: options.apiLogLevel } : {}) })
   const { system } = bench
   const children: { stop: () => Promise<void> }[] = []
   try {
-    const loader = await forkChild<LoadRequest & { driver: Driver }, LoadResult>('load')
+    const loader = await forkChild<LoadRequest & { driver: Driver }, LoadResult>('load', { baseEnv: options.baseEnv })
     children.push(loader)
     const bare = await forkChild<BareGetcodeRequest, BareGetcodeResult>('bare-getcode', {
+      baseEnv: options.baseEnv,
       execArgv: profile,
       env: {
         BENCH_CONNECTION_STRING: system.connectionString,
@@ -107,7 +110,7 @@ export async function runGetcode (mode: Mode, options: GetcodeOptions): Promise<
       }
     })
     children.push(bare)
-    const constant = await forkChild<never, never, { url: string }>('constant-server')
+    const constant = await forkChild<never, never, { url: string }>('constant-server', { baseEnv: options.baseEnv })
     children.push(constant)
     const { queue } = createQueues(storageConfig(bench.connectionString))
     const shippedFlags = [...options.nodeFlags, ...(options.compareFlags ?? SERVICE_NODE_FLAGS.api ?? [])]

@@ -14,7 +14,7 @@ import { atRate, getCode, getCodeOrShed, signInWhenValid } from '../client.js'
 import type { Mode } from '../modes.js'
 import { CpuMeter, memoryOf, type Memory } from '../proc.js'
 import { summarize, type LatencySummary } from '../stats.js'
-import { startSystem } from '../system.js'
+import { startSystem, type Env } from '../system.js'
 
 export interface LatencyFigures {
   /** How often sign-in is tried while waiting: the resolution of the figure. */
@@ -42,11 +42,11 @@ const IDLE_POLL_MS = 10
 const STEADY_POLL_MS = 20
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
-export async function runLatency (mode: Mode, options: { nodeFlags: string[], log: (line: string) => void }): Promise<LatencyFigures> {
+export async function runLatency (mode: Mode, options: { baseEnv: Env, nodeFlags: string[], log: (line: string) => void }): Promise<LatencyFigures> {
   const { idleSamples, idleGapMs, steadyRate, steadyTtlSeconds, steadySeconds } = mode.latency
 
   // From idle.
-  const idleSystem = await startSystem({ workers: 1, ttlSeconds: 600, nodeFlags: options.nodeFlags })
+  const idleSystem = await startSystem({ baseEnv: options.baseEnv, workers: 1, ttlSeconds: 600, nodeFlags: options.nodeFlags })
   const idleTimes: number[] = []
   const idleGetcode: number[] = []
   try {
@@ -68,7 +68,7 @@ export async function runLatency (mode: Mode, options: { nodeFlags: string[], lo
   options.log(`latency  from idle: issue-to-valid p50 ${idle.issueToValid.p50} ms  p99 ${idle.issueToValid.p99} ms  (${idle.samples} codes)`)
 
   // At a steady rate.
-  const steadySystem = await startSystem({ workers: 1, ttlSeconds: steadyTtlSeconds, nodeFlags: options.nodeFlags })
+  const steadySystem = await startSystem({ baseEnv: options.baseEnv, workers: 1, ttlSeconds: steadyTtlSeconds, nodeFlags: options.nodeFlags })
   try {
     const times: number[] = []
     const getcodeTimes: number[] = []

@@ -11,7 +11,7 @@ import type { Driver } from '../children/load.js'
 import type { LoadRequest, LoadResult } from '../http-load.js'
 import type { Mode } from '../modes.js'
 import { memoryOf, type Memory } from '../proc.js'
-import { startSystem } from '../system.js'
+import { startSystem, type Env } from '../system.js'
 import { SERVICE_NODE_FLAGS } from '@codegate/stack'
 
 /** The heap limits the api and worker containers run with (Dockerfile NODE_OPTIONS). */
@@ -35,11 +35,11 @@ export interface MemoryRun {
   worker: Memory | undefined
 }
 
-export async function runMemory (mode: Mode, options: { driver: Driver, flagSets: FlagSet[], log: (line: string) => void }): Promise<MemoryRun[]> {
+export async function runMemory (mode: Mode, options: { baseEnv: Env, driver: Driver, flagSets: FlagSet[], log: (line: string) => void }): Promise<MemoryRun[]> {
   const runs: MemoryRun[] = []
   for (const { api: nodeFlags, worker: workerNodeFlags } of options.flagSets) {
-    const bench = await startSystem({ workers: 1, ttlSeconds: 10, nodeFlags, workerNodeFlags })
-    const loader = await forkChild<LoadRequest & { driver: Driver }, LoadResult>('load')
+    const bench = await startSystem({ baseEnv: options.baseEnv, workers: 1, ttlSeconds: 10, nodeFlags, workerNodeFlags })
+    const loader = await forkChild<LoadRequest & { driver: Driver }, LoadResult>('load', { baseEnv: options.baseEnv })
     try {
       const durationMs = mode.memory.seconds * 1000
       const result = await loader.call({ url: `${bench.apiUrl}/api/v1/getcode`, connections: 16, durationMs, warmupMs: 0, driver: options.driver, headers: { authorization: `Bearer ${bench.caller.issueToken}` } }, durationMs + 60_000)

@@ -12,7 +12,7 @@ import { forkChild } from '../child.js'
 import { memoryOf } from '../proc.js'
 import { ratio } from '../stats.js'
 import type { StatusLoadRequest, StatusLoadResult } from '../status-load.js'
-import { startSystem, storageConfig } from '../system.js'
+import { startSystem, storageConfig, type Env } from '../system.js'
 
 /** The api's limits turned off: today's main behaviour, every request waits its turn. */
 export const UNBOUNDED_ENV: Record<string, string> = {
@@ -26,11 +26,13 @@ export const UNBOUNDED_ENV: Record<string, string> = {
 
 export interface OverloadConfig {
   name: string
-  /** Variables for the api (empty: the defaults of config.ts). */
+  /** Variables for the api (empty: the defaults of services/api/src/config.ts). */
   env: Record<string, string>
 }
 
 export interface OverloadOptions {
+  /** The CLI's process.env, which the processes inherit. */
+  baseEnv: Env
   /** Concurrencies tried to find the peak. */
   peakConcurrencies: number[]
   /** Multiples of the peak concurrency to load at. */
@@ -75,9 +77,9 @@ export interface OverloadFigures {
 
 export const TARGETS = { throughputRatio: 0.9, okP99Ms: 500, shedP99Ms: 50, rssMb: 150 }
 
-async function withSystem<T> (apiEnv: Record<string, string>, nodeFlags: string[], body: (run: (request: StatusLoadRequest) => Promise<StatusLoadResult>, api: { pid: number, url: string, running: () => boolean }) => Promise<T>): Promise<T> {
-  const bench = await startSystem({ workers: 0, ttlSeconds: 600, nodeFlags, apiEnv })
-  const loader = await forkChild<StatusLoadRequest, StatusLoadResult>('status-load')
+async function withSystem<T> (baseEnv: Env, apiEnv: Record<string, string>, nodeFlags: string[], body: (run: (request: StatusLoadRequest) => Promise<StatusLoadResult>, api: { pid: number, url: string, running: () => boolean }) => Promise<T>): Promise<T> {
+  const bench = await startSystem({ baseEnv, workers: 0, ttlSeconds: 600, nodeFlags, apiEnv })
+  const loader = await forkChild<StatusLoadRequest, StatusLoadResult>('status-load', { baseEnv })
   const { queue } = createQueues(storageConfig(bench.connectionString))
   // Ctrl-C during a run still stops Azurite and the services.
   const interrupted = (): void => { void Promise.allSettled([loader.stop(), bench.stop()]).finally(() => { process.exit(130) }) }
@@ -102,7 +104,7 @@ export async function runOverload (options: OverloadOptions): Promise<OverloadFi
 
   const tried: OverloadFigures['peak']['tried'] = []
   const statusesSeen: string[] = []
-  await withSystem(UNBOUNDED_ENV, options.nodeFlags, async (run, api) => {
+  await withSystem(options.baseEnv, UNBOUNDED_ENV, options.nodeFlags, async (run, api) => {
     for (const connections of options.peakConcurrencies) {
       const result = await run({ url: api.url, connections, durationMs, warmupMs, clients: 'impatient' })
       tried.push({ concurrency: connections, okPerSecond: result.okPerSecond, p99: result.ok.p99 })
@@ -120,7 +122,7 @@ export async function runOverload (options: OverloadOptions): Promise<OverloadFi
     const runs: OverloadRun[] = []
     let apiPeakRssMb: number | undefined
     let apiRestarted = false
-    await withSystem(config.env, options.nodeFlags, async (run, api) => {
+    await withSystem(options.baseEnv, config.env, options.nodeFlags, async (run, api) => {
       for (const clients of options.clients) for (const multiple of options.multiples) {
         const connections = multiple * peak.concurrency
         const result = await run({ url: api.url, connections, durationMs, warmupMs, clients })

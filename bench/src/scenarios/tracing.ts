@@ -13,7 +13,7 @@ import { forkChild } from '../child.js'
 import type { Driver } from '../children/load.js'
 import type { LoadRequest, LoadResult } from '../http-load.js'
 import { ratio, type LatencySummary } from '../stats.js'
-import { startSystem, storageConfig } from '../system.js'
+import { startSystem, storageConfig, type Env } from '../system.js'
 
 export type TracingTarget = 'off' | 'sampled-all' | 'sampled-5%'
 
@@ -39,6 +39,8 @@ export interface TracingFigures {
 }
 
 export interface TracingOptions {
+  /** The CLI's process.env, which the processes inherit. */
+  baseEnv: Env
   driver: Driver
   nodeFlags: string[]
   concurrencies: number[]
@@ -94,9 +96,9 @@ async function startSink (): Promise<{ url: string, exported: TracingFigures['ex
 
 export async function runTracing (options: TracingOptions): Promise<TracingFigures> {
   const sink = await startSink()
-  const bench = await startSystem({ workers: 0, ttlSeconds: 600, nodeFlags: options.nodeFlags })
+  const bench = await startSystem({ baseEnv: options.baseEnv, workers: 0, ttlSeconds: 600, nodeFlags: options.nodeFlags })
   try {
-    const loader = await forkChild<LoadRequest & { driver: Driver }, LoadResult>('load')
+    const loader = await forkChild<LoadRequest & { driver: Driver }, LoadResult>('load', { baseEnv: options.baseEnv })
     try {
       const urls: Record<TracingTarget, string> = { off: bench.apiUrl, 'sampled-all': '', 'sampled-5%': '' }
       for (const target of ['sampled-all', 'sampled-5%'] as const) {

@@ -16,7 +16,7 @@ import { atRate, getCode, signIn, withConcurrency } from '../client.js'
 import { diff, startCountingProxy, transactions, type Counts } from '../counting-proxy.js'
 import type { Mode } from '../modes.js'
 import { round } from '../stats.js'
-import { startSystem } from '../system.js'
+import { startSystem, type Env } from '../system.js'
 import { measureSignInCost, type SignInCostFigures } from './signin-cost.js'
 
 export interface PhaseCount {
@@ -60,13 +60,14 @@ function phase (codes: number, seconds: number, all: Counts): PhaseCount {
   return { codes, seconds: round(seconds, 1), setup, counts, transactions: total, perCode: round(total / codes, 3), perCodeByOperation }
 }
 
-export async function runTransactions (mode: Mode, options: { nodeFlags: string[], log: (line: string) => void }): Promise<TransactionFigures> {
+export async function runTransactions (mode: Mode, options: { baseEnv: Env, nodeFlags: string[], log: (line: string) => void }): Promise<TransactionFigures> {
   const { burstCodes, steadyRate, steadySeconds, ttlSeconds, idleSeconds } = mode.transactions
   const azuritePorts = { queue: await freePort(), table: await freePort() }
   const proxy = await startCountingProxy({ queuePort: azuritePorts.queue, tablePort: azuritePorts.table })
   let bench: Awaited<ReturnType<typeof startSystem>> | undefined
   try {
     bench = await startSystem({
+      baseEnv: options.baseEnv,
       workers: 0,
       ttlSeconds,
       ports: azuritePorts,

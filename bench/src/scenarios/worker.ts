@@ -17,7 +17,7 @@ import { fillActivates } from '../fill.js'
 import type { Mode } from '../modes.js'
 import { CpuMeter, memoryOf, type Memory } from '../proc.js'
 import { ratio, round, type LatencySummary } from '../stats.js'
-import { eventCounter, startWorkerProcess, storageConfig, type WorkerEvents } from '../system.js'
+import { eventCounter, startWorkerProcess, storageConfig, type Env, type WorkerEvents } from '../system.js'
 
 export type WorkerTarget = 'bare-loop' | 'worker'
 
@@ -54,6 +54,8 @@ export interface WorkerFigures {
 }
 
 export interface WorkerOptions {
+  /** The CLI's process.env, which the processes inherit. */
+  baseEnv: Env
   nodeFlags: string[]
   log: (line: string) => void
 }
@@ -82,7 +84,7 @@ async function runOnce (target: WorkerTarget, backlog: number, options: WorkerOp
     const [azuriteQueue, azuriteTable] = azurite.pids
     const timeoutMs = 30_000 + backlog * 100
     if (target === 'bare-loop') {
-      bare = await forkChild<BareWorkerRequest, BareWorkerResult>('bare-worker', { execArgv: options.nodeFlags, env: { BENCH_CONNECTION_STRING: azurite.connectionString } })
+      bare = await forkChild<BareWorkerRequest, BareWorkerResult>('bare-worker', { baseEnv: options.baseEnv, execArgv: options.nodeFlags, env: { BENCH_CONNECTION_STRING: azurite.connectionString } })
       const meter = new CpuMeter(() => ({ 'bare-loop': bare?.pid, 'azurite-queue': azuriteQueue, 'azurite-table': azuriteTable, bench: process.pid }))
       meter.start()
       const result = await bare.call({ activations: backlog, batchSize: BATCH, maxInFlight: IN_FLIGHT, visibilityTimeoutSeconds: 30 }, timeoutMs)
@@ -101,7 +103,7 @@ async function runOnce (target: WorkerTarget, backlog: number, options: WorkerOp
       CODE_TTL_SECONDS: String(TTL_SECONDS),
       WORKER_BATCH_SIZE: String(BATCH),
       WORKER_MAX_IN_FLIGHT: String(IN_FLIGHT)
-    }, options.nodeFlags, eventCounter(events, () => { if (events.activated >= backlog) done() }))
+    }, options.nodeFlags, eventCounter(events, () => { if (events.activated >= backlog) done() }), options.baseEnv)
     // From the worker's first poll on (it is ready once it has polled), so its own start-up is not counted.
     const running = worker
     const meter = new CpuMeter(() => ({ worker: running.pid, 'azurite-queue': azuriteQueue, 'azurite-table': azuriteTable, bench: process.pid }))

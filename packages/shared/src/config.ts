@@ -1,7 +1,9 @@
 /**
- * The one place that reads the environment. Every process validates its
- * variables against a JSON schema at start and refuses to run, naming each bad
- * variable, rather than failing later on the first request.
+ * What the processes' configurations share: the variables two or more of them
+ * read (log level, tracing, storage, credential, vault, code hash key, caller
+ * auth) and the one helper that validates a schema against an environment and
+ * explains each bad variable. Each process's own schema and loader live beside
+ * it (services/<name>/src/config.ts); only entry points pass `process.env` in.
  *
  * The variable names of the original sample app (KEY_VAULT_URL,
  * THIRD_PARTY_API_SECRET_NAME, THIRD_PARTY_API_ENDPOINT, STORAGE_QUEUE_URL) are
@@ -11,9 +13,10 @@ import envSchema from 'env-schema'
 import { ConfigError } from './errors.js'
 import { MAX_QUEUE_SHARDS, poisonQueueName, queueNameProblem, shardQueueNames } from './shards.js'
 
-type Env = Record<string, string | undefined>
+/** An environment: process.env in an entry point, a plain object in a test. */
+export type Env = Record<string, string | undefined>
 
-interface JsonSchemaProperty {
+export interface JsonSchemaProperty {
   type: 'string' | 'integer' | 'number' | 'boolean'
   default?: string | number | boolean
   minimum?: number
@@ -24,7 +27,7 @@ interface JsonSchemaProperty {
   description: string
 }
 
-type Properties = Record<string, JsonSchemaProperty>
+export type Properties = Record<string, JsonSchemaProperty>
 
 /** A schema fragment: the variables, and which of them must be set. */
 export interface ConfigSchema {
@@ -71,50 +74,6 @@ const codeHash: Properties = {
   CODE_HASH_KEY_REFRESH_SECONDS: { type: 'integer', minimum: 10, maximum: 86400, default: 300, description: 'How often the code hash key\'s versions are read again, so a rotation reaches every process without a restart' }
 }
 
-const workerVault: Properties = {
-  KEY_VAULT_URL: { type: 'string', pattern: '^https?://', description: vault.KEY_VAULT_URL?.description ?? '' },
-  KEY_VAULT_CA_FILE: vault.KEY_VAULT_CA_FILE as JsonSchemaProperty
-}
-
-const api: Properties = {
-  THIRD_PARTY_API_ENDPOINT: { type: 'string', pattern: '^https?://', description: 'The third-party RandomNumber endpoint, e.g. https://<app>.azurewebsites.net/api/RandomNumber' },
-  LOG_REQUESTS: { type: 'boolean', default: true, description: 'Log each request (Fastify\'s "incoming request" and "request completed" lines). infra/deploy.sh sets false: one line per code event is what Log Analytics is paid for. Probe requests (/healthz, /readyz) are never logged' },
-  THIRD_PARTY_TIMEOUT_MS: { type: 'integer', minimum: 1, default: 3000, description: 'Time allowed for the third-party call before getcode answers 504' },
-  HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 in a container)' },
-  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000, description: 'Port to listen on' },
-  RATE_LIMIT_MAX: { type: 'integer', minimum: 1, default: 60, description: 'Requests per client and window on getcode and signin' },
-  RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 1000, default: 60000, description: 'Rate-limit window' },
-  SIGNIN_MAX_FAILURES: { type: 'integer', minimum: 1, default: 5, description: 'Failed sign-ins from one client address (an IPv6 address counts as its /64), whatever subjects they name, before the address is locked (docs/security.md)' },
-  SIGNIN_SUBJECT_MAX_FAILURES: { type: 'integer', minimum: 1, default: 3, description: 'Failed sign-ins for one subject from one client address before that address is locked for that subject; other addresses are not (docs/security.md)' },
-  SIGNIN_LOCKOUT_SECONDS: { type: 'integer', minimum: 1, default: 900, description: 'How long a lock lasts; failures are forgotten this long after the last one' },
-  SIGNIN_LIMITS_STORE: { type: 'string', enum: ['table', 'memory'], default: 'table', description: 'Where failure counts and locks live: table (SIGNIN_LIMITS_TABLE_NAME, shared by every api replica and kept across restarts) or memory (one process only)' },
-  SIGNIN_LIMITS_TABLE_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9]{2,62}$', default: 'signinlimits', description: 'Table of failure counts and locks (with SIGNIN_LIMITS_STORE=table)' },
-  TRUST_PROXY: { type: 'string', pattern: '^[0-9A-Za-z.:/, ]*$', default: '', description: 'Addresses or CIDRs of the proxies in front of the api (e.g. uniquelocal behind Container Apps ingress); the client address is then the last X-Forwarded-For entry not from one of them. Empty: X-Forwarded-For is ignored' }
-}
-
-/** The api's settings that the Azure Functions app's HTTP triggers use (the host does the listening). */
-const functionsApi: Properties = {
-  FUNCTIONS_ENABLED: { type: 'string', enum: ['all', 'api', 'worker'], default: 'all', description: 'Which functions the app registers: all, api (getcode and sign-in) or worker (the queue trigger), so the two sides can run as two apps with identities of their own. KEY_VAULT_URL, THIRD_PARTY_API_ENDPOINT and (with AUTH_MODE=entra) AUTH_ISSUER and AUTH_AUDIENCE are required unless worker' },
-  THIRD_PARTY_API_ENDPOINT: api.THIRD_PARTY_API_ENDPOINT as JsonSchemaProperty,
-  THIRD_PARTY_TIMEOUT_MS: api.THIRD_PARTY_TIMEOUT_MS as JsonSchemaProperty,
-  SIGNIN_MAX_FAILURES: api.SIGNIN_MAX_FAILURES as JsonSchemaProperty,
-  SIGNIN_SUBJECT_MAX_FAILURES: api.SIGNIN_SUBJECT_MAX_FAILURES as JsonSchemaProperty,
-  SIGNIN_LOCKOUT_SECONDS: api.SIGNIN_LOCKOUT_SECONDS as JsonSchemaProperty,
-  SIGNIN_LIMITS_STORE: api.SIGNIN_LIMITS_STORE as JsonSchemaProperty,
-  SIGNIN_LIMITS_TABLE_NAME: api.SIGNIN_LIMITS_TABLE_NAME as JsonSchemaProperty
-}
-
-/** Load shedding (docs/benchmarks.md, "Overload", has the measurements behind the defaults). */
-const overload: Properties = {
-  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', minimum: 0, default: 200, description: 'Mean event-loop delay over one sample above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
-  PRESSURE_MAX_HEAP_USED_PERCENT: { type: 'number', minimum: 0, maximum: 100, default: 90, description: 'V8 heap in use, in percent of the heap limit (--max-old-space-size), above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
-  PRESSURE_MAX_EVENT_LOOP_UTILIZATION: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'Share of one sample the event loop was busy (0..1) above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
-  PRESSURE_SAMPLE_INTERVAL_MS: { type: 'integer', minimum: 10, default: 500, description: 'How often event-loop delay, utilization and heap are sampled: how quickly shedding starts and stops' },
-  OVERLOAD_RETRY_AFTER_SECONDS: { type: 'integer', minimum: 1, default: 2, description: 'Retry-After of every 503 overloaded answer' },
-  OUTGOING_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, default: 64, description: 'Codes being issued at once, i.e. third-party calls and queue sends in flight' },
-  OUTGOING_MAX_WAITING: { type: 'integer', minimum: 0, default: 64, description: 'getcode requests waiting for one of OUTGOING_MAX_IN_FLIGHT; one more answers 503 overloaded at once' },
-  OUTGOING_MAX_WAIT_MS: { type: 'integer', minimum: 0, default: 250, description: 'How long a getcode waits for one of OUTGOING_MAX_IN_FLIGHT before it answers 503 overloaded; 0: no limit' }
-}
 
 /** Who may call getcode and sign-in: Entra ID access tokens with app roles (docs in README "Callers"). */
 const callerAuth: Properties = {
@@ -127,46 +86,11 @@ const callerAuth: Properties = {
   AUTH_CA_FILE: { type: 'string', minLength: 1, description: 'PEM certificate to trust for AUTH_ISSUER\'s discovery and key set (dev-vault\'s self-signed certificate); unset in Azure' }
 }
 
-const worker: Properties = {
-  WORKER_BATCH_SIZE: { type: 'integer', minimum: 1, maximum: 32, default: 32, description: 'Messages per receive (Azure allows 32)' },
-  WORKER_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, default: 64, description: 'Messages handled at once' },
-  WORKER_VISIBILITY_TIMEOUT_SECONDS: { type: 'integer', minimum: 1, maximum: 3600, description: 'How long a received message stays hidden while it is handled: what a crashed worker delays its codes by. Default 30, or a quarter of CODE_TTL_SECONDS if less; at most half of it' },
-  WORKER_MAX_BACKOFF_MS: { type: 'integer', minimum: 10, default: 1000, description: 'Cap of the randomized back-off when the queue is empty: the worst-case activation delay of an idle system' },
-  WORKER_MAX_DEQUEUE_COUNT: { type: 'integer', minimum: 1, default: 5, description: 'Failed attempts before a message goes to the poison queue' },
-  WORKER_SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 0, default: 10000, description: 'How long shutdown waits for messages in flight' },
-  WORKER_HEALTH_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3001, description: 'Port of /healthz and /readyz; 0 picks a free port' },
-  WORKER_HEALTH_HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address of the probe endpoint (0.0.0.0 in a container)' },
-  WORKER_SUMMARY_INTERVAL_SECONDS: { type: 'integer', minimum: 1, default: 30, description: 'Seconds between summary log lines' }
-}
+/** The variables two or more processes read; each process's schema spreads the ones it reads. */
+export const fragments = { log, observability, storage, credential, vault, codeHash, callerAuth } satisfies Record<string, Properties>
 
-const numberApi: Properties = {
-  THIRD_PARTY_API_KEYS: { type: 'string', minLength: 1, description: 'Comma-separated keys accepted by number-api (several, for rotation)' },
-  HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on' },
-  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 7071, description: 'Port to listen on' }
-}
-
-const devVault: Properties = {
-  HOST: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on' },
-  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8443, description: 'Port to listen on' },
-  DEV_VAULT_CERT_DIR: { type: 'string', minLength: 1, default: '.data/dev-vault', description: 'Where dev-vault keeps its certificate (cert.pem is what clients trust) and its token-signing keys' },
-  DEV_VAULT_URL: { type: 'string', pattern: '^https://[^/]+$', description: 'Base URL other processes reach dev-vault at (its token issuer is <this>/<tenant>/v2.0), e.g. https://dev-vault:8443. Default: https://<HOST, or 127.0.0.1 for a wildcard>:<PORT>' },
-  DEV_VAULT_HOSTNAMES: { type: 'string', minLength: 1, default: 'localhost,127.0.0.1', description: 'Comma-separated names and addresses put in the certificate' },
-  THIRD_PARTY_API_SECRET_NAME: vault.THIRD_PARTY_API_SECRET_NAME as JsonSchemaProperty,
-  THIRD_PARTY_API_KEY: { type: 'string', minLength: 1, description: 'Value seeded into the secret THIRD_PARTY_API_SECRET_NAME at start' },
-  CODE_HASH_SECRET_NAME: codeHash.CODE_HASH_SECRET_NAME as JsonSchemaProperty,
-  CODE_HASH_KEY: { type: 'string', minLength: 32, description: 'Value seeded into the secret CODE_HASH_SECRET_NAME at start (at least 32 characters); unset: dev-vault makes a random one' }
-}
-
-export const schemas = {
-  api: { properties: { ...log, ...observability, ...storage, ...credential, ...vault, ...codeHash, ...api, ...overload, ...callerAuth }, required: ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'] },
-  worker: { properties: { ...log, ...observability, ...storage, ...credential, ...workerVault, ...codeHash, ...worker }, required: [] },
-  // KEY_VAULT_URL and THIRD_PARTY_API_ENDPOINT are required unless FUNCTIONS_ENABLED=worker (loadFunctionsConfig).
-  functions: { properties: { ...log, ...storage, ...credential, ...vault, ...codeHash, ...functionsApi, ...callerAuth }, required: [] },
-  numberApi: { properties: { ...log, ...numberApi }, required: ['THIRD_PARTY_API_KEYS'] },
-  devVault: { properties: { ...log, ...devVault }, required: [] }
-} satisfies Record<string, ConfigSchema>
-
-type Raw = Record<string, string | number | boolean | undefined>
+/** What validation gives: each variable of the schema, typed, defaults filled in. */
+export type Raw = Record<string, string | number | boolean | undefined>
 
 /** Validates `env` against `schema`; throws ConfigError naming every bad variable. */
 export function readEnv (schema: ConfigSchema, env: Env): Raw {
@@ -201,7 +125,7 @@ export interface ObservabilityConfig {
   tracesSampleRatio?: number
 }
 
-function observabilityConfig (raw: Raw): ObservabilityConfig {
+export function observabilityConfig (raw: Raw): ObservabilityConfig {
   const otlpEndpoint = optional(raw, 'OTEL_EXPORTER_OTLP_ENDPOINT')
   const azureMonitorConnectionString = optional(raw, 'APPLICATIONINSIGHTS_CONNECTION_STRING')
   return {
@@ -266,116 +190,17 @@ export type CallerAuthConfig =
     caFile?: string
   }
 
-export interface ApiConfig extends LogConfig, ObservabilityConfig, StorageConfig, CredentialConfig, VaultConfig {
-  codeHash: CodeHashConfig
-  callerAuth: CallerAuthConfig
-  /** Fastify's per-request log lines (probes are never logged). */
-  logRequests: boolean
-  thirdPartyEndpoint: string
-  thirdPartyTimeoutMs: number
-  host: string
-  port: number
-  rateLimitMax: number
-  rateLimitWindowMs: number
-  /** Failed sign-ins per client address before it is locked. */
-  signinMaxFailures: number
-  /** Failed sign-ins per subject and client address before that address is locked for that subject. */
-  signinSubjectMaxFailures: number
-  signinLockoutSeconds: number
-  signinLimitsStore: 'table' | 'memory'
-  signinLimitsTableName: string
-  /** Proxies whose X-Forwarded-For entries are believed; empty: none. */
-  trustProxy: string[]
-  overload: OverloadConfig
-}
 
-/** When the api sheds load; a limit of 0 is not checked. */
-export interface OverloadConfig {
-  maxEventLoopDelayMs: number
-  /** Percent of V8's heap limit (heap_size_limit); the api turns it into bytes at start. */
-  maxHeapUsedPercent: number
-  maxEventLoopUtilization: number
-  sampleIntervalMs: number
-  retryAfterSeconds: number
-  /** Codes being issued at once (third-party call, then queue send). */
-  maxInFlight: number
-  /** getcode requests waiting for a slot, and how long each may wait (0: no limit). */
-  maxWaiting: number
-  maxWaitMs: number
-}
+/** The vault of the code hash key alone: what the worker and the Functions app's queue trigger read. */
+export type CodeHashVaultConfig = Omit<VaultConfig, 'secretName'> & CodeHashConfig
 
-export interface WorkerConfig extends LogConfig, ObservabilityConfig, StorageConfig, CredentialConfig {
-  /**
-   * The vault of the code hash key, to hash the original sample's messages
-   * (and earlier envelopes) that carry a code in clear; without it they are
-   * poisoned. Set by npm start, compose and infra/deploy.sh.
-   */
-  codeHashVault?: Omit<VaultConfig, 'secretName'> & CodeHashConfig
-  batchSize: number
-  maxInFlight: number
-  visibilityTimeoutSeconds: number
-  maxBackoffMs: number
-  maxDequeueCount: number
-  shutdownTimeoutMs: number
-  healthHost: string
-  healthPort: number
-  summaryIntervalSeconds: number
-}
+// Typed reads of what readEnv validated.
+export const str = (raw: Raw, name: string): string => raw[name] as string
+export const int = (raw: Raw, name: string): number => raw[name] as number
+export const optional = (raw: Raw, name: string): string | undefined => raw[name] as string | undefined
+export const list = (value: string): string[] => value.split(',').map((s) => s.trim()).filter((s) => s !== '')
 
-/**
- * The Azure Functions app: getcode and sign-in as HTTP triggers, the worker as
- * a queue trigger. Batching, polling, retries and poison are the host's
- * (services/functions/host.json), not variables.
- */
-export interface FunctionsConfig extends LogConfig, StorageConfig, CredentialConfig {
-  enabled: 'all' | 'api' | 'worker'
-  /**
-   * As the container worker's: the vault of the code hash key, which the
-   * queue trigger needs to hash the original sample's messages. Always set
-   * when getcode and sign-in run (KEY_VAULT_URL is then required).
-   */
-  codeHashVault?: Omit<VaultConfig, 'secretName'> & CodeHashConfig
-  /** What getcode and sign-in need; absent when only the worker runs. */
-  api?: FunctionsApiConfig
-}
-
-export interface FunctionsApiConfig extends VaultConfig {
-  codeHash: CodeHashConfig
-  /** As the api's: getcode and sign-in need a token with the role (services/api/src/caller-auth.ts). */
-  callerAuth: CallerAuthConfig
-  thirdPartyEndpoint: string
-  thirdPartyTimeoutMs: number
-  signinMaxFailures: number
-  signinSubjectMaxFailures: number
-  signinLockoutSeconds: number
-  signinLimitsStore: 'table' | 'memory'
-  signinLimitsTableName: string
-}
-
-export interface NumberApiConfig extends LogConfig {
-  keys: string[]
-  host: string
-  port: number
-}
-
-export interface DevVaultConfig extends LogConfig {
-  host: string
-  port: number
-  /** Base URL clients use (the issuer's iss is built from it); default from host and the bound port. */
-  publicUrl?: string
-  certDir: string
-  hostnames: string[]
-  seed: Record<string, string>
-  /** The code hash key seeded at start: this value, or a random one when none is given. */
-  codeHashSeed?: { name: string, value?: string }
-}
-
-const str = (raw: Raw, name: string): string => raw[name] as string
-const int = (raw: Raw, name: string): number => raw[name] as number
-const optional = (raw: Raw, name: string): string | undefined => raw[name] as string | undefined
-const list = (value: string): string[] => value.split(',').map((s) => s.trim()).filter((s) => s !== '')
-
-function storageConfig (raw: Raw): StorageConfig {
+export function storageConfig (raw: Raw): StorageConfig {
   const connectionString = optional(raw, 'STORAGE_CONNECTION_STRING')
   const queueUrl = optional(raw, 'STORAGE_QUEUE_URL')
   let auth: StorageAuth
@@ -431,50 +256,11 @@ export function deriveTableUrl (queueUrl: string): string | undefined {
   return `${url.protocol}//${url.host.replace('.queue.', '.table.')}`
 }
 
-export function loadApiConfig (env: Env = process.env): ApiConfig {
-  const raw = readEnv(schemas.api, env)
-  const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
-  return {
-    logLevel: str(raw, 'LOG_LEVEL'),
-    ...observabilityConfig(raw),
-    ...storageConfig(raw),
-    credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
-    keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
-    ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}),
-    secretName: str(raw, 'THIRD_PARTY_API_SECRET_NAME'),
-    codeHash: codeHashConfig(raw),
-    logRequests: raw.LOG_REQUESTS as boolean,
-    thirdPartyEndpoint: str(raw, 'THIRD_PARTY_API_ENDPOINT'),
-    thirdPartyTimeoutMs: int(raw, 'THIRD_PARTY_TIMEOUT_MS'),
-    host: str(raw, 'HOST'),
-    port: int(raw, 'PORT'),
-    rateLimitMax: int(raw, 'RATE_LIMIT_MAX'),
-    rateLimitWindowMs: int(raw, 'RATE_LIMIT_WINDOW_MS'),
-    signinMaxFailures: int(raw, 'SIGNIN_MAX_FAILURES'),
-    signinSubjectMaxFailures: int(raw, 'SIGNIN_SUBJECT_MAX_FAILURES'),
-    signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS'),
-    signinLimitsStore: str(raw, 'SIGNIN_LIMITS_STORE') as 'table' | 'memory',
-    signinLimitsTableName: str(raw, 'SIGNIN_LIMITS_TABLE_NAME'),
-    trustProxy: list(str(raw, 'TRUST_PROXY')),
-    overload: {
-      maxEventLoopDelayMs: int(raw, 'PRESSURE_MAX_EVENT_LOOP_DELAY_MS'),
-      maxHeapUsedPercent: raw.PRESSURE_MAX_HEAP_USED_PERCENT as number,
-      maxEventLoopUtilization: raw.PRESSURE_MAX_EVENT_LOOP_UTILIZATION as number,
-      sampleIntervalMs: int(raw, 'PRESSURE_SAMPLE_INTERVAL_MS'),
-      retryAfterSeconds: int(raw, 'OVERLOAD_RETRY_AFTER_SECONDS'),
-      maxInFlight: int(raw, 'OUTGOING_MAX_IN_FLIGHT'),
-      maxWaiting: int(raw, 'OUTGOING_MAX_WAITING'),
-      maxWaitMs: int(raw, 'OUTGOING_MAX_WAIT_MS')
-    },
-    callerAuth: callerAuthConfig(raw)
-  }
-}
-
-function codeHashConfig (raw: Raw): CodeHashConfig {
+export function codeHashConfig (raw: Raw): CodeHashConfig {
   return { secretName: str(raw, 'CODE_HASH_SECRET_NAME'), refreshSeconds: int(raw, 'CODE_HASH_KEY_REFRESH_SECONDS') }
 }
 
-function callerAuthConfig (raw: Raw): CallerAuthConfig {
+export function callerAuthConfig (raw: Raw): CallerAuthConfig {
   if (str(raw, 'AUTH_MODE') === 'none') return { mode: 'none' }
   const issuer = optional(raw, 'AUTH_ISSUER')
   const audiences = list(optional(raw, 'AUTH_AUDIENCE') ?? '')
@@ -496,125 +282,15 @@ function callerAuthConfig (raw: Raw): CallerAuthConfig {
   }
 }
 
-/**
- * A message a crashed worker held comes back after the visibility timeout,
- * and an activate that comes back after its code expired is dropped (a dead
- * code must not become valid). So the timeout must be well inside the code's
- * life, or short-lived codes would never become valid after a crash.
- */
-function visibilityTimeout (raw: Raw): number {
-  const ttl = int(raw, 'CODE_TTL_SECONDS')
-  const set = raw.WORKER_VISIBILITY_TIMEOUT_SECONDS as number | undefined
-  if (set === undefined) return Math.min(30, Math.max(1, Math.floor(ttl / 4)))
-  if (set > Math.max(1, ttl / 2)) {
-    throw new ConfigError([{ variable: 'WORKER_VISIBILITY_TIMEOUT_SECONDS', problem: `must be at most half of CODE_TTL_SECONDS (${ttl}): a message held by a crashed worker comes back only after it, and an activate that comes back after its code expired is dropped` }])
-  }
-  return set
+/** What every process that reaches the storage reads: its log level, the storage and the credential. */
+export function storageProcessConfig (raw: Raw): LogConfig & StorageConfig & CredentialConfig {
+  return { logLevel: str(raw, 'LOG_LEVEL'), ...storageConfig(raw), credential: str(raw, 'AZURE_CREDENTIAL') as CredentialConfig['credential'] }
 }
 
-export function loadWorkerConfig (env: Env = process.env): WorkerConfig {
-  const raw = readEnv(schemas.worker, env)
+/** KEY_VAULT_URL's vault with the code hash key's settings, when KEY_VAULT_URL is set. */
+export function codeHashVaultConfig (raw: Raw): { codeHashVault?: CodeHashVaultConfig } {
   const keyVaultUrl = optional(raw, 'KEY_VAULT_URL')
   const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
-  return {
-    logLevel: str(raw, 'LOG_LEVEL'),
-    ...observabilityConfig(raw),
-    ...storageConfig(raw),
-    credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
-    ...(keyVaultUrl !== undefined ? { codeHashVault: { keyVaultUrl, ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}), ...codeHashConfig(raw) } } : {}),
-    batchSize: int(raw, 'WORKER_BATCH_SIZE'),
-    maxInFlight: int(raw, 'WORKER_MAX_IN_FLIGHT'),
-    visibilityTimeoutSeconds: visibilityTimeout(raw),
-    maxBackoffMs: int(raw, 'WORKER_MAX_BACKOFF_MS'),
-    maxDequeueCount: int(raw, 'WORKER_MAX_DEQUEUE_COUNT'),
-    shutdownTimeoutMs: int(raw, 'WORKER_SHUTDOWN_TIMEOUT_MS'),
-    healthHost: str(raw, 'WORKER_HEALTH_HOST'),
-    healthPort: int(raw, 'WORKER_HEALTH_PORT'),
-    summaryIntervalSeconds: int(raw, 'WORKER_SUMMARY_INTERVAL_SECONDS')
-  }
-}
-
-export function loadFunctionsConfig (env: Env = process.env): FunctionsConfig {
-  const raw = readEnv(schemas.functions, env)
-  const storageSettings = storageConfig(raw)
-  if (storageSettings.messageEncoding !== 'base64') {
-    // The queue trigger decodes base64 (host.json messageEncoding); text would go to the poison queue unread.
-    throw new ConfigError([{ variable: 'QUEUE_MESSAGE_ENCODING', problem: 'must be base64 for the Functions queue trigger (host.json messageEncoding)' }])
-  }
-  const enabled = str(raw, 'FUNCTIONS_ENABLED') as FunctionsConfig['enabled']
-  const keyVaultUrl = optional(raw, 'KEY_VAULT_URL')
-  const caFile = optional(raw, 'KEY_VAULT_CA_FILE')
-  const base = {
-    logLevel: str(raw, 'LOG_LEVEL'),
-    ...storageSettings,
-    credential: str(raw, 'AZURE_CREDENTIAL') as 'default' | 'dev',
-    enabled,
-    ...(keyVaultUrl !== undefined ? { codeHashVault: { keyVaultUrl, ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}), ...codeHashConfig(raw) } } : {})
-  }
-  if (enabled === 'worker') return base
-  const missing = ['KEY_VAULT_URL', 'THIRD_PARTY_API_ENDPOINT'].filter((name) => optional(raw, name) === undefined)
-  if (missing.length > 0) throw new ConfigError(missing.map((variable) => ({ variable, problem: `is required (unless FUNCTIONS_ENABLED=worker)` })))
-  return {
-    ...base,
-    api: {
-      keyVaultUrl: str(raw, 'KEY_VAULT_URL'),
-      ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}),
-      secretName: str(raw, 'THIRD_PARTY_API_SECRET_NAME'),
-      codeHash: codeHashConfig(raw),
-      thirdPartyEndpoint: str(raw, 'THIRD_PARTY_API_ENDPOINT'),
-      thirdPartyTimeoutMs: int(raw, 'THIRD_PARTY_TIMEOUT_MS'),
-      signinMaxFailures: int(raw, 'SIGNIN_MAX_FAILURES'),
-      signinSubjectMaxFailures: int(raw, 'SIGNIN_SUBJECT_MAX_FAILURES'),
-      signinLockoutSeconds: int(raw, 'SIGNIN_LOCKOUT_SECONDS'),
-      signinLimitsStore: str(raw, 'SIGNIN_LIMITS_STORE') as 'table' | 'memory',
-      signinLimitsTableName: str(raw, 'SIGNIN_LIMITS_TABLE_NAME'),
-      callerAuth: callerAuthConfig(raw)
-    }
-  }
-}
-
-export function loadNumberApiConfig (env: Env = process.env): NumberApiConfig {
-  const raw = readEnv(schemas.numberApi, env)
-  const keys = list(str(raw, 'THIRD_PARTY_API_KEYS'))
-  if (keys.length === 0) throw new ConfigError([{ variable: 'THIRD_PARTY_API_KEYS', problem: 'holds no key' }])
-  return { logLevel: str(raw, 'LOG_LEVEL'), keys, host: str(raw, 'HOST'), port: int(raw, 'PORT') }
-}
-
-export function loadDevVaultConfig (env: Env = process.env): DevVaultConfig {
-  const raw = readEnv(schemas.devVault, env)
-  const key = optional(raw, 'THIRD_PARTY_API_KEY')
-  const hashKey = optional(raw, 'CODE_HASH_KEY')
-  const publicUrl = optional(raw, 'DEV_VAULT_URL')
-  return {
-    logLevel: str(raw, 'LOG_LEVEL'),
-    host: str(raw, 'HOST'),
-    port: int(raw, 'PORT'),
-    ...(publicUrl !== undefined ? { publicUrl } : {}),
-    certDir: str(raw, 'DEV_VAULT_CERT_DIR'),
-    hostnames: list(str(raw, 'DEV_VAULT_HOSTNAMES')),
-    seed: key !== undefined ? { [str(raw, 'THIRD_PARTY_API_SECRET_NAME')]: key } : {},
-    codeHashSeed: { name: str(raw, 'CODE_HASH_SECRET_NAME'), ...(hashKey !== undefined ? { value: hashKey } : {}) }
-  }
-}
-
-/** The README's table of variables, made from the schemas so the two cannot drift. */
-export function configTable (): string {
-  const rows = new Map<string, { used: string[], defaults: string[], property: JsonSchemaProperty, required: boolean }>()
-  const names: Record<keyof typeof schemas, string> = { api: 'api', worker: 'worker', functions: 'functions', numberApi: 'number-api', devVault: 'dev-vault' }
-  for (const [service, schema] of Object.entries(schemas) as [keyof typeof schemas, ConfigSchema][]) {
-    for (const [name, property] of Object.entries(schema.properties)) {
-      const row = rows.get(name) ?? { used: [], defaults: [], property, required: false }
-      row.used.push(names[service])
-      if (property.default !== undefined) row.defaults.push(`${names[service]}: \`${String(property.default)}\``)
-      row.required ||= schema.required.includes(name)
-      rows.set(name, row)
-    }
-  }
-  const lines = ['| variable | used by | default | meaning |', '|---|---|---|---|']
-  for (const [name, { used, defaults, property, required }] of rows) {
-    const same = new Set(defaults.map((d) => d.slice(d.indexOf(':') + 2))).size === 1
-    const fallback = defaults.length === 0 ? (required ? '**required**' : '–') : same ? (defaults[0] as string).slice((defaults[0] as string).indexOf(':') + 2) : defaults.join(', ')
-    lines.push(`| \`${name}\` | ${used.join(', ')} | ${fallback} | ${property.description.replaceAll('|', '\\|')} |`)
-  }
-  return lines.join('\n')
+  if (keyVaultUrl === undefined) return {}
+  return { codeHashVault: { keyVaultUrl, ...(caFile !== undefined ? { keyVaultCaFile: caFile } : {}), ...codeHashConfig(raw) } }
 }

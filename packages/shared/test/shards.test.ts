@@ -3,7 +3,7 @@ import t from 'tap'
 import { LETTERS, partitionKeyOf } from '../src/code.js'
 import { createQueues } from '../src/clients.js'
 import { ConfigError } from '../src/errors.js'
-import { loadApiConfig, loadWorkerConfig } from '../src/config.js'
+import { fragments, readEnv, storageConfig, type Env, type StorageConfig } from '../src/config.js'
 import { MAX_QUEUE_SHARDS, queueNameProblem, shardOf, shardQueueNames } from '../src/shards.js'
 
 const local = {
@@ -11,6 +11,9 @@ const local = {
   THIRD_PARTY_API_ENDPOINT: 'http://127.0.0.1:7071/api/RandomNumber',
   STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true'
 }
+
+/** The storage settings as every process that reads them loads them (api, worker, functions). */
+const loadStorageConfig = (env: Env): StorageConfig => storageConfig(readEnv({ properties: fragments.storage, required: [] }, env))
 
 function configError (fn: () => unknown): ConfigError {
   try {
@@ -45,7 +48,7 @@ function chiSquare (counts: number[]): number {
 
 t.test('one shard is the single base queue, exactly as before', async (t) => {
   t.same(shardQueueNames('code-requests', 1), ['code-requests'])
-  const config = loadWorkerConfig(local)
+  const config = loadStorageConfig(local)
   t.equal(config.queueShards, 1, 'QUEUE_SHARDS defaults to 1')
   const queues = createQueues(config)
   t.equal(queues.shards.length, 1)
@@ -57,39 +60,39 @@ t.test('one shard is the single base queue, exactly as before', async (t) => {
 
 t.test('shard 0 keeps the base name, so what only knows the base queue still lands in a shard that is read', async (t) => {
   t.same(shardQueueNames('code-requests', 4), ['code-requests', 'code-requests-1', 'code-requests-2', 'code-requests-3'])
-  const queues = createQueues(loadWorkerConfig({ ...local, QUEUE_SHARDS: '4' }))
+  const queues = createQueues(loadStorageConfig({ ...local, QUEUE_SHARDS: '4' }))
   t.same(queues.shards.map((q) => q.name), ['code-requests', 'code-requests-1', 'code-requests-2', 'code-requests-3'])
   t.equal(queues.poison.name, 'code-requests-poison', 'one poison queue for all shards')
 })
 
 t.test('with a queue URL the shard names replace the last path segment, and shard 0 is the URL itself', async (t) => {
   const url = 'https://acct.queue.core.windows.net/code-requests'
-  const config = loadWorkerConfig({ STORAGE_QUEUE_URL: url, QUEUE_SHARDS: '3' })
+  const config = loadStorageConfig({ STORAGE_QUEUE_URL: url, QUEUE_SHARDS: '3' })
   const fakeCredential = { getToken: async () => null }
   const queues = createQueues(config, fakeCredential)
   t.same(queues.shards.map((q) => q.url), [url, `${url}-1`, `${url}-2`])
   t.equal(queues.poison.url, `${url}-poison`)
   // Azurite's path-style URL puts the account first.
-  const azurite = createQueues(loadWorkerConfig({ STORAGE_QUEUE_URL: 'https://127.0.0.1:10001/devstoreaccount1/q-a', STORAGE_TABLE_URL: 'https://127.0.0.1:10002/devstoreaccount1', QUEUE_SHARDS: '2' }), fakeCredential)
+  const azurite = createQueues(loadStorageConfig({ STORAGE_QUEUE_URL: 'https://127.0.0.1:10001/devstoreaccount1/q-a', STORAGE_TABLE_URL: 'https://127.0.0.1:10002/devstoreaccount1', QUEUE_SHARDS: '2' }), fakeCredential)
   t.same(azurite.shards.map((q) => q.name), ['q-a', 'q-a-1'])
 })
 
 t.test('a shard count that makes an invalid queue name is refused at start, naming the variable', async (t) => {
   const long = 'q'.repeat(56)
   t.equal(queueNameProblem(`${long}-poison`), undefined, 'a 56-character base leaves room for -poison')
-  t.equal(loadWorkerConfig({ ...local, STORAGE_QUEUE_NAME: long }).queueShards, 1)
-  const tooLong = configError(() => loadWorkerConfig({ ...local, STORAGE_QUEUE_NAME: 'q'.repeat(57) }))
+  t.equal(loadStorageConfig({ ...local, STORAGE_QUEUE_NAME: long }).queueShards, 1)
+  const tooLong = configError(() => loadStorageConfig({ ...local, STORAGE_QUEUE_NAME: 'q'.repeat(57) }))
   t.same(tooLong.variables, ['STORAGE_QUEUE_NAME'])
   t.match(tooLong.message, /derived queue name "q{57}-poison".*64 characters long; a queue name has 3 to 63/)
   const base = 'q'.repeat(55)
-  t.equal(loadWorkerConfig({ ...local, STORAGE_QUEUE_NAME: base, QUEUE_SHARDS: '10' }).queueShards, 10, 'q…-9 is 57 characters')
-  t.match(configError(() => loadApiConfig({ ...local, STORAGE_QUEUE_NAME: 'q'.repeat(61), QUEUE_SHARDS: '10' })).message, /QUEUE_SHARDS=10/)
-  const fromUrl = configError(() => loadWorkerConfig({ STORAGE_QUEUE_URL: 'https://acct.queue.core.windows.net/Code_Requests' }))
+  t.equal(loadStorageConfig({ ...local, STORAGE_QUEUE_NAME: base, QUEUE_SHARDS: '10' }).queueShards, 10, 'q…-9 is 57 characters')
+  t.match(configError(() => loadStorageConfig({ ...local, STORAGE_QUEUE_NAME: 'q'.repeat(61), QUEUE_SHARDS: '10' })).message, /QUEUE_SHARDS=10/)
+  const fromUrl = configError(() => loadStorageConfig({ STORAGE_QUEUE_URL: 'https://acct.queue.core.windows.net/Code_Requests' }))
   t.same(fromUrl.variables, ['STORAGE_QUEUE_URL'])
   t.match(fromUrl.message, /"Code_Requests".*lowercase letters, digits and hyphens/)
-  t.same(configError(() => loadWorkerConfig({ ...local, QUEUE_SHARDS: '0' })).variables, ['QUEUE_SHARDS'])
-  t.same(configError(() => loadWorkerConfig({ ...local, QUEUE_SHARDS: String(MAX_QUEUE_SHARDS + 1) })).variables, ['QUEUE_SHARDS'])
-  t.same(configError(() => loadWorkerConfig({ ...local, QUEUE_SHARDS: 'four' })).variables, ['QUEUE_SHARDS'])
+  t.same(configError(() => loadStorageConfig({ ...local, QUEUE_SHARDS: '0' })).variables, ['QUEUE_SHARDS'])
+  t.same(configError(() => loadStorageConfig({ ...local, QUEUE_SHARDS: String(MAX_QUEUE_SHARDS + 1) })).variables, ['QUEUE_SHARDS'])
+  t.same(configError(() => loadStorageConfig({ ...local, QUEUE_SHARDS: 'four' })).variables, ['QUEUE_SHARDS'])
 })
 
 t.test('the Azure queue name rules', async (t) => {

@@ -32,6 +32,8 @@ export interface AzuriteOptions {
   args?: string[]
   /** Called when a service that was listening exits without stop/pause/restart asking it to (a crash). */
   onUnexpectedExit?: (service: 'queue' | 'table', exit: { code: number | null, signal: NodeJS.Signals | null }) => void
+  /** NODE_OPTIONS the services run with, exactly (a launcher passes its own); default: none. */
+  nodeOptions?: string
 }
 
 export interface Azurite {
@@ -75,7 +77,7 @@ async function startService (service: 'queue' | 'table', port: number, options: 
     ...(options.args ?? [])
   ]
   // detached: a terminal's Ctrl-C reaches the launcher only, which stops Azurite last.
-  const node = withNodeOptionsAsGiven(args, process.env.NODE_OPTIONS)
+  const node = withNodeOptionsAsGiven(args, options.nodeOptions)
   const child = spawn(node.command, node.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   killOnExit(child)
   return await new Promise((resolve, reject) => {

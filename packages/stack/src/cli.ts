@@ -116,6 +116,7 @@ try {
     dataDir: config.dataDir,
     // Settings such as CODE_TTL_SECONDS or LOG_LEVEL reach the services that read them.
     env: process.env,
+    baseEnv: process.env,
     ...(traceEnv !== undefined ? { serviceEnv: { api: traceEnv, worker: traceEnv } } : {}),
     thirdPartyApiKey: config.thirdPartyApiKey,
     stopTimeoutMs: config.stopTimeoutMs,

@@ -10,7 +10,7 @@ import { TableClient } from '@azure/data-tables'
 import type { CodeIssue } from '@codegate/shared/code'
 import { codeIdOf } from '@codegate/shared/code-hash'
 import { checkSignIn, type CodeRow } from '@codegate/shared/codes-table'
-import { readEnv, schemas } from '@codegate/shared/config'
+import { fragments, readEnv } from '@codegate/shared/config'
 import { statusOf } from '@codegate/shared/errors'
 import { configOrExit } from '@codegate/shared/process'
 import { connectionStringFor } from './azurite.js'
@@ -18,8 +18,8 @@ import { loadLauncherConfig } from './cli-config.js'
 import { repositoryRoot } from './local-system.js'
 
 const config = configOrExit('codes', () => loadLauncherConfig(process.env, repositoryRoot()))
-// The services' own variable, read with their schema: the same default and check.
-const tableSchema = { properties: Object.fromEntries(Object.entries(schemas.worker.properties).filter(([name]) => name === 'CODES_TABLE_NAME')), required: [] }
+// The services' own variable, read with its shared schema: the same default and check.
+const tableSchema = { properties: { CODES_TABLE_NAME: fragments.storage.CODES_TABLE_NAME! }, required: [] }
 const tableName = configOrExit('codes', () => readEnv(tableSchema, process.env).CODES_TABLE_NAME as string)
 const wanted = process.argv[2]
 const table = TableClient.fromConnectionString(

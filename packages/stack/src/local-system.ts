@@ -13,13 +13,14 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DevTokenSource } from '@codegate/dev-vault/token-client'
 import { DEV_API_AUDIENCE, DEV_VAULT_TENANT_ID, issuerPaths } from '@codegate/dev-vault/token-issuer'
-import { schemas, type ConfigSchema } from '@codegate/shared/config'
+import type { ConfigSchema } from '@codegate/shared/config'
 import { CodegateError } from '@codegate/shared/errors'
 import { startAzurite, type Azurite } from './azurite.js'
 import { describeExit } from './managed-process.js'
 import { assertPortsFree, freePort } from './ports.js'
 import { httpGet, type Readiness } from './readiness.js'
 import { SERVICE_ENTRIES, ServiceProcess, type Service, type ServiceKind } from './service-process.js'
+import { serviceConfig, type ConfigService } from './service-configs.js'
 
 type Env = Record<string, string | undefined>
 
@@ -77,11 +78,19 @@ export const WIRING_VARIABLES: readonly string[] = [
 // enough for Node to run, and no proxy settings (everything is on 127.0.0.1).
 const INHERITED = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'LC_ALL', 'TZ', 'SystemRoot', 'NODE_EXTRA_CA_CERTS']
 
-const SCHEMAS: Record<ServiceKind, ConfigSchema> = {
-  vault: schemas.devVault,
-  numberApi: schemas.numberApi,
-  api: schemas.api,
-  worker: schemas.worker
+/** Where each kind of service's config schema lives (services/<it>/dist/config.js). */
+const CONFIG_OF: Record<ServiceKind, ConfigService> = {
+  vault: 'dev-vault',
+  numberApi: 'number-api',
+  api: 'api',
+  worker: 'worker'
+}
+
+/** The schema of each kind of service, from the built services under `root`. */
+async function serviceSchemas (root: string): Promise<Record<ServiceKind, ConfigSchema>> {
+  const kinds = Object.keys(CONFIG_OF) as ServiceKind[]
+  const schemas = await Promise.all(kinds.map(async (kind) => (await serviceConfig(root, CONFIG_OF[kind])).schema))
+  return Object.fromEntries(kinds.map((kind, i) => [kind, schemas[i]])) as Record<ServiceKind, ConfigSchema>
 }
 
 export interface LocalSystemOptions {
@@ -99,8 +108,8 @@ export interface LocalSystemOptions {
   env?: Env
   /** Variables for one kind of service, applied last, wiring variables included. */
   serviceEnv?: Partial<Record<ServiceKind, Env>>
-  /** Variables every child inherits (PATH, HOME, ...); default: those of this process. */
-  baseEnv?: Env
+  /** What every child inherits (PATH, HOME, ...) is picked from this: an entry point's process.env. */
+  baseEnv: Env
   /** Seeded into dev-vault and accepted by number-api; default DEV_THIRD_PARTY_API_KEY. */
   thirdPartyApiKey?: string
   /** Worker processes (competing consumers); default 1. The first one's probe is on ports.worker. */
@@ -199,9 +208,9 @@ function pick (env: Env, names: Iterable<string>): Record<string, string> {
   return out
 }
 
-/** The settings of `env` that a service of `kind` reads, wiring variables left out. */
-export function settingsFor (kind: ServiceKind, env: Env): Record<string, string> {
-  return pick(env, Object.keys(SCHEMAS[kind].properties).filter((name) => !WIRING_VARIABLES.includes(name)))
+/** The settings of `env` that a service with this config schema reads, wiring variables left out. */
+export function settingsFor (schema: ConfigSchema, env: Env): Record<string, string> {
+  return pick(env, Object.keys(schema.properties).filter((name) => !WIRING_VARIABLES.includes(name)))
 }
 
 /** A port that was free a moment ago and is none of `taken` (two probes in a row can return the same number). */
@@ -424,19 +433,20 @@ async function startTogether (list: Service[], startup: Startup): Promise<void> 
   if (failed !== undefined) throw failed.reason
 }
 
-export async function startLocalSystem (options: LocalSystemOptions = {}): Promise<LocalSystem> {
+export async function startLocalSystem (options: LocalSystemOptions): Promise<LocalSystem> {
   const root = resolve(options.root ?? repositoryRoot())
   const host = '127.0.0.1'
   const workerCount = options.workers ?? 1
   const apiCount = Math.max(1, options.apis ?? 1)
   const fixed = options.ports ?? {}
   const settings = options.env ?? {}
-  const baseEnv = pick(options.baseEnv ?? process.env, INHERITED)
+  const baseEnv = pick(options.baseEnv, INHERITED)
   const onLine = options.onLine ?? (() => {})
   const progress = options.onProgress ?? (() => {})
 
   options.signal?.throwIfAborted()
   assertBuilt(root, workerCount)
+  const schemas = await serviceSchemas(root)
   // Fail before starting anything, naming the port and the variable to change.
   await assertPortsFree(Object.entries(fixed).filter(([, port]) => port !== undefined).map(([name, port]) => ({
     port,
@@ -462,6 +472,7 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
       ...(fixed.queue !== undefined ? { queuePort: fixed.queue } : {}),
       ...(fixed.table !== undefined ? { tablePort: fixed.table } : {}),
       host,
+      ...(options.baseEnv.NODE_OPTIONS !== undefined ? { nodeOptions: options.baseEnv.NODE_OPTIONS } : {}),
       startTimeoutMs: options.readyTimeoutMs ?? 60_000,
       onLine: (_service, line) => { onLine('azurite', line) },
       onUnexpectedExit: (service, exit) => { startup.crashed(`azurite (${service})`, exit) }
@@ -486,7 +497,7 @@ export async function startLocalSystem (options: LocalSystemOptions = {}): Promi
       const own = options.serviceEnv?.[plan.kind] ?? {}
       const service = new ServiceProcess({
         ...plan,
-        env: { ...settingsFor(plan.kind, settings), ...plan.wiring, ...pick(own, Object.keys(own)) },
+        env: { ...settingsFor(schemas[plan.kind], settings), ...plan.wiring, ...pick(own, Object.keys(own)) },
         baseEnv,
         root,
         readyTimeoutMs: options.readyTimeoutMs ?? 60_000,

@@ -1,6 +1,6 @@
 /**
  * Static checks of the container and Azure deployment files against the one
- * config schema (packages/shared/src/config.ts): docker-compose.yml, the
+ * config schemas (services/<name>/src/config.ts): docker-compose.yml, the
  * Dockerfile and infra/*.sh. Nothing is started; there is no Docker engine or
  * Azure account in CI. docker-compose and shellcheck are run when on PATH;
  * with CI=true a missing tool is a failure, elsewhere the check is skipped.
@@ -11,9 +11,8 @@ import { join, posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parse } from 'yaml'
-import {
-  loadApiConfig, loadDevVaultConfig, loadNumberApiConfig, loadWorkerConfig, schemas, type ConfigSchema
-} from '@codegate/shared/config'
+import type { ConfigSchema } from '@codegate/shared/config'
+import { serviceConfigs } from '../src/service-configs.js'
 import { SERVICE_NODE_FLAGS } from '../src/service-process.js'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
@@ -21,12 +20,15 @@ const read = (file: string): string => readFileSync(join(root, file), 'utf8')
 
 type Env = Record<string, string>
 
+const configs = await serviceConfigs(root)
+const schemas = { api: configs.api.schema, devVault: configs['dev-vault'].schema }
+
 /** The codegate services: compose service = Dockerfile target = services/<name>. */
 const codegate: Record<string, { schema: ConfigSchema, load: (env: Env) => unknown, portVariable: string }> = {
-  api: { schema: schemas.api, load: loadApiConfig, portVariable: 'PORT' },
-  worker: { schema: schemas.worker, load: loadWorkerConfig, portVariable: 'WORKER_HEALTH_PORT' },
-  'number-api': { schema: schemas.numberApi, load: loadNumberApiConfig, portVariable: 'PORT' },
-  'dev-vault': { schema: schemas.devVault, load: loadDevVaultConfig, portVariable: 'PORT' }
+  api: { schema: configs.api.schema, load: configs.api.loadConfig, portVariable: 'PORT' },
+  worker: { schema: configs.worker.schema, load: configs.worker.loadConfig, portVariable: 'WORKER_HEALTH_PORT' },
+  'number-api': { schema: configs['number-api'].schema, load: configs['number-api'].loadConfig, portVariable: 'PORT' },
+  'dev-vault': { schema: configs['dev-vault'].schema, load: configs['dev-vault'].loadConfig, portVariable: 'PORT' }
 }
 
 /** Read by the Azure SDK itself, not by the config schema (credentials.ts). */

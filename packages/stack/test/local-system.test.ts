@@ -31,6 +31,7 @@ t.test('the local system starts on free ports, issues a code, and stop() leaves 
   const crashes: string[] = []
   const output: string[] = []
   const system = await startLocalSystem({
+    baseEnv: process.env,
     onLine: (name, line) => { output.push(`[${name}] ${line}`) },
     onCrash: (name) => { crashes.push(name) },
     env: { LOG_LEVEL: 'warn', CODE_TTL_SECONDS: '30' }
@@ -60,7 +61,7 @@ t.test('the local system starts on free ports, issues a code, and stop() leaves 
 
 t.test('single parts can be killed and restarted; a crash is reported', async (t) => {
   const crashes: string[] = []
-  const system = await startLocalSystem({ onCrash: (name) => { crashes.push(name) }, env: { LOG_LEVEL: 'warn' } })
+  const system = await startLocalSystem({ baseEnv: process.env, onCrash: (name) => { crashes.push(name) }, env: { LOG_LEVEL: 'warn' } })
   t.teardown(async () => { await system.stop() })
   const worker = system.worker
   if (worker === undefined) throw new Error('no worker')
@@ -88,7 +89,7 @@ t.test('a fixed port that is taken fails the start, naming the port and the vari
   const address = blocker.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0
 
-  const err = await startLocalSystem({ ports: { numberApi: port } }).catch((e: unknown) => e)
+  const err = await startLocalSystem({ baseEnv: process.env, ports: { numberApi: port } }).catch((e: unknown) => e)
   t.type(err, PortInUseError)
   t.match(err, { code: 'PORT_IN_USE', port, variable: 'NUMBER_API_PORT' })
   t.match((err as Error).message, new RegExp(`Port ${port} .*number-api.*NUMBER_API_PORT`))

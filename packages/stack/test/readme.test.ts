@@ -1,15 +1,15 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { configTable } from '@codegate/shared/config'
 import { repositoryRoot } from '../src/local-system.js'
+import { configTable, serviceConfigs } from '../src/service-configs.js'
 
 const root = repositoryRoot()
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
 
 t.test("the README's variable table is the one the config schema makes", async (t) => {
   const between = /<!-- config-table:start -->\n([\s\S]*?)\n<!-- config-table:end -->/.exec(readme)?.[1]
-  t.equal(between, configTable(), 'regenerate it with configTable() after changing config.ts')
+  t.equal(between, configTable(await serviceConfigs(root)), 'regenerate it with configTable() after changing a services/<name>/src/config.ts')
 })
 
 t.test('the quick start is two lines, and CI runs the second', async (t) => {

@@ -9,7 +9,7 @@
 import type { TokenCredential } from '@azure/core-auth'
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ApiConfig } from '@codegate/shared/config'
+import type { ApiConfig } from './config.js'
 import { createCredential } from '@codegate/shared/credentials'
 import { loggerOptions } from '@codegate/shared/logger'
 import { HttpError, toHttpError } from './errors.js'

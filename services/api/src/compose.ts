@@ -5,7 +5,8 @@
  */
 import type { TokenCredential } from '@azure/core-auth'
 import { CodeHashKeys, type CodeHasher, type CodeHashKeysOptions } from '@codegate/shared/code-hash'
-import type { ApiConfig, CodeHashConfig, StorageConfig } from '@codegate/shared/config'
+import type { CodeHashConfig, StorageConfig } from '@codegate/shared/config'
+import type { ApiConfig } from './config.js'
 import { CLOCK_SKEW_SECONDS } from '@codegate/shared/lifecycle'
 import { statusOf } from '@codegate/shared/errors'
 import type { CodesTable } from '@codegate/shared/codes-table'

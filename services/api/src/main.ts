@@ -1,9 +1,10 @@
 /** Process entry of the api: config from the environment, listen, close on SIGINT/SIGTERM (the shared process kit). */
-import { loadApiConfig, tracingEnabled } from '@codegate/shared/config'
+import { tracingEnabled } from '@codegate/shared/config'
 import { configOrExit, runService } from '@codegate/shared/process'
 import { buildApp } from './app.js'
+import { loadConfig } from './config.js'
 
-const config = configOrExit('api', () => loadApiConfig())
+const config = configOrExit('api', () => loadConfig(process.env))
 
 // Before the app: its instrumentations need the tracer provider. The SDK is
 // loaded only when tracing is on, so a process without it does not pay its start.

@@ -5,7 +5,8 @@
  */
 import t, { type Test } from 'tap'
 import pino from 'pino'
-import type { ApiConfig, WorkerConfig } from '@codegate/shared/config'
+import type { WorkerConfig } from '@codegate/worker/config'
+import type { ApiConfig } from '../src/config.js'
 import { startWorker } from '@codegate/worker'
 import { createTableClient } from '@codegate/shared/clients'
 import { CodesTable } from '@codegate/shared/codes-table'

@@ -4,7 +4,7 @@
  * at start. The queue stays on Azurite itself.
  */
 import t, { type Test } from 'tap'
-import type { ApiConfig } from '@codegate/shared/config'
+import type { ApiConfig } from '../src/config.js'
 import { connectionStringFor, startTcpProxy, type TcpProxy } from '@codegate/stack'
 import { appFor, azuriteFor, configFor, insertCode, json, tableFor, vaultFor, hasher, type Parts } from './fixtures/parts.js'
 

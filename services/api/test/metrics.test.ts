@@ -4,7 +4,8 @@
  * the worker in process): the counts an operator alerts on add up.
  */
 import t from 'tap'
-import type { ApiConfig, WorkerConfig } from '@codegate/shared/config'
+import type { WorkerConfig } from '@codegate/worker/config'
+import type { ApiConfig } from '../src/config.js'
 import { createQueues } from '@codegate/shared/clients'
 import { startWorker } from '@codegate/worker'
 import { appFor, azuriteFor, configFor, KEY, numberApiFor, vaultFor, WHOLE_CODE, type Parts } from './fixtures/parts.js'

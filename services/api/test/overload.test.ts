@@ -7,7 +7,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { createQueues } from '@codegate/shared/clients'
-import type { ApiConfig } from '@codegate/shared/config'
+import type { ApiConfig } from '../src/config.js'
 import { appFor, azuriteFor, configFor, drainQueue, fakeThirdParty, insertCode, json, numberApiFor, tableFor, vaultFor, hasher, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)

@@ -4,7 +4,7 @@
  * body was refused before any table access.
  */
 import t from 'tap'
-import type { ApiConfig } from '@codegate/shared/config'
+import type { ApiConfig } from '../src/config.js'
 import { appFor, configFor, vaultFor, type Parts } from './fixtures/parts.js'
 
 const vault = await vaultFor(t)

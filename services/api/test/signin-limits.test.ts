@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import type { ApiConfig } from '@codegate/shared/config'
+import type { ApiConfig } from '../src/config.js'
 import { appFor, azuriteFor, configFor, insertCode, tableFor, vaultFor, hasher, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)

@@ -1,10 +1,10 @@
 /** Process entry of dev-vault: config from the environment, listen over HTTPS, close on SIGINT/SIGTERM (the shared process kit). */
-import { loadDevVaultConfig } from '@codegate/shared/config'
 import { createLogger } from '@codegate/shared/logger'
 import { configOrExit, runService } from '@codegate/shared/process'
 import { startDevVault, type DevVault } from './app.js'
+import { loadConfig } from './config.js'
 
-const config = configOrExit('dev-vault', () => loadDevVaultConfig())
+const config = configOrExit('dev-vault', () => loadConfig(process.env))
 
 // The certificate and the token issuer are made before the app exists: the kit logs through its own logger until then.
 let vault: DevVault | undefined

@@ -4,9 +4,9 @@
  * e.g. inside its container: docker compose exec dev-vault node services/dev-vault/dist/token-main.js
  */
 import { join } from 'node:path'
-import { loadDevVaultConfig } from '@codegate/shared/config'
 import { configOrExit } from '@codegate/shared/process'
+import { loadConfig } from './config.js'
 import { runTokenCli } from './token-cli.js'
 
-const config = configOrExit('token', () => loadDevVaultConfig())
+const config = configOrExit('token', () => loadConfig(process.env))
 process.exitCode = await runTokenCli(process.argv.slice(2), { vaultUrl: `https://127.0.0.1:${config.port}`, caFile: join(config.certDir, 'cert.pem') })

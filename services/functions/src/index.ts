@@ -5,9 +5,9 @@
  */
 // A webpack-built CommonJS module: Node's ESM loader sees no named exports in it.
 import azureFunctions from '@azure/functions'
-import { loadFunctionsConfig } from '@codegate/shared/config'
+import { loadConfig } from './config.js'
 import { registerFunctions } from './functions.js'
 
-const fns = registerFunctions(azureFunctions.app, loadFunctionsConfig(process.env))
+const fns = registerFunctions(azureFunctions.app, loadConfig(process.env))
 // Not awaited: loading is not held up by the token issuer; a first caller meanwhile waits for the same fetch.
 void fns.warmUp()

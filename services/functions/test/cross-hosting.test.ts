@@ -6,7 +6,8 @@
  * expire read by the container worker).
  */
 import t, { type Test } from 'tap'
-import type { ApiConfig, WorkerConfig } from '@codegate/shared/config'
+import type { ApiConfig } from '@codegate/api/config'
+import type { WorkerConfig } from '@codegate/worker/config'
 import { startWorker } from '@codegate/worker'
 import { appFor } from '../../api/test/fixtures/parts.js'
 import { azuriteFor, configFor, functionsFor, hasher, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'

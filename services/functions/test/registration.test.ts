@@ -16,7 +16,8 @@ import azureFunctions from '@azure/functions'
 import { requestDevToken } from '@codegate/dev-vault'
 import { poisonQueueName } from '@codegate/shared/clients'
 import { shardQueueName } from '@codegate/shared/shards'
-import { schemas } from '@codegate/shared/config'
+import { schema as workerSchema } from '@codegate/worker/config'
+import { schema as functionsSchema } from '../src/config.js'
 import { HOST_JSON_URL } from '../src/host-settings.js'
 import { registerFunctions, triggerName, TRIGGER_CONNECTION } from '../src/functions.js'
 import { azuriteFor, configFor, functionsConfigOf, HOST, id, KEY, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
@@ -72,7 +73,7 @@ const trigger = (name: string): Binding => {
   if (found === undefined) throw new Error(`${name} has no trigger binding`)
   return found
 }
-const defaultOf = (name: string): unknown => schemas.worker.properties[name as keyof typeof schemas.worker.properties]?.default
+const defaultOf = (name: string): unknown => workerSchema.properties[name]?.default
 
 t.test('three functions are registered: two HTTP triggers on the api\'s routes and a queue trigger', async (t) => {
   t.same([...registered.keys()].sort(), ['getcode', 'signin', 'worker'])
@@ -87,7 +88,7 @@ t.test('the queue trigger reads the api\'s queue by identity-capable connection,
   t.match(queue, { type: 'queueTrigger', direction: 'in', queueName, connection: TRIGGER_CONNECTION })
   const q = hostJson.extensions.queues
   t.equal(q.messageEncoding, 'base64', 'what the api writes (QUEUE_MESSAGE_ENCODING default)')
-  t.equal(schemas.functions.properties.QUEUE_MESSAGE_ENCODING?.default, 'base64')
+  t.equal(functionsSchema.properties.QUEUE_MESSAGE_ENCODING?.default, 'base64')
   t.equal(q.maxDequeueCount, defaultOf('WORKER_MAX_DEQUEUE_COUNT'), 'the container worker\'s maxDequeueCount')
   t.equal(q.batchSize, defaultOf('WORKER_BATCH_SIZE'), 'full receives of 32, as the container worker')
   t.equal(Number(q.batchSize) + Number(q.newBatchThreshold), defaultOf('WORKER_MAX_IN_FLIGHT'), 'at most as many in flight as the container worker')

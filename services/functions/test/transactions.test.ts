@@ -7,7 +7,7 @@
  * the case the container worker's 5 + 2/32 describes.
  */
 import t from 'tap'
-import type { WorkerConfig } from '@codegate/shared/config'
+import type { WorkerConfig } from '@codegate/worker/config'
 import { connectionStringFor } from '@codegate/stack'
 import { startWorker } from '@codegate/worker'
 import { diff, startCountingProxy, transactions, type Counts } from '../../../bench/src/counting-proxy.js'

@@ -5,7 +5,7 @@
  */
 import { randomInt } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
-import type { NumberApiConfig } from '@codegate/shared/config'
+import type { NumberApiConfig } from './config.js'
 import { loggerOptions } from '@codegate/shared/logger'
 import { createKeyCheck } from './function-keys.js'
 

@@ -1,9 +1,9 @@
 /** Process entry of number-api: config from the environment, listen, close on SIGINT/SIGTERM (the shared process kit). */
-import { loadNumberApiConfig } from '@codegate/shared/config'
 import { configOrExit, runService } from '@codegate/shared/process'
 import { buildNumberApi } from './app.js'
+import { loadConfig } from './config.js'
 
-const config = configOrExit('number-api', () => loadNumberApiConfig())
+const config = configOrExit('number-api', () => loadConfig(process.env))
 
 const app = buildNumberApi(config)
 

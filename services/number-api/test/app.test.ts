@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
-import type { NumberApiConfig } from '@codegate/shared/config'
+import type { NumberApiConfig } from '../src/config.js'
 import { loggerOptions } from '@codegate/shared/logger'
 import { buildNumberApi, type NumberApiOptions } from '../src/app.js'
 

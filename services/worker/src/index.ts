@@ -2,7 +2,7 @@
  * The worker as a library: other tests and benchmarks run it in-process with
  * `startWorker(config)`; `main.ts` is the process around the same parts.
  */
-import type { WorkerConfig } from '@codegate/shared'
+import type { WorkerConfig } from './config.js'
 import type { Registry } from 'prom-client'
 import { startHealthServer } from './health.js'
 import { workerMetrics } from './metrics.js'

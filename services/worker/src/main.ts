@@ -7,13 +7,14 @@
  * reappears in the queue after its visibility timeout.
  */
 import { constants } from 'node:os'
-import { createLogger, loadWorkerConfig, tracingEnabled } from '@codegate/shared'
+import { createLogger, tracingEnabled } from '@codegate/shared'
 import { configOrExit, runService } from '@codegate/shared/process'
+import { loadConfig } from './config.js'
 import { startHealthServer, type HealthServer } from './health.js'
 import { workerMetrics } from './metrics.js'
 import { Worker } from './worker.js'
 
-const config = configOrExit('worker', () => loadWorkerConfig(process.env), createLogger('worker', 'info'))
+const config = configOrExit('worker', () => loadConfig(process.env), createLogger('worker', 'info'))
 const log = createLogger('worker', config.logLevel)
 // The SDK is loaded only when tracing is on: dozens of modules a worker without it need not wait for at start.
 const telemetry = tracingEnabled(config)

@@ -30,8 +30,7 @@ import {
   createSecretClient,
   createTableClient,
   loggerOptions,
-  type Queues,
-  type WorkerConfig
+  type Queues
 } from '@codegate/shared'
 import { Backoff } from '@codegate/shared/backoff'
 import { CodeHashKeys } from '@codegate/shared/code-hash'
@@ -39,6 +38,7 @@ import { statusOf } from '@codegate/shared/errors'
 import { withTimeout } from '@codegate/shared/race'
 import { handleMessage, type LifecycleDeps, type LifecycleRules, type Outcome, type PoisonCause, type ReceivedMessage } from '@codegate/shared/lifecycle'
 import pino, { type Logger } from 'pino'
+import type { WorkerConfig } from './config.js'
 
 type QueueClient = Queues['queue']
 type ReceivedItem = Awaited<ReturnType<QueueClient['receiveMessages']>>['receivedMessageItems'][number]

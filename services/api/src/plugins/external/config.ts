@@ -1,6 +1,6 @@
 /** The config value and the clock, for every plugin and route. Tests pass their own of both. */
 import fp from 'fastify-plugin'
-import type { ApiConfig } from '@codegate/shared/config'
+import type { ApiConfig } from '../../config.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
