@@ -7,7 +7,7 @@
  */
 import t from 'tap'
 import { MeterProvider, MetricReader, type DataPoint, type Histogram, type MetricData } from '@opentelemetry/sdk-metrics'
-import { CALL_SECONDS_BUCKETS, createMetricsRegistry, LAG_SECONDS_BUCKETS, METRIC_PREFIX, MetricSet } from '../src/metrics.js'
+import { CALL_SECONDS_BUCKETS, createMetricsRegistry, LAG_SECONDS_BUCKETS, METRIC_PREFIX, MetricSet, zeroSeries } from '../src/metrics.js'
 
 /** Collects when asked, and only then. */
 class CollectingReader extends MetricReader {
@@ -77,7 +77,8 @@ t.test('a labelled counter counts per label set, in both', async (t) => {
 
 t.test('zero label sets exist at 0 before the first event, so a rate() or an alert has a series to read', async (t) => {
   const { set, prom } = recorded()
-  set.counter({ name: 'poisoned_total', help: 'h', labelNames: ['cause'], zero: [{ cause: 'unreadable' }, { cause: 'exhausted' }] })
+  t.same(zeroSeries('cause', ['unreadable', 'exhausted']), [{ cause: 'unreadable' }, { cause: 'exhausted' }])
+  set.counter({ name: 'poisoned_total', help: 'h', labelNames: ['cause'], zero: zeroSeries('cause', ['unreadable', 'exhausted']) })
   set.counter({ name: 'other_total', help: 'h', labelNames: ['cause'] })
   t.equal(await prom('codegate_poisoned_total', { cause: 'unreadable' }), 0)
   t.equal(await prom('codegate_poisoned_total', { cause: 'exhausted' }), 0)
