@@ -78,6 +78,14 @@ t.test('only the newest and the one before count: an older version is never acce
   t.same(valuesOf(await keysFor(name, { graceSeconds: 3 * 3600, now: T0 }).load()), [KEY_3, KEY_2])
 })
 
+t.test('the newest is the one created last, whatever order the vault lists the versions in', async (t) => {
+  const name = freshName()
+  // Added first but created last: Key Vault does not promise to list versions in any order.
+  store.set(name, { value: KEY_2 }, T0)
+  store.set(name, { value: KEY_1 }, T0 - HOUR_MS)
+  t.same(valuesOf(await keysFor(name, { graceSeconds: 600, now: T0 + 1000 }).load()), [KEY_2, KEY_1])
+})
+
 t.test('a disabled, not yet valid or expired version is passed over, whichever place it has', async (t) => {
   const now = T0 + 60_000
   const cases: Array<[string, { enabled?: boolean, nbf?: number, exp?: number }]> = [
