@@ -45,6 +45,11 @@ export interface MetricSpec<L extends string> {
 
 export type Labels<L extends string> = Record<L, string>
 
+/** The `zero` of a metric with one label: a series at 0 for each of its values. */
+export function zeroSeries<L extends string> (label: L, values: readonly string[]): Array<Labels<L>> {
+  return values.map((value) => ({ [label]: value }) as Labels<L>)
+}
+
 export interface CounterMetric<L extends string> {
   inc: (...args: [L] extends [never] ? [value?: number] : [labels: Labels<L>, value?: number]) => void
 }

@@ -3,6 +3,7 @@
  * dependencies included: a package's tests may use only what that package
  * may depend on (tests of shared that need Azurite or dev-vault live in
  * packages/shared-integration, since stack and dev-vault depend on shared).
+ * And shared's tests mirror its sources: src/x.ts has a test/x.test.ts.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -56,4 +57,12 @@ t.test('no workspace depends on itself through others, dev dependencies included
 t.test('the cycle finder finds a loop through dev dependencies, and only loops', async (t) => {
   t.same(cyclesOf(new Map([['shared', ['stack']], ['stack', ['shared']]])), [['shared', 'stack', 'shared']])
   t.same(cyclesOf(new Map([['api', ['shared', 'stack']], ['stack', ['shared']], ['shared', []]])), [])
+})
+
+t.test('every module of packages/shared has a test file of its own, in shared/test or, when it needs Azurite or dev-vault, shared-integration/test', async (t) => {
+  const names = (dir: string, suffix: string): string[] => readdirSync(join(root, dir)).filter((f) => f.endsWith(suffix)).map((f) => f.slice(0, -suffix.length))
+  const modules = names('packages/shared/src', '.ts').filter((m) => m !== 'index')
+  const tested = new Set([...names('packages/shared/test', '.test.ts'), ...names('packages/shared-integration/test', '.test.ts')])
+  t.ok(modules.includes('code-hash') && modules.length >= 10, `the modules are found (${modules.join(', ')})`)
+  t.same(modules.filter((m) => !tested.has(m)), [], 'modules without a test file named for them')
 })

@@ -4,7 +4,7 @@
  * code, a subject or a client. Domain classes report through the narrow
  * observer interfaces below, so they work (and are tested) without a registry.
  */
-import { CALL_SECONDS_BUCKETS, MetricSet, type CounterMetric } from '@codegate/shared/metrics'
+import { CALL_SECONDS_BUCKETS, MetricSet, zeroSeries, type CounterMetric } from '@codegate/shared/metrics'
 import type { Registry } from 'prom-client'
 import type { ThirdPartyFailure } from './errors.js'
 import type { SignInOutcome } from './sign-in.js'
@@ -52,7 +52,7 @@ export class ApiMetrics {
       name: 'key_reloads_total',
       help: 'Reads of the third-party key after the third party refused the cached one, by result (ok, error)',
       labelNames: ['result'],
-      zero: [{ result: 'ok' }, { result: 'error' }]
+      zero: zeroSeries('result', ['ok', 'error'])
     })
     set.gauge({ name: 'key_loaded', help: '1 when the third-party key is in the cache (getcode can work), 0 otherwise' }, () => (keyLoaded() ? 1 : 0))
     const sends = set.histogram({
@@ -65,7 +65,7 @@ export class ApiMetrics {
       name: 'signins_total',
       help: 'Sign-ins by outcome: approved, refused (unknown, used, expired or other subject), locked (too many failures), rate_limited (too many requests)',
       labelNames: ['outcome'],
-      zero: ['approved', 'refused', 'locked', 'rate_limited'].map((outcome) => ({ outcome }))
+      zero: zeroSeries('outcome', ['approved', 'refused', 'locked', 'rate_limited'])
     })
 
     this.thirdParty = {

@@ -10,34 +10,13 @@ import type { ApiConfig } from '../src/config.js'
 import { startWorker } from '@codegate/worker'
 import { createTableClient } from '@codegate/shared/clients'
 import { CodesTable } from '@codegate/shared/codes-table'
-import { appFor, azuriteFor, configFor, hasher, numberApiFor, vaultFor, type Parts } from './fixtures/parts.js'
+import { appFor, azuriteFor, configFor, hasher, numberApiFor, vaultFor, workerConfigFor, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
 const vault = await vaultFor(t)
 const numberApi = await numberApiFor(t)
 const parts: Parts = { azurite, vault, numberApi }
 
-function workerConfigFor (api: ApiConfig): WorkerConfig {
-  return {
-    logLevel: 'silent',
-    metricsEnabled: true,
-    auth: api.auth,
-    tableName: api.tableName,
-    messageEncoding: api.messageEncoding,
-    codeTtlSeconds: api.codeTtlSeconds,
-    storageTimeoutMs: api.storageTimeoutMs,
-    credential: 'dev',
-    batchSize: 32,
-    maxInFlight: 64,
-    visibilityTimeoutSeconds: 30,
-    maxBackoffMs: 1000,
-    maxDequeueCount: 5,
-    shutdownTimeoutMs: 5000,
-    healthHost: '127.0.0.1',
-    healthPort: 0,
-    summaryIntervalSeconds: 60
-  }
-}
 
 const table = (config: ApiConfig): CodesTable => new CodesTable(createTableClient(config))
 

@@ -4,11 +4,9 @@
  * the worker in process): the counts an operator alerts on add up.
  */
 import t from 'tap'
-import type { WorkerConfig } from '@codegate/worker/config'
-import type { ApiConfig } from '../src/config.js'
 import { createQueues } from '@codegate/shared/clients'
 import { startWorker } from '@codegate/worker'
-import { appFor, azuriteFor, configFor, KEY, numberApiFor, vaultFor, WHOLE_CODE, type Parts } from './fixtures/parts.js'
+import { appFor, azuriteFor, configFor, KEY, numberApiFor, vaultFor, WHOLE_CODE, workerConfigFor, type Parts } from './fixtures/parts.js'
 import { sample } from './fixtures/prometheus.js'
 
 const azurite = await azuriteFor(t)
@@ -16,27 +14,6 @@ const vault = await vaultFor(t)
 const numberApi = await numberApiFor(t)
 const parts: Parts = { azurite, vault, numberApi }
 
-function workerConfigFor (api: ApiConfig): WorkerConfig {
-  return {
-    logLevel: 'silent',
-    metricsEnabled: true,
-    auth: api.auth,
-    tableName: api.tableName,
-    messageEncoding: api.messageEncoding,
-    codeTtlSeconds: api.codeTtlSeconds,
-    storageTimeoutMs: api.storageTimeoutMs,
-    credential: 'dev',
-    batchSize: 32,
-    maxInFlight: 64,
-    visibilityTimeoutSeconds: 30,
-    maxBackoffMs: 100,
-    maxDequeueCount: 5,
-    shutdownTimeoutMs: 5000,
-    healthHost: '127.0.0.1',
-    healthPort: 0,
-    summaryIntervalSeconds: 60
-  }
-}
 
 async function scrape (url: string): Promise<string> {
   const res = await fetch(url)
@@ -51,7 +28,7 @@ t.test('after known traffic, /metrics on the api and the worker count it', async
   const config = configFor(parts, { rateLimitMax: 4, signinMaxFailures: 1, signinLimitsStore: 'memory' }, `${KEY}-wrong`)
   const { app } = await appFor(t, config)
   const api = await app.listen({ host: '127.0.0.1', port: 0 })
-  const worker = await startWorker(workerConfigFor(config), { health: true })
+  const worker = await startWorker(workerConfigFor(config, { maxBackoffMs: 100 }), { health: true })
   t.teardown(worker.close)
 
   // A 401, a reload that finds the same key, a 502.

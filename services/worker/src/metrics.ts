@@ -3,9 +3,9 @@
  * when an exporter is set: @codegate/shared/metrics), fed by its typed
  * events (worker.ts) and its live counters; never a per-code label.
  */
-import { LAG_SECONDS_BUCKETS, MetricSet } from '@codegate/shared/metrics'
+import { LAG_SECONDS_BUCKETS, MetricSet, zeroSeries } from '@codegate/shared/metrics'
 import type { Registry } from 'prom-client'
-import type { Worker } from './worker.js'
+import type { Worker, WorkerEvents } from './worker.js'
 
 export interface WorkerMetrics {
   registry: Registry
@@ -16,13 +16,22 @@ export interface WorkerMetrics {
 /** Lateness of an expiry: the expire is hidden until expiresAt (rounded up to a second), then one poll. */
 const LATENESS_SECONDS_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900]
 
+/** The events that end a message's handling: the outcome label of worker_messages_total. */
+const OUTCOMES = ['activated', 'expired', 'requeued', 'dropped', 'poisoned', 'failed'] as const
+
+/** Listens to one of the worker's events; returns what stops it. */
+function listen<E extends keyof WorkerEvents> (worker: Worker, event: E, listener: (...args: WorkerEvents[E]) => void): () => void {
+  worker.on(event, listener as never)
+  return () => { worker.off(event, listener as never) }
+}
+
 export function workerMetrics (worker: Worker, set: MetricSet = new MetricSet('worker')): WorkerMetrics {
   // Zero until the first event, so a rate() or an alert has a series to read.
   const messages = set.counter({
     name: 'worker_messages_total',
     help: 'Messages handled, by outcome (activated, expired, requeued, dropped, poisoned, failed)',
     labelNames: ['outcome'],
-    zero: ['activated', 'expired', 'requeued', 'dropped', 'poisoned', 'failed'].map((outcome) => ({ outcome }))
+    zero: zeroSeries('outcome', OUTCOMES)
   })
   const activationLag = set.histogram({
     name: 'activation_lag_seconds',
@@ -33,7 +42,7 @@ export function workerMetrics (worker: Worker, set: MetricSet = new MetricSet('w
     name: 'expiries_total',
     help: 'Expire messages done, by what the row was: deleted, absent (consumed by a sign-in) or newer (another issue of the same code)',
     labelNames: ['result'],
-    zero: ['deleted', 'absent', 'newer'].map((result) => ({ result }))
+    zero: zeroSeries('result', ['deleted', 'absent', 'newer'])
   })
   const lateness = set.histogram({
     name: 'expiry_lateness_seconds',
@@ -44,7 +53,7 @@ export function workerMetrics (worker: Worker, set: MetricSet = new MetricSet('w
     name: 'poison_messages_total',
     help: 'Messages sent to the poison queue, by cause: unreadable, implausible (no api could have sent it), exhausted (kept failing)',
     labelNames: ['cause'],
-    zero: ['unreadable', 'implausible', 'exhausted'].map((cause) => ({ cause }))
+    zero: zeroSeries('cause', ['unreadable', 'implausible', 'exhausted'])
   })
   const batch = set.histogram({
     name: 'worker_receive_batch_messages',
@@ -61,36 +70,16 @@ export function workerMetrics (worker: Worker, set: MetricSet = new MetricSet('w
   })
   set.observedCounter({ name: 'worker_errors_total', help: 'Failed polls, setup calls and message handlings' }, () => worker.stats.errors)
 
-  const listeners = {
-    activated: (e: { lagMs: number }) => { messages.inc({ outcome: 'activated' }); activationLag.observe(Math.max(0, e.lagMs) / 1000) },
-    expired: (e: { result: string, lateMs: number }) => {
-      messages.inc({ outcome: 'expired' })
-      expiries.inc({ result: e.result })
-      lateness.observe(Math.max(0, e.lateMs) / 1000)
-    },
-    requeued: () => { messages.inc({ outcome: 'requeued' }) },
-    dropped: () => { messages.inc({ outcome: 'dropped' }) },
-    poisoned: (e: { cause: string }) => { messages.inc({ outcome: 'poisoned' }); poisoned.inc({ cause: e.cause }) },
-    failed: () => { messages.inc({ outcome: 'failed' }) },
-    received: (e: { count: number }) => { batch.observe(e.count) }
-  }
-  worker.on('activated', listeners.activated)
-  worker.on('expired', listeners.expired)
-  worker.on('requeued', listeners.requeued)
-  worker.on('dropped', listeners.dropped)
-  worker.on('poisoned', listeners.poisoned)
-  worker.on('failed', listeners.failed)
-  worker.on('received', listeners.received)
+  // Each outcome event counts once in worker_messages_total, and some feed a figure of their own.
+  const detachers = OUTCOMES.map((outcome) => listen(worker, outcome, () => { messages.inc({ outcome }) }))
+  detachers.push(
+    listen(worker, 'activated', (e) => { activationLag.observe(Math.max(0, e.lagMs) / 1000) }),
+    listen(worker, 'expired', (e) => { expiries.inc({ result: e.result }); lateness.observe(Math.max(0, e.lateMs) / 1000) }),
+    listen(worker, 'poisoned', (e) => { poisoned.inc({ cause: e.cause }) }),
+    listen(worker, 'received', (e) => { batch.observe(e.count) })
+  )
   return {
     registry: set.registry,
-    detach: () => {
-      worker.off('activated', listeners.activated)
-      worker.off('expired', listeners.expired)
-      worker.off('requeued', listeners.requeued)
-      worker.off('dropped', listeners.dropped)
-      worker.off('poisoned', listeners.poisoned)
-      worker.off('failed', listeners.failed)
-      worker.off('received', listeners.received)
-    }
+    detach: () => { for (const detach of detachers) detach() }
   }
 }
