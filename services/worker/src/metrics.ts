@@ -21,6 +21,8 @@ const OUTCOMES = ['activated', 'expired', 'requeued', 'dropped', 'poisoned', 'fa
 
 /** Listens to one of the worker's events; returns what stops it. */
 function listen<E extends keyof WorkerEvents> (worker: Worker, event: E, listener: (...args: WorkerEvents[E]) => void): () => void {
+  // Node's typed EventEmitter cannot relate a generic key E to its listener
+  // type; the signature above is what checks the pair.
   worker.on(event, listener as never)
   return () => { worker.off(event, listener as never) }
 }
