@@ -63,7 +63,7 @@ COPY --from=build /app/packages/shared/dist packages/shared/dist
 COPY --from=build /app/services/api/dist services/api/dist
 # Reachable from outside the container; Container Apps ingress targets 3000.
 ENV HOST=0.0.0.0 PORT=3000
-# Heap limits: packages/stack/src/local-system.ts SERVICE_NODE_FLAGS says why.
+# Heap limits: packages/stack/src/service-process.ts SERVICE_NODE_FLAGS says why.
 ENV NODE_OPTIONS="--max-old-space-size=128 --max-semi-space-size=16"
 USER node
 EXPOSE 3000

@@ -2,7 +2,7 @@
  * `npm run bench:overload [-- --quick] [--out DIR] [--peak C,C] [--config NAME:VAR=V,VAR=V ...]`
  *
  * The overload scenario (scenarios/overload.ts): the api before load shedding
- * (its limits off, as on main before it) and after (config.ts defaults), at
+ * (its limits off, as on main before it) and after (the defaults of services/api/src/config.ts), at
  * 4× and 16× the concurrency where getcode peaks, with the node flags the
  * containers use. A full run writes bench/results/overload.json and its
  * section of docs/benchmarks.md; --quick (shorter runs) and --out write

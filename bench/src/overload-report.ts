@@ -42,7 +42,7 @@ export function overloadMarkdown (result: OverloadResult): string {
     }
   }
   const after = f.configs.filter((c) => c.config !== 'before')
-  lines.push('', ...after.map((c) => `${c.config} ${c.env !== undefined && Object.keys(c.env).length > 0 ? `(\`${Object.entries(c.env).map(([k, v]) => `${k}=${v}`).join(' ')}\`)` : '(config.ts defaults)'}: every target ${c.met ? 'met' : '**not** met'}.`))
+  lines.push('', ...after.map((c) => `${c.config} ${c.env !== undefined && Object.keys(c.env).length > 0 ? `(\`${Object.entries(c.env).map(([k, v]) => `${k}=${v}`).join(' ')}\`)` : '(the defaults of services/api/src/config.ts)'}: every target ${c.met ? 'met' : '**not** met'}.`))
   return lines.join('\n')
 }
 
