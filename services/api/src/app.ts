@@ -83,7 +83,7 @@ export const codegateApi: FastifyPluginAsync<{ config: ApiConfig } & AppOptions>
   await fastify.register(metrics)
   await fastify.register(security)
   // After helmet (its headers go on the 503s too), before the rate limiter's route hooks and the routes.
-  await fastify.register(underPressure, { routes: ['/api/v1/getcode', '/api/v1/signin'] })
+  await fastify.register(underPressure, { routes: { '/api/v1/getcode': 'getcode', '/api/v1/signin': 'signin' } })
   // After load shedding: a request that is shed costs no token check.
   await fastify.register(callerAuth, opts.callerAuth ?? {})
   await fastify.register(swagger)

@@ -15,26 +15,54 @@ export class OverloadedError extends CodegateError {
   }
 }
 
+export interface BulkheadLimits {
+  maxInFlight: number
+  maxWaiting: number
+  /** What a refused caller is told to wait (default 1). */
+  retryAfterSeconds?: number
+  /** How long a waiter waits at most (default 0: no limit). */
+  maxWaitMs?: number
+  /** Told of each refusal, whether at once or after the wait (a metric). */
+  onRefused?: () => void
+}
+
 export class Bulkhead {
   #active = 0
   /** Waiters in arrival order; each is handed a slot by the call that ends. */
   readonly #waiting: (() => void)[] = []
+  readonly maxInFlight: number
+  readonly maxWaiting: number
+  readonly retryAfterSeconds: number
+  readonly maxWaitMs: number
+  readonly #onRefused: () => void
 
-  /** `retryAfterSeconds`: what a refused caller is told to wait; `maxWaitMs`: how long a waiter waits at most (0: no limit). */
-  constructor (readonly what: string, readonly maxInFlight: number, readonly maxWaiting: number, readonly retryAfterSeconds = 1, readonly maxWaitMs = 0) {
+  constructor (readonly what: string, limits: BulkheadLimits) {
+    const { maxInFlight, maxWaiting } = limits
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, not ${maxInFlight}`)
     if (!Number.isInteger(maxWaiting) || maxWaiting < 0) throw new RangeError(`maxWaiting must be a non-negative integer, not ${maxWaiting}`)
+    this.maxInFlight = maxInFlight
+    this.maxWaiting = maxWaiting
+    this.retryAfterSeconds = limits.retryAfterSeconds ?? 1
+    this.maxWaitMs = limits.maxWaitMs ?? 0
+    this.#onRefused = limits.onRefused ?? (() => {})
   }
 
   get inFlight (): number { return this.#active }
   get waiting (): number { return this.#waiting.length }
+  /** Whether run() would refuse a call now: every slot taken and the waiting line full. */
+  get full (): boolean { return this.#active >= this.maxInFlight && this.#waiting.length >= this.maxWaiting }
+
+  /** Throws the OverloadedError run() would throw now; a cheap look before any other work is done for a call. */
+  refuseWhenFull (): void {
+    if (this.full) throw this.#refused()
+  }
 
   /** Runs `task` when there is room; rejects with OverloadedError at once when the waiting line is full too. */
   async run<T> (task: () => Promise<T>): Promise<T> {
     if (this.#active < this.maxInFlight) {
       this.#active++
     } else {
-      if (this.#waiting.length >= this.maxWaiting) throw new OverloadedError(this.what, this.retryAfterSeconds)
+      this.refuseWhenFull()
       await this.#turn()
     }
     try {
@@ -54,10 +82,15 @@ export class Bulkhead {
         timer = setTimeout(() => {
           const at = this.#waiting.indexOf(handOver)
           if (at >= 0) this.#waiting.splice(at, 1)
-          reject(new OverloadedError(this.what, this.retryAfterSeconds))
+          reject(this.#refused())
         }, this.maxWaitMs)
       }
     })
+  }
+
+  #refused (): OverloadedError {
+    this.#onRefused()
+    return new OverloadedError(this.what, this.retryAfterSeconds)
   }
 
   #release (): void {

@@ -27,11 +27,17 @@ export interface IssuerObserver {
 
 export type SignInMetricOutcome = SignInOutcome['status'] | 'rate_limited'
 
+/** Why a request was answered 503 overloaded: the process under pressure, or the bound on codes being issued full. */
+export type ShedReason = 'pressure' | 'outgoing'
+/** The routes that shed load. */
+export type ShedRoute = 'getcode' | 'signin'
+
 export class ApiMetrics {
   readonly registry: Registry
   readonly thirdParty: ThirdPartyObserver
   readonly issuer: IssuerObserver
   readonly #signIns: CounterMetric<'outcome'>
+  readonly #shed: CounterMetric<'route' | 'reason'>
 
   /** `keyLoaded` reads whether the third-party key is in the cache now. */
   constructor (keyLoaded: () => boolean, set: MetricSet = new MetricSet('api')) {
@@ -67,6 +73,12 @@ export class ApiMetrics {
       labelNames: ['outcome'],
       zero: zeroSeries('outcome', ['approved', 'refused', 'locked', 'rate_limited'])
     })
+    this.#shed = set.counter({
+      name: 'requests_shed_total',
+      help: 'Requests answered 503 overloaded with Retry-After, by route (getcode, signin) and reason (pressure: event loop or heap over its limit; outgoing: the bound on codes being issued full)',
+      labelNames: ['route', 'reason'],
+      zero: [{ route: 'getcode', reason: 'pressure' }, { route: 'getcode', reason: 'outgoing' }, { route: 'signin', reason: 'pressure' }]
+    })
 
     this.thirdParty = {
       call: (seconds, outcome) => { calls.observe({ outcome }, seconds) },
@@ -81,6 +93,10 @@ export class ApiMetrics {
 
   signIn (outcome: SignInMetricOutcome): void {
     this.#signIns.inc({ outcome })
+  }
+
+  shed (route: ShedRoute, reason: ShedReason): void {
+    this.#shed.inc({ route, reason })
   }
 }
 

@@ -12,7 +12,7 @@ function gate (): { task: () => Promise<string>, open: (value: string) => void, 
 const tick = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
 
 t.test('runs at most maxInFlight at once, lets maxWaiting wait and refuses the next at once', async (t) => {
-  const bulkhead = new Bulkhead('calls', 2, 1)
+  const bulkhead = new Bulkhead('calls', { maxInFlight: 2, maxWaiting: 1 })
   const gates = [gate(), gate(), gate()]
   const running = gates.map((g) => bulkhead.run(g.task))
   await tick()
@@ -38,14 +38,14 @@ t.test('runs at most maxInFlight at once, lets maxWaiting wait and refuses the n
 })
 
 t.test('a task that fails gives its slot back', async (t) => {
-  const bulkhead = new Bulkhead('calls', 1, 0)
+  const bulkhead = new Bulkhead('calls', { maxInFlight: 1, maxWaiting: 0 })
   await t.rejects(bulkhead.run(async () => { throw new Error('boom') }), { message: 'boom' })
   t.equal(bulkhead.inFlight, 0)
   t.equal(await bulkhead.run(async () => 'next'), 'next')
 })
 
 t.test('waiters are served in arrival order', async (t) => {
-  const bulkhead = new Bulkhead('calls', 1, 3)
+  const bulkhead = new Bulkhead('calls', { maxInFlight: 1, maxWaiting: 3 })
   const first = gate()
   const order: number[] = []
   const all = [bulkhead.run(first.task), ...[1, 2, 3].map(async (n) => await bulkhead.run(async () => { order.push(n) }))]
@@ -55,12 +55,14 @@ t.test('waiters are served in arrival order', async (t) => {
 })
 
 t.test('a waiter whose turn does not come within maxWaitMs is refused, and leaves the line', async (t) => {
-  const bulkhead = new Bulkhead('calls', 1, 2, 3, 20)
+  let refusals = 0
+  const bulkhead = new Bulkhead('calls', { maxInFlight: 1, maxWaiting: 2, retryAfterSeconds: 3, maxWaitMs: 20, onRefused: () => { refusals++ } })
   const first = gate()
   const running = bulkhead.run(first.task)
   const waiter = bulkhead.run(async () => 'never')
   await t.rejects(waiter, { code: 'OVERLOADED', retryAfterSeconds: 3 }, 'refused once the wait is over')
   t.equal(bulkhead.waiting, 0, 'no longer in line')
+  t.equal(refusals, 1, 'the refusal after the wait is reported')
   first.open('done')
   t.equal(await running, 'done')
   t.equal(bulkhead.inFlight, 0, 'the slot was not handed to the refused waiter')
@@ -68,7 +70,25 @@ t.test('a waiter whose turn does not come within maxWaitMs is refused, and leave
 })
 
 t.test('limits must be whole numbers', async (t) => {
-  t.throws(() => new Bulkhead('calls', 0, 0), RangeError)
-  t.throws(() => new Bulkhead('calls', 1, -1), RangeError)
-  t.throws(() => new Bulkhead('calls', 1.5, 0), RangeError)
+  t.throws(() => new Bulkhead('calls', { maxInFlight: 0, maxWaiting: 0 }), RangeError)
+  t.throws(() => new Bulkhead('calls', { maxInFlight: 1, maxWaiting: -1 }), RangeError)
+  t.throws(() => new Bulkhead('calls', { maxInFlight: 1.5, maxWaiting: 0 }), RangeError)
+})
+
+t.test('full says whether run() would refuse now, and refuseWhenFull throws what run() would', async (t) => {
+  let refusals = 0
+  const bulkhead = new Bulkhead('things', { maxInFlight: 1, maxWaiting: 1, retryAfterSeconds: 3, onRefused: () => { refusals++ } })
+  let finish: () => void = () => {}
+  t.notOk(bulkhead.full, 'empty')
+  const first = bulkhead.run(async () => { await new Promise<void>((resolve) => { finish = resolve }) })
+  t.notOk(bulkhead.full, 'a slot taken, the line still open')
+  t.doesNotThrow(() => { bulkhead.refuseWhenFull() })
+  const second = bulkhead.run(async () => {})
+  t.ok(bulkhead.full, 'the slot taken and the line full')
+  t.throws(() => { bulkhead.refuseWhenFull() }, { code: 'OVERLOADED', what: 'things', retryAfterSeconds: 3 })
+  await t.rejects(bulkhead.run(async () => {}), { code: 'OVERLOADED' }, 'run() refuses the same')
+  t.equal(refusals, 2, 'each refusal at once is reported')
+  finish()
+  await Promise.all([first, second])
+  t.notOk(bulkhead.full, 'empty again')
 })

@@ -8,6 +8,8 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { createQueues } from '@codegate/shared/clients'
 import type { ApiConfig } from '../src/config.js'
+import { requestDevToken } from '@codegate/dev-vault'
+import { sample } from './fixtures/prometheus.js'
 import { appFor, azuriteFor, configFor, drainQueue, fakeThirdParty, insertCode, json, numberApiFor, tableFor, vaultFor, hasher, type Parts } from './fixtures/parts.js'
 
 const azurite = await azuriteFor(t)
@@ -27,6 +29,11 @@ function underPressure (overrides: Partial<ApiConfig> = {}): ApiConfig {
 async function pressureSeen (app: FastifyInstance): Promise<void> {
   for (let i = 0; i < 500 && !app.isUnderPressure(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
   if (!app.isUnderPressure()) throw new Error('no pressure seen')
+}
+
+/** The shed counter's value for a route and reason, as /metrics shows it. */
+async function shedCount (app: FastifyInstance, route: string, reason: string): Promise<number | undefined> {
+  return sample((await app.inject('/metrics')).body, 'codegate_requests_shed_total', { route, reason, service: 'api' })
 }
 
 /** Messages on the queue, hidden ones included (receiving would not see those). */
@@ -50,6 +57,8 @@ t.test('under pressure getcode answers 503 overloaded with Retry-After, calls no
     t.same(res.json(), OVERLOADED)
   }
   t.equal(upstream.requests(), 0, 'the third party was not called')
+  t.equal(await shedCount(app, 'getcode', 'pressure'), 5, 'each shown in the shed counter')
+  t.equal(await shedCount(app, 'getcode', 'outgoing'), 0)
   t.equal(await storedMessages(config), 0, 'nothing on the queue, hidden or not')
   t.same((await createQueues(config).queue.peekMessages({ numberOfMessages: 32 })).peekedMessageItems, [])
 })
@@ -66,6 +75,7 @@ t.test('under pressure signin answers 503 overloaded and leaves the code unused'
   t.equal(res.statusCode, 503)
   t.equal(res.headers['retry-after'], '7')
   t.same(res.json(), OVERLOADED)
+  t.equal(await shedCount(app, 'signin', 'pressure'), 1, 'shown in the shed counter')
   t.equal((await table.get(hasher.hash('prs-12-ABC')))?.consumedAt, undefined, 'the code is still unused')
 })
 
@@ -127,6 +137,7 @@ t.test('past OUTGOING_MAX_IN_FLIGHT + OUTGOING_MAX_WAITING the overflow answers 
   t.same(refused.json(), OVERLOADED)
   t.equal(app.outgoing.inFlight, 2)
   t.equal(app.outgoing.waiting, 1)
+  t.equal(await shedCount(app, 'getcode', 'outgoing'), 1, 'the refusal is counted')
 
   // Let every call answer, the waiter's too.
   while (settled.length < 4) {
@@ -139,4 +150,39 @@ t.test('past OUTGOING_MAX_IN_FLIGHT + OUTGOING_MAX_WAITING the overflow answers 
   t.equal(upstream.requests(), 3, 'the refused request never called the third party')
   t.same((await drainQueue(config)).map((m) => m.codeHash).sort(), codes.map((c) => hasher.hash(c)).sort(), 'exactly the codes handed out are queued')
   t.equal(app.outgoing.inFlight, 0)
+})
+
+t.test('while the bound is full getcode is refused before the caller\'s token is looked at', async (t) => {
+  const held: (() => void)[] = []
+  const upstream = await fakeThirdParty(t, (_req, res) => {
+    held.push(() => { res.writeHead(200, { 'content-type': 'application/json' }).end('{"value":9}') })
+  })
+  const audience = 'api://codegate-overload-test'
+  const base = configFor(parts, {
+    thirdPartyEndpoint: upstream.url,
+    thirdPartyTimeoutMs: 60_000,
+    callerAuth: { mode: 'entra', issuer: vault.issuer.issuer, audiences: [audience], issueRole: 'Codes.Issue', verifyRole: 'Codes.Verify', clockSkewSeconds: 60, caFile: vault.certFile }
+  })
+  const config: ApiConfig = { ...base, overload: { ...base.overload, maxInFlight: 1, maxWaiting: 0, retryAfterSeconds: 7 } }
+  const { app } = await appFor(t, config)
+  const token = (await requestDevToken({ tokenEndpoint: vault.issuer.tokenEndpoint, ca: vault.caPem, audience, roles: ['Codes.Issue'] })).token
+  const authorized = { authorization: `Bearer ${token}` }
+
+  t.equal((await app.inject('/api/v1/getcode')).statusCode, 401, 'with room, a request without a token is refused as unauthenticated')
+  const first = app.inject({ url: '/api/v1/getcode', headers: authorized })
+  while (upstream.requests() < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.ok(app.outgoing.full, 'one code being issued fills a bound of one with no waiting line')
+
+  const shed = await app.inject('/api/v1/getcode')
+  t.equal(shed.statusCode, 503, 'full: refused before the token check, so no 401')
+  t.equal(shed.headers['retry-after'], '7')
+  t.same(shed.json(), OVERLOADED)
+  t.equal(upstream.requests(), 1, 'the refused request called no one')
+  t.equal(await shedCount(app, 'getcode', 'outgoing'), 1, 'the refusal is counted')
+
+  held.splice(0).forEach((answer) => { answer() })
+  t.equal((await first).statusCode, 200, 'the request in flight gets its code')
+  t.notOk(app.outgoing.full)
+  t.equal((await app.inject('/api/v1/getcode')).statusCode, 401, 'with room again, the token is checked as before')
+  t.equal((await drainQueue(config)).length, 1, 'only the code handed out is queued')
 })

@@ -15,7 +15,13 @@ declare module 'fastify' {
 export default fp(async (fastify) => {
   const { config, secrets, queues, ensureStorage, now } = fastify
   const { maxInFlight, maxWaiting, maxWaitMs, retryAfterSeconds } = config.overload
-  const outgoing = new Bulkhead('codes being issued', maxInFlight, maxWaiting, retryAfterSeconds, maxWaitMs)
+  const outgoing = new Bulkhead('codes being issued', {
+    maxInFlight,
+    maxWaiting,
+    retryAfterSeconds,
+    maxWaitMs,
+    onRefused: () => { fastify.metrics.shed('getcode', 'outgoing') }
+  })
   fastify.decorate('outgoing', outgoing)
   fastify.decorate('codeIssuer', createCodeIssuer({
     config,

@@ -11,6 +11,7 @@ import { getHeapStatistics } from 'node:v8'
 import underPressure from '@fastify/under-pressure'
 import fp from 'fastify-plugin'
 import { overloadedMessage } from '../../errors.js'
+import type { ShedRoute } from '../../metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,13 +21,13 @@ declare module 'fastify' {
 }
 
 export interface UnderPressureOptions {
-  /** Route URLs (as registered, prefix included) that are shed under pressure. */
-  routes: string[]
+  /** Route URLs (as registered, prefix included) that are shed under pressure, with their name in the shed counter. */
+  routes: Record<string, ShedRoute>
 }
 
 export default fp<UnderPressureOptions>(async (fastify, opts) => {
   const limits = fastify.config.overload
-  const shed = new Set(opts.routes)
+  const shed = new Map(Object.entries(opts.routes))
   const retryAfter = String(limits.retryAfterSeconds)
   const answer = { error: 'overloaded', message: overloadedMessage(limits.retryAfterSeconds) }
   // Relative to the heap limit, so the same setting fits the containers' --max-old-space-size and Node's default.
@@ -42,7 +43,9 @@ export default fp<UnderPressureOptions>(async (fastify, opts) => {
     retryAfter: limits.retryAfterSeconds,
     pressureHandler: (request, reply) => {
       // Probes and docs go on; the plugin's next() then runs the route as usual.
-      if (request.routeOptions.url === undefined || !shed.has(request.routeOptions.url)) return
+      const route = request.routeOptions.url === undefined ? undefined : shed.get(request.routeOptions.url)
+      if (route === undefined) return
+      fastify.metrics.shed(route, 'pressure')
       // Sent here, in onRequest: the rate limiter, body parsing and the handler never run.
       void reply.code(503).header('retry-after', retryAfter).header('cache-control', 'no-store').send(answer)
     }
@@ -74,6 +77,6 @@ export default fp<UnderPressureOptions>(async (fastify, opts) => {
   }, limits.sampleIntervalMs)
   watch.unref()
   fastify.addHook('onClose', async () => { clearInterval(watch) })
-}, { name: 'under-pressure', fastify: '5.x', dependencies: ['config'] })
+}, { name: 'under-pressure', fastify: '5.x', dependencies: ['config', 'metrics'] })
 
 const mb = (bytes: number): number => Math.round(bytes / 1024 / 1024 * 10) / 10

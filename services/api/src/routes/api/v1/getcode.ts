@@ -19,7 +19,11 @@ const getcode: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: issuedCodeSchema, ...errors(400, 429, 502, 503, 504) }
     },
     // The security plugin's limit (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_MS), counted for this route alone.
-    config: { auth: 'issue', rateLimit: {} }
+    config: { auth: 'issue', rateLimit: {} },
+    // While every slot for issuing codes is taken and the line is full, the
+    // handler would refuse anyway: refuse first, before the rate limiter and
+    // the caller's token check, so that saying no costs next to nothing.
+    onRequest: async () => { fastify.outgoing.refuseWhenFull() }
   }, async (request, reply) => {
     const answer = await getCodeAnswer(fastify.codeIssuer, request.query.subject, request.log)
     return await reply.code(answer.status).headers(answer.headers).send(answer.body)
