@@ -30,7 +30,7 @@ export const apiProperties: Properties = {
 
 /** Load shedding (docs/benchmarks.md, "Overload", has the measurements behind the defaults). */
 const overload: Properties = {
-  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', minimum: 0, default: 200, description: 'Mean event-loop delay over one sample above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', minimum: 0, default: 1000, description: 'Mean event-loop delay over one sample above which getcode and signin answer 503 overloaded and /readyz 503: a backstop for a starved process (the outgoing bound does the steady shedding); 0: not checked' },
   PRESSURE_MAX_HEAP_USED_PERCENT: { type: 'number', minimum: 0, maximum: 100, default: 90, description: 'V8 heap in use, in percent of the heap limit (--max-old-space-size), above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
   PRESSURE_MAX_EVENT_LOOP_UTILIZATION: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'Share of one sample the event loop was busy (0..1) above which getcode and signin answer 503 overloaded and /readyz 503; 0: not checked' },
   PRESSURE_SAMPLE_INTERVAL_MS: { type: 'integer', minimum: 10, default: 500, description: 'How often event-loop delay, utilization and heap are sampled: how quickly shedding starts and stops' },
