@@ -29,8 +29,8 @@ export function overloadMarkdown (result: OverloadResult): string {
     '',
     `Peak (limits off): **${f.peak.okPerSecond}/s at c = ${f.peak.concurrency}** (p99 ${f.peak.p99} ms); tried ${f.peak.tried.map((t) => `c=${t.concurrency}: ${t.okPerSecond}/s`).join(', ')}.`,
     '',
-    '| api | clients | c (× peak) | 200s/s | ÷ peak (≥ 0.9) | 200 p50 / p99 ms (p99 ≤ 500) | 503s/s | 503 p50 / p99 / max ms (p99 ≤ 50) | 503 with Retry-After | other answers | api peak RSS MB (≤ 150) | restarted |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|'
+    '| api | clients | c (× peak) | 200s/s | ÷ peak (≥ 0.9) | 200 p50 / p99 ms (p99 ≤ 500) | 503s/s | 503 p50 / p99 / max ms (p99 ≤ 50) | 503 with Retry-After | other answers | api peak RSS MB (≤ 150) | restarted | client loop delay p99 ms |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|'
   ]
   for (const config of f.configs) {
     for (const run of config.runs) {
@@ -38,7 +38,7 @@ export function overloadMarkdown (result: OverloadResult): string {
       const shed = r.statuses['503'] ?? 0
       const others = Object.entries(r.statuses).filter(([s]) => s !== '200' && s !== '503').map(([s, n]) => `${n}×${s}`)
       if (r.socketErrors > 0) others.push(`${r.socketErrors} socket errors`)
-      lines.push(`| ${config.config} | ${run.clients} | ${r.connections} (${run.multiple}×) | ${r.okPerSecond} | ${num(run.okRatio)} ${yes(run.met.throughput)} | ${num(r.ok.p50)} / ${num(r.ok.p99)} ${yes(run.met.okP99)} | ${Math.round(shed / (r.durationMs / 1000))} | ${shed > 0 ? `${num(r.shed.p50)} / ${num(r.shed.p99)} / ${num(r.shed.max)} ${yes(run.met.shedFast)}` : '–'} | ${r.shedWithRetryAfter} of ${shed} | ${others.length > 0 ? others.join(', ') : 'none'} | ${num(config.apiPeakRssMb)} ${yes((config.apiPeakRssMb ?? Infinity) <= f.targets.rssMb)} | ${config.apiRestarted ? '**yes**' : 'no'} |`)
+      lines.push(`| ${config.config} | ${run.clients} | ${r.connections} (${run.multiple}×) | ${r.okPerSecond} | ${num(run.okRatio)} ${yes(run.met.throughput)} | ${num(r.ok.p50)} / ${num(r.ok.p99)} ${yes(run.met.okP99)} | ${Math.round(shed / (r.durationMs / 1000))} | ${shed > 0 ? `${num(r.shed.p50)} / ${num(r.shed.p99)} / ${num(r.shed.max)} ${yes(run.met.shedFast)}` : '–'} | ${r.shedWithRetryAfter} of ${shed} | ${others.length > 0 ? others.join(', ') : 'none'} | ${num(config.apiPeakRssMb)} ${yes((config.apiPeakRssMb ?? Infinity) <= f.targets.rssMb)} | ${config.apiRestarted ? '**yes**' : 'no'} | ${num(r.clientLoopDelayP99Ms)} |`)
     }
   }
   const after = f.configs.filter((c) => c.config !== 'before')

@@ -6,6 +6,7 @@
  * or a client that ignores Retry-After), or, after a 503, only once its
  * Retry-After has passed (`'polite'`: what HTTP asks of a client).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { runClosedLoop } from './http-load.js'
 import { round, summarize, type LatencySummary } from './stats.js'
 
@@ -33,6 +34,12 @@ export interface StatusLoadResult {
   shedWithRetryAfter: number
   /** Socket errors and connections closed by the server. */
   socketErrors: number
+  /**
+   * The load generator's own event-loop delay, p99 in ms: an answer is timed
+   * when this process reads it, so a busy client adds up to this much to
+   * every latency above (it shares the machine with the api).
+   */
+  clientLoopDelayP99Ms: number
 }
 
 const RETRY_AFTER = /\r\nretry-after:\s*(\d+)/i
@@ -44,6 +51,8 @@ export async function runStatusLoad (request: StatusLoadRequest): Promise<Status
   const statuses: Record<string, number> = {}
   let shedWithRetryAfter = 0
   let socketErrors = 0
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  loopDelay.enable()
   await runClosedLoop({
     url: request.url,
     wire: Buffer.from(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n${Object.entries(request.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`),
@@ -64,6 +73,7 @@ export async function runStatusLoad (request: StatusLoadRequest): Promise<Status
     },
     onSocketError: (measured) => { if (measured) socketErrors++ }
   })
+  loopDelay.disable()
   return {
     clients: request.clients,
     connections: request.connections,
@@ -73,6 +83,7 @@ export async function runStatusLoad (request: StatusLoadRequest): Promise<Status
     ok: summarize(ok),
     shed: summarize(shed),
     shedWithRetryAfter,
-    socketErrors
+    socketErrors,
+    clientLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6, 1)
   }
 }

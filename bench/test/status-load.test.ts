@@ -40,6 +40,15 @@ t.test('polite clients wait out Retry-After before sending again', async (t) => 
   t.ok(requests() <= 2 * 6 + 2, `${requests()} requests`)
 })
 
+t.test("the load generator's own event-loop delay is reported: a stalled client inflates every latency it times", async (t) => {
+  const { url } = await server(t)
+  // Stall this process (the generator's) for 300 ms in the middle of the run.
+  setTimeout(() => { const end = performance.now() + 300; while (performance.now() < end); }, 200)
+  const result = await runStatusLoad({ url, connections: 2, durationMs: 800, warmupMs: 0, clients: 'impatient' })
+  // A busy machine only adds to the delay, so the bound holds however loaded the machine is.
+  t.ok(result.clientLoopDelayP99Ms >= 250, `client loop delay p99 ${result.clientLoopDelayP99Ms} ms`)
+})
+
 t.test('the overload section of the page is replaced between its markers, or appended', async (t) => {
   const page = `# Benchmarks\n\ntext\n\n${BEGIN}\nold\n${END}\n\nafter\n`
   t.equal(replaceOverloadSection(page, 'new'), `# Benchmarks\n\ntext\n\n${BEGIN}\nnew\n${END}\n\nafter\n`)

@@ -145,7 +145,7 @@ export async function runOverload (options: OverloadOptions): Promise<OverloadFi
             onlyShed: otherAnswers === 0
           }
         })
-        log(`overload ${config.name.padEnd(9)} ${clients.padEnd(9)} c=${String(connections).padStart(4)} (${multiple}×)  200s ${result.okPerSecond}/s (${okRatio} × peak)  p99 ${result.ok.p99} ms  503 p99 ${result.shed.p99} ms  ${JSON.stringify(result.statuses)}  socket errors ${result.socketErrors}  rss ${memoryOf(api.pid)?.rssMb ?? '–'} MB`)
+        log(`overload ${config.name.padEnd(9)} ${clients.padEnd(9)} c=${String(connections).padStart(4)} (${multiple}×)  200s ${result.okPerSecond}/s (${okRatio} × peak)  p99 ${result.ok.p99} ms  503 p99 ${result.shed.p99} ms  ${JSON.stringify(result.statuses)}  socket errors ${result.socketErrors}  client loop p99 ${result.clientLoopDelayP99Ms} ms  rss ${memoryOf(api.pid)?.rssMb ?? '–'} MB`)
       }
       apiPeakRssMb = memoryOf(api.pid)?.peakRssMb
       apiRestarted = !api.running()
