@@ -185,8 +185,8 @@ function trackedTexts (): string[] {
 
 /**
  * What only someone's machine has: the two design notes the first comments
- * cited, and paths of a home or work folder (a container's /home/node is the
- * image's own).
+ * cited, and paths of a home or work folder (the node user's home in a
+ * container image is the image's own).
  */
 const OUTSIDE = /\b(?:design|emulators)\.md\b|(?:^|[^\w.-])\/(?:home|Users|work)\/(?!node\b)[\w.-]+/m
 
