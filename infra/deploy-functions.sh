@@ -39,11 +39,13 @@ usage() {
 Usage: infra/deploy-functions.sh [--help]
 
 Environment (defaults in brackets):
-  LOCATION                   Azure region with Flex Consumption [westeurope]
-                             (az functionapp list-flexconsumption-locations)
-  RESOURCE_GROUP             resource group, created if missing [codegate-rg]
+  LOCATION                   Azure region with Flex Consumption [the existing group's
+                             region, else westeurope] (az functionapp list-flexconsumption-locations)
+  RESOURCE_GROUP             resource group, created if missing [codegate-rg];
+                             an existing one keeps its region and tags
   NAME_PREFIX                prefix of resource names, 3-20 of a-z 0-9 - [codegate]
-  THIRD_PARTY_API_ENDPOINT   RandomNumber URL (prompted when unset and interactive)
+  THIRD_PARTY_API_ENDPOINT   RandomNumber URL (prompted when unset and interactive);
+                             refused if it carries a key (code=...)
   THIRD_PARTY_API_KEY        its function key; stored in Key Vault. Prompted when
                              unset, interactive and the secret does not exist yet
   AUTH_ISSUER, AUTH_AUDIENCE who may call the api: what infra/app-registration.sh
@@ -63,6 +65,9 @@ Environment (defaults in brackets):
   DEPLOYER_OBJECT_ID         object id granted "Key Vault Secrets Officer" to
                              write the secret [the signed-in user or principal]
   DEPLOYER_PRINCIPAL_TYPE    User | ServicePrincipal | Group, with DEPLOYER_OBJECT_ID [User]
+  ROLE_WAIT_SECONDS          how long a secret write is retried while the deployer's
+                             role assignment propagates [300]
+  POLL_SECONDS               seconds between those retries [15]
 
 Requires az (logged in), Node.js 20 and npm (to build the package), and zip.
 Owner, or Contributor plus Role Based Access Control Administrator, on the
@@ -77,11 +82,8 @@ readonly LIMITS_TABLE_NAME=signinlimits
 readonly TRIGGER_CONNECTION=CODEGATE_STORAGE
 
 
-# Runs a command quietly; true when it succeeds (an existence check).
-exists() { "$@" --only-show-errors --output none >/dev/null 2>&1; }
-
-
 read_parameters() {
+  LOCATION_GIVEN="${LOCATION:-}"
   LOCATION="${LOCATION:-westeurope}"
   RESOURCE_GROUP="${RESOURCE_GROUP:-codegate-rg}"
   NAME_PREFIX="${NAME_PREFIX:-codegate}"
@@ -92,8 +94,11 @@ read_parameters() {
   WORKER_ALWAYS_READY="${WORKER_ALWAYS_READY:-0}"
   INSTANCE_MEMORY_MB="${INSTANCE_MEMORY_MB:-2048}"
   QUEUE_SHARDS="${QUEUE_SHARDS:-1}"
+  ROLE_WAIT_SECONDS="${ROLE_WAIT_SECONDS:-300}"
+  POLL_SECONDS="${POLL_SECONDS:-15}"
   check_name_prefix
-  check_whole_numbers API_MAX_INSTANCES WORKER_MAX_INSTANCES WORKER_ALWAYS_READY INSTANCE_MEMORY_MB QUEUE_SHARDS
+  check_whole_numbers API_MAX_INSTANCES WORKER_MAX_INSTANCES WORKER_ALWAYS_READY INSTANCE_MEMORY_MB QUEUE_SHARDS \
+    ROLE_WAIT_SECONDS POLL_SECONDS
   check_queue_shards
   [[ "$INSTANCE_MEMORY_MB" =~ ^(512|2048|4096)$ ]] || die "INSTANCE_MEMORY_MB must be 512, 2048 or 4096"
   read_third_party_endpoint
@@ -137,11 +142,6 @@ preflight() {
   fi
 }
 
-
-create_group() {
-  log "resource group ${RESOURCE_GROUP} in ${LOCATION}"
-  az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --tags app=codegate --only-show-errors >/dev/null
-}
 
 # A storage account with shared keys off (Entra ID only); prints its id.
 storage_account() {
@@ -188,22 +188,6 @@ package_container() {
   printf '%s' "${name:0:63}"
 }
 
-create_vault() {
-  if exists az keyvault show --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP"; then
-    log "key vault ${KEY_VAULT} exists"
-  elif exists az keyvault show-deleted --name "$KEY_VAULT"; then
-    log "recovering soft-deleted key vault ${KEY_VAULT}"
-    az keyvault recover --name "$KEY_VAULT" --only-show-errors >/dev/null
-  else
-    log "key vault ${KEY_VAULT} (RBAC authorization)"
-    az keyvault create --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" \
-      --enable-rbac-authorization true --retention-days 7 --only-show-errors >/dev/null
-  fi
-  vault_id=$(az keyvault show --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --query id -o tsv)
-  vault_url=$(az keyvault show --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --query properties.vaultUri -o tsv)
-  vault_url=${vault_url%/}
-}
-
 assign_role() {
   local principal=$1 type=$2 role=$3 scope=$4
   if [[ -n "$(az role assignment list --assignee "$principal" --role "$role" --scope "$scope" --query '[0].id' -o tsv 2>/dev/null)" ]]; then
@@ -216,45 +200,22 @@ assign_role() {
 
 store_secret() {
   assign_role "$DEPLOYER_OBJECT_ID" "$deployer_type" "Key Vault Secrets Officer" "$vault_id"
-  store_hash_key
+  # Made once (new_hash_key says why).
+  if exists az keyvault secret show --vault-name "$KEY_VAULT" --name "$CODE_HASH_SECRET_NAME"; then
+    log "secret ${CODE_HASH_SECRET_NAME} exists; kept"
+  else
+    local hash_key
+    hash_key=$(new_hash_key)
+    write_secret "$CODE_HASH_SECRET_NAME" "$hash_key"
+  fi
   if [[ -z "$THIRD_PARTY_API_KEY" ]]; then
     if exists az keyvault secret show --vault-name "$KEY_VAULT" --name "$SECRET_NAME"; then
       log "secret ${SECRET_NAME} exists; kept (set THIRD_PARTY_API_KEY to replace it)"
       return
     fi
-    [[ -t 0 ]] || die "THIRD_PARTY_API_KEY is required: the secret ${SECRET_NAME} does not exist yet"
-    read -r -s -p "Third-party API key (THIRD_PARTY_API_KEY, not echoed): " THIRD_PARTY_API_KEY
-    printf '\n' >&2
-    [[ -n "$THIRD_PARTY_API_KEY" ]] || die "THIRD_PARTY_API_KEY is empty"
+    prompt_third_party_key
   fi
-  log "secret ${SECRET_NAME}"
-  local deadline=$((SECONDS + 300))
-  # Through stdin, not argv; retried while the role assignment propagates.
-  until printf '%s' "$THIRD_PARTY_API_KEY" | az keyvault secret set --vault-name "$KEY_VAULT" --name "$SECRET_NAME" \
-      --file /dev/stdin --encoding utf-8 --only-show-errors --output none 2>/dev/null; do
-    ((SECONDS < deadline)) || die "could not write secret ${SECRET_NAME} (is the Key Vault Secrets Officer role assigned?)"
-    log "waiting for the Key Vault role assignment to take effect"
-    sleep 15
-  done
-}
-
-# The code hash key: 32 random bytes, made only if absent (a new value would
-# strand every live code; rotation is a new version, README "Rotating the code hash key").
-store_hash_key() {
-  if exists az keyvault secret show --vault-name "$KEY_VAULT" --name "$CODE_HASH_SECRET_NAME"; then
-    log "secret ${CODE_HASH_SECRET_NAME} exists; kept"
-    return
-  fi
-  local hash_key deadline=$((SECONDS + 300))
-  hash_key=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
-  [[ ${#hash_key} -ge 44 ]] || die "could not make a random code hash key"
-  log "secret ${CODE_HASH_SECRET_NAME}"
-  until printf '%s' "$hash_key" | az keyvault secret set --vault-name "$KEY_VAULT" --name "$CODE_HASH_SECRET_NAME" \
-      --file /dev/stdin --encoding utf-8 --only-show-errors --output none 2>/dev/null; do
-    ((SECONDS < deadline)) || die "could not write secret ${CODE_HASH_SECRET_NAME} (is the Key Vault Secrets Officer role assigned?)"
-    log "waiting for the Key Vault role assignment to take effect"
-    sleep 15
-  done
+  write_secret "$SECRET_NAME" "$THIRD_PARTY_API_KEY"
 }
 
 # Set by create_identity (through printf -v).
@@ -428,6 +389,9 @@ deploy_package() {
 main() {
   if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then usage; exit 0; fi
   [[ $# -eq 0 ]] || { usage >&2; exit 2; }
+  # Private scratch space (error output): mode 700.
+  work_dir=$(mktemp -d)
+  trap 'rm -rf "$work_dir"' EXIT
   read_parameters
   preflight
   derive_names

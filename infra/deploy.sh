@@ -105,14 +105,6 @@ readonly INSIGHTS_API_VERSION=2020-02-02
 readonly INSIGHTS_SECRET_NAME=appinsights-connection-string
 
 
-# JSON string literal of $1 (the values here are names, ids and URLs).
-json_str() {
-  local s=$1
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  printf '"%s"' "$s"
-}
-
 # Reads NAME=VALUE lines on stdin; prints a Container Apps env array.
 env_json() {
   local line sep=''
@@ -273,9 +265,6 @@ app_json() {
 EOF
 }
 
-# True when the az command succeeds (used as "does it exist").
-exists() { "$@" --only-show-errors >/dev/null 2>&1; }
-
 # Assigns a role unless the principal already has it at exactly that scope.
 # Prints the id of an assignment it created, nothing otherwise.
 assign_role() {
@@ -305,13 +294,6 @@ wait_for() {
     ((SECONDS < deadline)) || die "${what}: still '${value}' after ${timeout}s$(last_error "${work_dir}/wait.err")"
     sleep "$POLL_SECONDS"
   done
-}
-
-# "; last error: <first line of file $1>" when the file holds one.
-last_error() {
-  local line
-  line=$(grep -m1 -v '^[[:space:]]*$' "$1" 2>/dev/null || true)
-  [[ -z "$line" ]] || printf '; last error: %s' "$line"
 }
 
 
@@ -373,12 +355,6 @@ read_parameters() {
   [[ "$LOG_DAILY_CAP_GB" =~ ^(-1|[0-9]+(\.[0-9]+)?)$ ]] || die "LOG_DAILY_CAP_GB must be a number of GB, or -1 for no cap"
 
   read_third_party_endpoint
-  # A function key in the URL would sit in a plain app setting, readable by
-  # anyone with Reader on the app; the key belongs in THIRD_PARTY_API_KEY.
-  local query=${THIRD_PARTY_API_ENDPOINT#*\?}
-  if [[ "$THIRD_PARTY_API_ENDPOINT" == *\?* && "&${query,,}" == *'&code='* ]]; then
-    die "THIRD_PARTY_API_ENDPOINT carries a key (code=...): give the URL without it and the key as THIRD_PARTY_API_KEY (it goes to Key Vault)"
-  fi
   warn_plain_http_endpoint
 
   # Not as a crash-looping revision.
@@ -430,20 +406,6 @@ preflight() {
 }
 
 
-create_group() {
-  local existing
-  existing=$(az group show --name "$RESOURCE_GROUP" --query location -o tsv 2>/dev/null || true)
-  if [[ -n "$existing" ]]; then
-    # Left as it is: `az group create` would fail in another region and
-    # replace the group's tags.
-    if [[ -z "$LOCATION_GIVEN" ]]; then LOCATION=$existing; fi
-    log "resource group ${RESOURCE_GROUP} exists (${existing}); its tags are left alone; resources go to ${LOCATION}"
-    return
-  fi
-  log "resource group ${RESOURCE_GROUP} in ${LOCATION}"
-  az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --tags app=codegate --only-show-errors >/dev/null
-}
-
 create_storage() {
   log "storage account ${STORAGE_ACCOUNT} (Entra ID only, TLS 1.2, HTTPS only)"
   az storage account create --name "$STORAGE_ACCOUNT" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" \
@@ -470,43 +432,10 @@ create_storage() {
   done
 }
 
-create_vault() {
-  if exists az keyvault show --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP"; then
-    log "key vault ${KEY_VAULT} exists"
-  elif exists az keyvault show-deleted --name "$KEY_VAULT"; then
-    log "recovering soft-deleted key vault ${KEY_VAULT}"
-    az keyvault recover --name "$KEY_VAULT" --only-show-errors >/dev/null
-  else
-    log "key vault ${KEY_VAULT} (RBAC authorization)"
-    az keyvault create --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" \
-      --enable-rbac-authorization true --retention-days 7 --tags app=codegate --only-show-errors >/dev/null
-  fi
-  vault_id=$(az keyvault show --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --query id -o tsv)
-  vault_url=$(az keyvault show --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --query properties.vaultUri -o tsv)
-  vault_url=${vault_url%/}
-  secret_scope="${vault_id}/secrets/${SECRET_NAME}"
-  hash_secret_scope="${vault_id}/secrets/${CODE_HASH_SECRET_NAME}"
-}
-
 # Whether the secret exists, asked of Resource Manager (metadata only): no
 # data-plane role needed, so a re-run without a key grants nothing.
 secret_exists() {
   exists az rest --method get --url "${1:-$secret_scope}?api-version=${KEYVAULT_API_VERSION}"
-}
-
-# Writes secret $1 with the value on stdin of this function's caller ($2).
-# The value goes through stdin, not argv, so other local users cannot read
-# it from the process list. Retried: a new role assignment can take minutes.
-write_secret() {
-  local name=$1 value=$2 deadline=$((SECONDS + ROLE_WAIT_SECONDS))
-  log "secret ${name}"
-  until printf '%s' "$value" | az keyvault secret set --vault-name "$KEY_VAULT" --name "$name" \
-      --file /dev/stdin --encoding utf-8 --only-show-errors --output none 2>"${work_dir}/secret.err"; do
-    ((SECONDS < deadline)) ||
-      die "could not write secret ${name} within ROLE_WAIT_SECONDS=${ROLE_WAIT_SECONDS}s$(last_error "${work_dir}/secret.err")"
-    log "waiting for the Key Vault role assignment to take effect$(last_error "${work_dir}/secret.err")"
-    sleep "$POLL_SECONDS"
-  done
 }
 
 store_secret() {
@@ -516,14 +445,10 @@ store_secret() {
       log "secret ${SECRET_NAME} exists; kept (set THIRD_PARTY_API_KEY to replace it)"
       write_key=0
     else
-      [[ -t 0 ]] || die "THIRD_PARTY_API_KEY is required: the secret ${SECRET_NAME} does not exist yet"
-      read -r -s -p "Third-party API key (THIRD_PARTY_API_KEY, not echoed): " THIRD_PARTY_API_KEY
-      printf '\n' >&2
-      [[ -n "$THIRD_PARTY_API_KEY" ]] || die "THIRD_PARTY_API_KEY is empty"
+      prompt_third_party_key
     fi
   fi
-  # Made once: a new value would make every live code unusable. Rotate it as
-  # README "Rotating the code hash key" says.
+  # Made once (new_hash_key says why).
   if secret_exists "$hash_secret_scope"; then
     log "secret ${CODE_HASH_SECRET_NAME} exists; kept"
     write_hash_key=0
@@ -535,8 +460,7 @@ store_secret() {
   if ((write_key)); then write_secret "$SECRET_NAME" "$THIRD_PARTY_API_KEY"; fi
   if ((write_hash_key)); then
     local hash_key
-    hash_key=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
-    [[ ${#hash_key} -ge 44 ]] || die "could not make a random code hash key"
+    hash_key=$(new_hash_key)
     write_secret "$CODE_HASH_SECRET_NAME" "$hash_key"
   fi
   remove_deployer_role

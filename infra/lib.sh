@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # What infra/deploy.sh (Container Apps) and infra/deploy-functions.sh (Azure
 # Functions) share: the names both hostings use, so they can run on one queue,
-# table and vault, the derived names' suffix, and the checks of the inputs
-# both take. Sourced, never run; the sourcing script sets SCRIPT_NAME (the
-# prefix of its errors) and `set -euo pipefail`.
+# table and vault, the derived names' suffix, the checks of the inputs both
+# take, and the steps both make the same way (group, vault, secrets).
+# Sourced, never run; the sourcing script sets SCRIPT_NAME (the prefix of its
+# errors) and `set -euo pipefail`. The steps read LOCATION_GIVEN (LOCATION as
+# the user gave it, possibly empty), and write_secret reads work_dir (private
+# scratch space), ROLE_WAIT_SECONDS and POLL_SECONDS.
 
 # Names fixed by the application (the defaults in packages/shared/src/config.ts).
 # shellcheck disable=SC2034 # used by the scripts that source this file
@@ -20,6 +23,24 @@
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; exit 1; }
+
+# JSON string literal of $1 (the values here are names, ids and URLs).
+json_str() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  printf '"%s"' "$s"
+}
+
+# True when the az command succeeds (used as "does it exist").
+exists() { "$@" --only-show-errors --output none >/dev/null 2>&1; }
+
+# "; last error: <first line of file $1>" when the file holds one.
+last_error() {
+  local line
+  line=$(grep -m1 -v '^[[:space:]]*$' "$1" 2>/dev/null || true)
+  [[ -z "$line" ]] || printf '; last error: %s' "$line"
+}
 
 # 8 hex digits from subscription ($1) and group ($2), so names are unique
 # yet stable, and the same from both scripts.
@@ -82,6 +103,12 @@ read_third_party_endpoint() {
     read -r -p "Third-party RandomNumber URL (THIRD_PARTY_API_ENDPOINT): " THIRD_PARTY_API_ENDPOINT
   fi
   [[ "$THIRD_PARTY_API_ENDPOINT" =~ ^https?://[^[:space:]\"\\]+$ ]] || die "THIRD_PARTY_API_ENDPOINT must be an http(s) URL"
+  # A function key in the URL would sit in a plain app setting, readable by
+  # anyone with Reader on the app; the key belongs in THIRD_PARTY_API_KEY.
+  local query=${THIRD_PARTY_API_ENDPOINT#*\?}
+  if [[ "$THIRD_PARTY_API_ENDPOINT" == *\?* && "&${query,,}" == *'&code='* ]]; then
+    die "THIRD_PARTY_API_ENDPOINT carries a key (code=...): give the URL without it and the key as THIRD_PARTY_API_KEY (it goes to Key Vault)"
+  fi
 }
 
 warn_plain_http_endpoint() {
@@ -111,4 +138,74 @@ read_caller_auth() {
     none) log "warning: AUTH_MODE=none: anyone who reaches ${exposed} can issue and redeem codes" ;;
     *) die "AUTH_MODE must be entra or none" ;;
   esac
+}
+
+# The resource group, made in LOCATION when missing. One that exists is left
+# as it is: `az group create` would fail in another region and replace the
+# group's tags; unless LOCATION was given, its resources go to its region.
+create_group() {
+  local existing
+  existing=$(az group show --name "$RESOURCE_GROUP" --query location -o tsv 2>/dev/null || true)
+  if [[ -n "$existing" ]]; then
+    if [[ -z "$LOCATION_GIVEN" ]]; then LOCATION=$existing; fi
+    log "resource group ${RESOURCE_GROUP} exists (${existing}); its tags are left alone; resources go to ${LOCATION}"
+    return
+  fi
+  log "resource group ${RESOURCE_GROUP} in ${LOCATION}"
+  az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --tags app=codegate --only-show-errors >/dev/null
+}
+
+# The vault (RBAC authorization), recovered if soft-deleted. Sets vault_id,
+# vault_url and the scopes of its two secrets, secret_scope and hash_secret_scope.
+create_vault() {
+  if exists az keyvault show --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP"; then
+    log "key vault ${KEY_VAULT} exists"
+  elif exists az keyvault show-deleted --name "$KEY_VAULT"; then
+    log "recovering soft-deleted key vault ${KEY_VAULT}"
+    az keyvault recover --name "$KEY_VAULT" --only-show-errors >/dev/null
+  else
+    log "key vault ${KEY_VAULT} (RBAC authorization)"
+    az keyvault create --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" \
+      --enable-rbac-authorization true --retention-days 7 --tags app=codegate --only-show-errors >/dev/null
+  fi
+  vault_id=$(az keyvault show --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --query id -o tsv)
+  vault_url=$(az keyvault show --name "$KEY_VAULT" --resource-group "$RESOURCE_GROUP" --query properties.vaultUri -o tsv)
+  vault_url=${vault_url%/}
+  secret_scope="${vault_id}/secrets/${SECRET_NAME}"
+  hash_secret_scope="${vault_id}/secrets/${CODE_HASH_SECRET_NAME}"
+}
+
+# THIRD_PARTY_API_KEY, asked for (not echoed) when its secret does not exist
+# yet; without a terminal to ask at, a refusal.
+prompt_third_party_key() {
+  [[ -t 0 ]] || die "THIRD_PARTY_API_KEY is required: the secret ${SECRET_NAME} does not exist yet"
+  read -r -s -p "Third-party API key (THIRD_PARTY_API_KEY, not echoed): " THIRD_PARTY_API_KEY
+  printf '\n' >&2
+  [[ -n "$THIRD_PARTY_API_KEY" ]] || die "THIRD_PARTY_API_KEY is empty"
+}
+
+# A new code hash key: 32 random bytes, base64. Made only when the secret is
+# absent: a new value would make every live code unusable (README "Rotating
+# the code hash key").
+new_hash_key() {
+  local key
+  key=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
+  [[ ${#key} -ge 44 ]] || die "could not make a random code hash key"
+  printf '%s' "$key"
+}
+
+# Writes secret $1 with value $2. The value goes through stdin, not argv, so
+# other local users cannot read it from the process list. Retried: a new role
+# assignment can take minutes.
+# shellcheck disable=SC2154 # work_dir is set by the sourcing script
+write_secret() {
+  local name=$1 value=$2 deadline=$((SECONDS + ROLE_WAIT_SECONDS))
+  log "secret ${name}"
+  until printf '%s' "$value" | az keyvault secret set --vault-name "$KEY_VAULT" --name "$name" \
+      --file /dev/stdin --encoding utf-8 --only-show-errors --output none 2>"${work_dir}/secret.err"; do
+    ((SECONDS < deadline)) ||
+      die "could not write secret ${name} within ROLE_WAIT_SECONDS=${ROLE_WAIT_SECONDS}s$(last_error "${work_dir}/secret.err")"
+    log "waiting for the Key Vault role assignment to take effect$(last_error "${work_dir}/secret.err")"
+    sleep "$POLL_SECONDS"
+  done
 }
