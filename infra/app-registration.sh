@@ -11,6 +11,11 @@
 # Parameters come from the environment; see usage() or --help.
 set -euo pipefail
 
+# The prefix of this script's errors (lib.sh's die); lib.sh also gives log and json_str.
+readonly SCRIPT_NAME=app-registration.sh
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 usage() {
   cat <<'EOF'
 Usage: infra/app-registration.sh [--help]
@@ -46,20 +51,11 @@ readonly GRAPH=https://graph.microsoft.com/v1.0
 readonly AZURE_CLI_CLIENT_ID=04b07795-8ddb-461a-bbee-02f9e1bf7b46
 readonly ROLE_PATTERN='^[A-Za-z0-9._:-]{1,120}$'
 
-say() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'app-registration.sh: %s\n' "$*" >&2; exit 1; }
 
 new_uuid() {
   if command -v uuidgen >/dev/null 2>&1; then uuidgen | tr '[:upper:]' '[:lower:]'
   else cat /proc/sys/kernel/random/uuid
   fi
-}
-
-json_str() {
-  local s=$1
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  printf '"%s"' "$s"
 }
 
 # The id the app already has for a role or scope value, else a new one: ids
@@ -89,13 +85,13 @@ main() {
   local tenant_id
   tenant_id=$(az account show --query tenantId -o tsv) || die "not logged in: run az login"
 
-  say "app registration ${APP_NAME}"
+  log "app registration ${APP_NAME}"
   app_id=$(az ad app list --display-name "$APP_NAME" --query '[0].appId' -o tsv)
   if [[ -z "$app_id" || "$app_id" == "None" ]]; then
     app_id=$(az ad app create --display-name "$APP_NAME" --sign-in-audience AzureADMyOrg --query appId -o tsv)
-    say "created, client id ${app_id}"
+    log "created, client id ${app_id}"
   else
-    say "exists, client id ${app_id}"
+    log "exists, client id ${app_id}"
   fi
   local object_id app_id_uri
   object_id=$(az ad app show --id "$app_id" --query id -o tsv)
@@ -137,12 +133,12 @@ EOF
 }
 EOF
 )
-  say "app roles ${ISSUE_ROLE} and ${VERIFY_ROLE}, ID URI ${app_id_uri}, v2 tokens"
+  log "app roles ${ISSUE_ROLE} and ${VERIFY_ROLE}, ID URI ${app_id_uri}, v2 tokens"
   az rest --method PATCH --uri "${GRAPH}/applications/${object_id}" --headers 'Content-Type=application/json' --body "$body" >/dev/null
   az rest --method PATCH --uri "${GRAPH}/applications/${object_id}" --headers 'Content-Type=application/json' \
     --body "{\"api\": $(api_json "$pre_authorized")}" >/dev/null
 
-  say "service principal (assignment required)"
+  log "service principal (assignment required)"
   local sp_id
   sp_id=$(az ad sp list --filter "appId eq '${app_id}'" --query '[0].id' -o tsv)
   if [[ -z "$sp_id" || "$sp_id" == "None" ]]; then
@@ -163,9 +159,9 @@ EOF
       existing=$(az rest --method GET --uri "${GRAPH}/servicePrincipals/${CALLER_PRINCIPAL_ID}/appRoleAssignments" \
         --query "value[?resourceId=='${sp_id}' && appRoleId=='${role_id}'].id | [0]" -o tsv)
       if [[ -n "$existing" && "$existing" != "None" ]]; then
-        say "${CALLER_PRINCIPAL_ID} already has ${role}"
+        log "${CALLER_PRINCIPAL_ID} already has ${role}"
       else
-        say "assigning ${role} to ${CALLER_PRINCIPAL_ID}"
+        log "assigning ${role} to ${CALLER_PRINCIPAL_ID}"
         az rest --method POST --uri "${GRAPH}/servicePrincipals/${CALLER_PRINCIPAL_ID}/appRoleAssignments" \
           --headers 'Content-Type=application/json' \
           --body "{\"principalId\": \"${CALLER_PRINCIPAL_ID}\", \"resourceId\": \"${sp_id}\", \"appRoleId\": \"${role_id}\"}" >/dev/null
