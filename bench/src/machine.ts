@@ -42,3 +42,34 @@ export function load (): Load {
   } catch {}
   return { loadAverage: loadavg().map((x) => Math.round(x * 100) / 100), uptime }
 }
+
+/** What a result file says of its run: the command, when, on what machine, how busy it was before and after. */
+export interface RunRecord {
+  command: string
+  startedAt: string
+  wallSeconds: number
+  machine: Machine
+  loadBefore: Load
+  loadAfter: Load
+}
+
+/** A benchmark run of `npm run <script>` (with this process's arguments), from now on. */
+export class BenchRun {
+  readonly started = new Date()
+  readonly loadBefore = load()
+
+  constructor (readonly script: string) {}
+
+  /** The record of the run, at its end (whole seconds). */
+  record (): RunRecord {
+    const args = process.argv.slice(2)
+    return {
+      command: `npm run ${this.script}${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
+      startedAt: this.started.toISOString(),
+      wallSeconds: Math.round((Date.now() - this.started.getTime()) / 1000),
+      machine: machine(),
+      loadBefore: this.loadBefore,
+      loadAfter: load()
+    }
+  }
+}

@@ -12,7 +12,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { repositoryRoot } from '@codegate/stack'
-import { load, machine } from './machine.js'
+import { BenchRun } from './machine.js'
 import { RECOMMENDED_NODE_FLAGS } from './scenarios/memory.js'
 import { runOverload, UNBOUNDED_ENV, type OverloadConfig } from './scenarios/overload.js'
 import { overloadMarkdown, replaceOverloadSection } from './overload-report.js'
@@ -37,9 +37,8 @@ async function main (): Promise<number> {
   const quick = values.quick
   const root = repositoryRoot()
   const outDir = values.out !== undefined ? resolve(values.out) : join(root, 'bench', 'results')
-  const started = new Date()
-  const loadBefore = load()
-  console.log(`bench:overload ${quick ? 'quick' : 'full'}; ${loadBefore.uptime}`)
+  const run = new BenchRun('bench:overload')
+  console.log(`bench:overload ${quick ? 'quick' : 'full'}; ${run.loadBefore.uptime}`)
   const figures = await runOverload({
     baseEnv: process.env,
     peakConcurrencies: values.peak !== undefined ? values.peak.split(',').map(Number) : quick ? [32, 64] : [16, 32, 64, 128],
@@ -51,16 +50,7 @@ async function main (): Promise<number> {
     nodeFlags: RECOMMENDED_NODE_FLAGS,
     log: (line) => { console.log(line) }
   })
-  const finished = new Date()
-  const result = {
-    command: `npm run bench:overload${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    startedAt: started.toISOString(),
-    wallSeconds: Math.round((finished.getTime() - started.getTime()) / 1000),
-    machine: machine(),
-    loadBefore,
-    loadAfter: load(),
-    figures
-  }
+  const result = { ...run.record(), figures }
   await mkdir(outDir, { recursive: true })
   const name = quick ? 'overload-quick' : 'overload'
   await writeFile(join(outDir, `${name}.json`), JSON.stringify(result, null, 2) + '\n')

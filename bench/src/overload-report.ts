@@ -1,14 +1,8 @@
 /** The overload section of docs/benchmarks.md, made from a run's result. */
-import type { Load, Machine } from './machine.js'
+import type { RunRecord } from './machine.js'
 import type { OverloadFigures } from './scenarios/overload.js'
 
-export interface OverloadResult {
-  command: string
-  startedAt: string
-  wallSeconds: number
-  machine: Machine
-  loadBefore: Load
-  loadAfter: Load
+export interface OverloadResult extends RunRecord {
   figures: OverloadFigures
 }
 

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { repositoryRoot } from '@codegate/stack'
 import type { Driver } from './children/load.js'
-import { load, machine } from './machine.js'
+import { BenchRun } from './machine.js'
 import { RECOMMENDED_NODE_FLAGS } from './scenarios/memory.js'
 import { runTracing } from './scenarios/tracing.js'
 
@@ -28,9 +28,8 @@ async function main (): Promise<number> {
   if (!['auto', 'builtin', 'autocannon'].includes(values.driver)) throw new Error(`unknown driver ${values.driver}`)
   const quick = values.quick
   const outDir = values.out !== undefined ? resolve(values.out) : join(repositoryRoot(), 'bench', 'results')
-  const started = new Date()
-  const loadBefore = load()
-  console.log(`bench:tracing ${quick ? 'quick' : 'full'}; ${loadBefore.uptime}`)
+  const run = new BenchRun('bench:tracing')
+  console.log(`bench:tracing ${quick ? 'quick' : 'full'}; ${run.loadBefore.uptime}`)
   const figures = await runTracing({
     baseEnv: process.env,
     driver: values.driver as Driver,
@@ -41,15 +40,7 @@ async function main (): Promise<number> {
     warmupMs: quick ? 500 : 1000,
     log: (line) => { console.log(line) }
   })
-  const result = {
-    command: `npm run bench:tracing${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    startedAt: started.toISOString(),
-    wallSeconds: Math.round((Date.now() - started.getTime()) / 1000),
-    machine: machine(),
-    loadBefore,
-    loadAfter: load(),
-    figures
-  }
+  const result = { ...run.record(), figures }
   await mkdir(outDir, { recursive: true })
   const file = join(outDir, quick ? 'tracing-quick.json' : 'tracing.json')
   await writeFile(file, JSON.stringify(result, null, 2) + '\n')
