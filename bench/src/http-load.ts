@@ -69,14 +69,17 @@ export interface LoopAnswer {
   head: () => string
 }
 
-export interface ClosedLoop {
-  url: string
-  /** The request's bytes, written as they are on every turn. */
-  wire: Buffer
-  connections: number
-  durationMs: number
-  /** Load first for this long, unmeasured. */
-  warmupMs: number
+/** The request's bytes, written as they are on every turn of the loop. */
+function wireOf (request: LoadRequest): Buffer {
+  const url = new URL(request.url)
+  const body = request.body !== undefined ? Buffer.from(request.body) : undefined
+  const extra = Object.entries(request.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+  const head = `${request.method ?? 'GET'} ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n${extra}` +
+    (body !== undefined ? `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n` : '') + '\r\n'
+  return body !== undefined ? Buffer.concat([Buffer.from(head), body]) : Buffer.from(head)
+}
+
+export interface ClosedLoop extends LoadRequest {
   /** Each answer; a number back holds that connection's next request for so many ms. */
   onAnswer: (answer: LoopAnswer) => number | undefined
   /** A socket error or a connection the server closed; `measured` as for answers. */
@@ -84,12 +87,13 @@ export interface ClosedLoop {
 }
 
 /**
- * The loop itself: `connections` keep-alive sockets, each writing `wire`
+ * The loop itself: `connections` keep-alive sockets, each writing the request
  * again as soon as its answer is in (or once onAnswer's delay has passed),
  * reconnecting when the server closes, until the measured window ends.
  */
 export async function runClosedLoop (loop: ClosedLoop): Promise<void> {
   const url = new URL(loop.url)
+  const wire = wireOf(loop)
   const measureFrom = performance.now() + loop.warmupMs
   const measureTo = measureFrom + loop.durationMs
   const measured = (now: number): boolean => now >= measureFrom && now <= measureTo
@@ -104,7 +108,7 @@ export async function runClosedLoop (loop: ClosedLoop): Promise<void> {
         const next = (): void => {
           if (stop || performance.now() >= measureTo) { stop = true; socket.destroy(); return }
           sentAt = performance.now()
-          socket.write(loop.wire)
+          socket.write(wire)
         }
         socket.on('connect', next)
         socket.on('data', (chunk: Buffer) => {
@@ -143,24 +147,12 @@ export async function runClosedLoop (loop: ClosedLoop): Promise<void> {
 }
 
 export async function runBuiltin (request: LoadRequest): Promise<LoadResult> {
-  const url = new URL(request.url)
-  const method = request.method ?? 'GET'
-  const body = request.body !== undefined ? Buffer.from(request.body) : undefined
-  const extra = Object.entries(request.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('')
-  const head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n${extra}` +
-    (body !== undefined ? `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n` : '') + '\r\n'
-  const wire = body !== undefined ? Buffer.concat([Buffer.from(head), body]) : Buffer.from(head)
-
   const latencies: number[] = []
   const statuses: Record<string, number> = {}
   let ok = 0
   let errors = 0
   await runClosedLoop({
-    url: request.url,
-    wire,
-    connections: request.connections,
-    durationMs: request.durationMs,
-    warmupMs: request.warmupMs,
+    ...request,
     onAnswer: ({ status, latencyMs, measured }) => {
       if (!measured) return undefined
       statuses[status] = (statuses[status] ?? 0) + 1

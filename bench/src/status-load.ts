@@ -45,7 +45,6 @@ export interface StatusLoadResult {
 const RETRY_AFTER = /\r\nretry-after:\s*(\d+)/i
 
 export async function runStatusLoad (request: StatusLoadRequest): Promise<StatusLoadResult> {
-  const url = new URL(request.url)
   const ok: number[] = []
   const shed: number[] = []
   const statuses: Record<string, number> = {}
@@ -54,11 +53,7 @@ export async function runStatusLoad (request: StatusLoadRequest): Promise<Status
   const loopDelay = monitorEventLoopDelay({ resolution: 10 })
   loopDelay.enable()
   await runClosedLoop({
-    url: request.url,
-    wire: Buffer.from(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n${Object.entries(request.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`),
-    connections: request.connections,
-    durationMs: request.durationMs,
-    warmupMs: request.warmupMs,
+    ...request,
     onAnswer: ({ status, latencyMs, measured, head }) => {
       const retryAfter = status === 503 ? RETRY_AFTER.exec(head())?.[1] : undefined
       if (measured) {
