@@ -13,6 +13,7 @@ import type { StorageConfig } from '@codegate/shared/config'
 import { encodeMessage } from '@codegate/shared/message'
 import { serve } from '../child.js'
 import { round, summarize, type LatencySummary } from '../stats.js'
+import { storageConfig } from '../system.js'
 
 export interface BareGetcodeRequest {
   concurrency: number
@@ -52,13 +53,8 @@ async function once (state: State, ttlMs: number): Promise<void> {
 
 serve<BareGetcodeRequest, BareGetcodeResult, State>(
   async () => {
-    const config: StorageConfig = {
-      auth: { kind: 'connection-string', connectionString: process.env.BENCH_CONNECTION_STRING as string, queueName: process.env.BENCH_QUEUE_NAME ?? 'code-requests' },
-      tableName: 'codes',
-      messageEncoding: 'base64',
-      codeTtlSeconds: 600,
-      storageTimeoutMs: 5000
-    }
+    // The bench's storage settings (queue and table names), with the api's 5 s storage timeout.
+    const config: StorageConfig = { ...storageConfig(process.env.BENCH_CONNECTION_STRING as string, process.env.BENCH_QUEUE_NAME), storageTimeoutMs: 5000 }
     const queues = createQueues(config)
     await queues.queue.createIfNotExists()
     return { state: { queues, hasher: randomHasher(), endpoint: process.env.BENCH_THIRD_PARTY as string, key: process.env.BENCH_THIRD_PARTY_KEY as string } }
