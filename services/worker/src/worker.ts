@@ -307,14 +307,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
         return
       } catch (err) {
         if (this.closing) return
-        this.lastStepAt = Date.now()
-        this.stats.errors++
-        const retryInMs = this.failing.next()
-        this.log.warn({ err, retryInMs }, 'worker.setup.failed')
-        await this.sleep(retryInMs)
-        this.lastStepAt = Date.now()
+        await this.backOff(err, 'worker.setup.failed')
       }
     }
+  }
+
+  /** A setup or receive that failed: counted, logged with when it is tried again, and waited out. */
+  private async backOff (err: unknown, event: string): Promise<void> {
+    this.lastStepAt = Date.now()
+    this.stats.errors++
+    const retryInMs = this.failing.next()
+    this.log.warn({ err, retryInMs }, event)
+    await this.sleep(retryInMs)
+    this.lastStepAt = Date.now()
   }
 
   private async poll (): Promise<void> {
@@ -355,11 +360,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         items = response.receivedMessageItems
       } catch (err) {
         if (this.closing) break
-        this.lastStepAt = Date.now()
-        this.stats.errors++
-        const retryInMs = this.failing.next()
-        this.log.warn({ err, retryInMs }, 'poll.failed')
-        await this.sleep(retryInMs)
+        await this.backOff(err, 'poll.failed')
         continue
       }
       this.stats.lastPollAt = new Date()
