@@ -370,53 +370,45 @@ function vaultPlan (w: Wiring, port: number): ServicePlan {
   }
 }
 
-function numberApiPlan (w: Wiring, port: number): ServicePlan {
+/** A plain-HTTP service on the wiring's host, ready once GET `readyPath` answers 2xx. */
+function httpPlan (w: Wiring, kind: ServiceKind, name: string, port: number, readyPath: string, wiring: Record<string, string>): ServicePlan {
   const url = `http://${w.host}:${port}`
-  return { kind: 'numberApi', name: 'number-api', port, url, wiring: { HOST: w.host, PORT: String(port), THIRD_PARTY_API_KEYS: w.key }, ready: { url: `${url}/healthz` } }
+  return { kind, name, port, url, wiring, ready: { url: `${url}${readyPath}` } }
+}
+
+/** The name of the i-th of several instances: api, api-2, api-3, … */
+const nth = (name: string, i: number): string => (i === 0 ? name : `${name}-${i + 1}`)
+
+function numberApiPlan (w: Wiring, port: number): ServicePlan {
+  return httpPlan(w, 'numberApi', 'number-api', port, '/healthz', { HOST: w.host, PORT: String(port), THIRD_PARTY_API_KEYS: w.key })
 }
 
 function apiPlan (w: Wiring, port: number, i: number): ServicePlan {
-  const url = `http://${w.host}:${port}`
-  return {
-    kind: 'api',
-    name: i === 0 ? 'api' : `api-${i + 1}`,
-    port,
-    url,
-    wiring: {
-      ...w.storage,
-      HOST: w.host,
-      PORT: String(port),
-      KEY_VAULT_URL: w.vaultUrl,
-      KEY_VAULT_CA_FILE: w.folders.caFile,
-      THIRD_PARTY_API_ENDPOINT: w.thirdParty,
-      // Callers need dev-vault's tokens (AUTH_MODE=none in env or serviceEnv turns this off).
-      AUTH_ISSUER: w.auth.issuer,
-      AUTH_AUDIENCE: w.auth.audience,
-      AUTH_CA_FILE: w.folders.caFile
-    },
-    // Ready on /readyz, not /healthz: it holds once queue, table and the third-party key are there, so getcode works.
-    ready: { url: `${url}/readyz` }
-  }
+  // Ready on /readyz, not /healthz: it holds once queue, table and the third-party key are there, so getcode works.
+  return httpPlan(w, 'api', nth('api', i), port, '/readyz', {
+    ...w.storage,
+    HOST: w.host,
+    PORT: String(port),
+    KEY_VAULT_URL: w.vaultUrl,
+    KEY_VAULT_CA_FILE: w.folders.caFile,
+    THIRD_PARTY_API_ENDPOINT: w.thirdParty,
+    // Callers need dev-vault's tokens (AUTH_MODE=none in env or serviceEnv turns this off).
+    AUTH_ISSUER: w.auth.issuer,
+    AUTH_AUDIENCE: w.auth.audience,
+    AUTH_CA_FILE: w.folders.caFile
+  })
 }
 
 function workerPlan (w: Wiring, port: number, i: number, connectionString: string): ServicePlan {
-  const url = `http://${w.host}:${port}`
-  return {
-    kind: 'worker',
-    name: i === 0 ? 'worker' : `worker-${i + 1}`,
-    port,
-    url,
-    wiring: {
-      ...w.storage,
-      STORAGE_CONNECTION_STRING: connectionString,
-      // To hash the codes of the original sample's messages.
-      KEY_VAULT_URL: w.vaultUrl,
-      KEY_VAULT_CA_FILE: w.folders.caFile,
-      WORKER_HEALTH_HOST: w.host,
-      WORKER_HEALTH_PORT: String(port)
-    },
-    ready: { url: `${url}/healthz` }
-  }
+  return httpPlan(w, 'worker', nth('worker', i), port, '/healthz', {
+    ...w.storage,
+    STORAGE_CONNECTION_STRING: connectionString,
+    // To hash the codes of the original sample's messages.
+    KEY_VAULT_URL: w.vaultUrl,
+    KEY_VAULT_CA_FILE: w.folders.caFile,
+    WORKER_HEALTH_HOST: w.host,
+    WORKER_HEALTH_PORT: String(port)
+  })
 }
 
 /** Starts every service of `list` at once; one failure aborts the others' waits, so none is left starting unseen. */
