@@ -72,11 +72,15 @@ const attributesOf = (list: KeyValue[] | undefined): Record<string, unknown> =>
 const hexId = (id: string | undefined): string | undefined =>
   id === undefined || id === '' ? undefined : /^[0-9a-f]+$/.test(id) ? id : Buffer.from(id, 'base64').toString('hex')
 
+/** The service.name of an export's resource (traces and metrics alike). */
+const serviceOf = (resource: { attributes?: KeyValue[] } | undefined): string =>
+  String(attributesOf(resource?.attributes)['service.name'] ?? 'unknown')
+
 /** Spans of one export request, flattened. */
 export function flattenExport (body: ExportRequest): ReceivedSpan[] {
   const out: ReceivedSpan[] = []
   for (const rs of body.resourceSpans ?? []) {
-    const service = String(attributesOf(rs.resource?.attributes)['service.name'] ?? 'unknown')
+    const service = serviceOf(rs.resource)
     for (const ss of rs.scopeSpans ?? []) {
       for (const s of ss.spans ?? []) {
         const parentSpanId = hexId(s.parentSpanId)
@@ -111,7 +115,7 @@ interface MetricsRequest {
 export function flattenMetrics (body: MetricsRequest): ReceivedMetricPoint[] {
   const out: ReceivedMetricPoint[] = []
   for (const rm of body.resourceMetrics ?? []) {
-    const service = String(attributesOf(rm.resource?.attributes)['service.name'] ?? 'unknown')
+    const service = serviceOf(rm.resource)
     for (const sm of rm.scopeMetrics ?? []) {
       for (const m of sm.metrics ?? []) {
         for (const p of [...(m.sum?.dataPoints ?? []), ...(m.gauge?.dataPoints ?? [])]) {
