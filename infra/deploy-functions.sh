@@ -41,19 +41,9 @@ Usage: infra/deploy-functions.sh [--help]
 Environment (defaults in brackets):
   LOCATION                   Azure region with Flex Consumption [the existing group's
                              region, else westeurope] (az functionapp list-flexconsumption-locations)
-  RESOURCE_GROUP             resource group, created if missing [codegate-rg];
-                             an existing one keeps its region and tags
-  NAME_PREFIX                prefix of resource names, 3-20 of a-z 0-9 - [codegate]
-  THIRD_PARTY_API_ENDPOINT   RandomNumber URL (prompted when unset and interactive);
-                             refused if it carries a key (code=...)
-  THIRD_PARTY_API_KEY        its function key; stored in Key Vault. Prompted when
-                             unset, interactive and the secret does not exist yet
-  AUTH_ISSUER, AUTH_AUDIENCE who may call the api: what infra/app-registration.sh
-                             prints (eval "$(infra/app-registration.sh | grep '^AUTH_')");
-                             required unless AUTH_MODE=none
-  AUTH_ISSUE_ROLE / AUTH_VERIFY_ROLE  app roles [Codes.Issue / Codes.Verify]
-  AUTH_MODE                  entra (default) | none: getcode and sign-in open to
-                             anyone who reaches the api, as in the original sample
+EOF
+  usage_shared_inputs
+  cat <<'EOF'
   QUEUE_SHARDS               queues the codes are spread over, 1-64 [1]; the worker
                              app gets one queue trigger per shard. Must match
                              the container apps' when both hostings share the queues

@@ -31,19 +31,9 @@ Usage: infra/deploy.sh [--help]
 
 Environment (defaults in brackets):
   LOCATION                   Azure region [the existing group's region, else westeurope]
-  RESOURCE_GROUP             resource group, created if missing [codegate-rg];
-                             an existing one keeps its region and tags
-  NAME_PREFIX                prefix of resource names, 3-20 of a-z 0-9 - [codegate]
-  THIRD_PARTY_API_ENDPOINT   RandomNumber URL (prompted when unset and interactive);
-                             refused if it carries a key (code=...)
-  THIRD_PARTY_API_KEY        its function key; stored in Key Vault. Prompted when
-                             unset, interactive and the secret does not exist yet
-  AUTH_ISSUER, AUTH_AUDIENCE who may call the api: what infra/app-registration.sh
-                             prints (eval "$(infra/app-registration.sh | grep '^AUTH_')");
-                             required unless AUTH_MODE=none
-  AUTH_ISSUE_ROLE / AUTH_VERIFY_ROLE  app roles [Codes.Issue / Codes.Verify]
-  AUTH_MODE                  entra (default) | none: getcode and sign-in open to
-                             anyone who reaches the api, as in the original sample
+EOF
+  usage_shared_inputs
+  cat <<'EOF'
   IMAGE_TAG                  image tag [<git short commit>-<UTC timestamp>]
   BUILD_WITH                 acr: az acr build (default) | docker: local docker
                              build and push (free-trial subscriptions refuse ACR
@@ -214,28 +204,22 @@ EOF
 
 # ARM body (Microsoft.App/containerApps) of the api or the worker.
 app_json() {
-  local app=$1 image ingress env probes scale identity cpu memory
+  local app=$1 image ingress='' env probes scale identity cpu memory port
   case "$app" in
     api)
-      image="${registry_server}/codegate/api:${IMAGE_TAG}"
-      identity=$api_identity_id
-      cpu=$API_CPU memory=$API_MEMORY
+      identity=$api_identity_id cpu=$API_CPU memory=$API_MEMORY port=$API_PORT
       ingress="\"ingress\": {\"external\": true, \"targetPort\": ${API_PORT}, \"transport\": \"auto\", \"allowInsecure\": false},"
-      env=$(with_insights_env "$(api_env | env_json)")
-      probes=$(probes_json "$API_PORT")
       scale="{\"minReplicas\": ${API_MIN_REPLICAS}, \"maxReplicas\": ${API_MAX_REPLICAS}, \"rules\": [{\"name\": \"http\", \"http\": {\"metadata\": {\"concurrentRequests\": \"50\"}}}]}"
       ;;
     worker)
-      image="${registry_server}/codegate/worker:${IMAGE_TAG}"
-      identity=$worker_identity_id
-      cpu=$WORKER_CPU memory=$WORKER_MEMORY
-      ingress=''
-      env=$(with_insights_env "$(worker_env | env_json)")
-      probes=$(probes_json "$WORKER_HEALTH_PORT")
+      identity=$worker_identity_id cpu=$WORKER_CPU memory=$WORKER_MEMORY port=$WORKER_HEALTH_PORT
       scale="{\"minReplicas\": ${WORKER_MIN_REPLICAS}, \"maxReplicas\": ${WORKER_MAX_REPLICAS}, \"rules\": $(worker_scale_rules)}"
       ;;
     *) die "unknown app: $app" ;;
   esac
+  image="${registry_server}/codegate/${app}:${IMAGE_TAG}"
+  env=$(with_insights_env "$("${app}_env" | env_json)")
+  probes=$(probes_json "$port")
   cat <<EOF
 {
   "location": $(json_str "$LOCATION"),

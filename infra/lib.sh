@@ -21,6 +21,25 @@
   readonly STORAGE_API_VERSION=2023-05-01
 }
 
+# The --help lines of the inputs both deploy scripts take alike (their usage prints them).
+usage_shared_inputs() {
+  cat <<'EOF'
+  RESOURCE_GROUP             resource group, created if missing [codegate-rg];
+                             an existing one keeps its region and tags
+  NAME_PREFIX                prefix of resource names, 3-20 of a-z 0-9 - [codegate]
+  THIRD_PARTY_API_ENDPOINT   RandomNumber URL (prompted when unset and interactive);
+                             refused if it carries a key (code=...)
+  THIRD_PARTY_API_KEY        its function key; stored in Key Vault. Prompted when
+                             unset, interactive and the secret does not exist yet
+  AUTH_ISSUER, AUTH_AUDIENCE who may call the api: what infra/app-registration.sh
+                             prints (eval "$(infra/app-registration.sh | grep '^AUTH_')");
+                             required unless AUTH_MODE=none
+  AUTH_ISSUE_ROLE / AUTH_VERIFY_ROLE  app roles [Codes.Issue / Codes.Verify]
+  AUTH_MODE                  entra (default) | none: getcode and sign-in open to
+                             anyone who reaches the api, as in the original sample
+EOF
+}
+
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; exit 1; }
 
