@@ -90,13 +90,15 @@ export interface ClosedLoop extends LoadRequest {
  * The loop itself: `connections` keep-alive sockets, each writing the request
  * again as soon as its answer is in (or once onAnswer's delay has passed),
  * reconnecting when the server closes, until the measured window ends.
+ * Gives the count of the measured answers by status.
  */
-export async function runClosedLoop (loop: ClosedLoop): Promise<void> {
+export async function runClosedLoop (loop: ClosedLoop): Promise<Record<string, number>> {
   const url = new URL(loop.url)
   const wire = wireOf(loop)
   const measureFrom = performance.now() + loop.warmupMs
   const measureTo = measureFrom + loop.durationMs
   const measured = (now: number): boolean => now >= measureFrom && now <= measureTo
+  const statuses: Record<string, number> = {}
   let stop = false
 
   const runConnection = async (): Promise<void> => {
@@ -117,6 +119,7 @@ export async function runClosedLoop (loop: ClosedLoop): Promise<void> {
             const parsed = parseResponse(buf)
             if (parsed === undefined) return
             const now = performance.now()
+            if (measured(now)) statuses[parsed.status] = (statuses[parsed.status] ?? 0) + 1
             const answer = buf
             const delayMs = loop.onAnswer({
               status: parsed.status,
@@ -144,18 +147,17 @@ export async function runClosedLoop (loop: ClosedLoop): Promise<void> {
   const timer = setTimeout(() => { stop = true }, loop.warmupMs + loop.durationMs + 50)
   await Promise.all(Array.from({ length: loop.connections }, runConnection))
   clearTimeout(timer)
+  return statuses
 }
 
 export async function runBuiltin (request: LoadRequest): Promise<LoadResult> {
   const latencies: number[] = []
-  const statuses: Record<string, number> = {}
   let ok = 0
   let errors = 0
-  await runClosedLoop({
+  const statuses = await runClosedLoop({
     ...request,
     onAnswer: ({ status, latencyMs, measured }) => {
       if (!measured) return undefined
-      statuses[status] = (statuses[status] ?? 0) + 1
       if (status >= 200 && status < 300) {
         ok++
         latencies.push(latencyMs)

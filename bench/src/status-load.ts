@@ -47,17 +47,15 @@ const RETRY_AFTER = /\r\nretry-after:\s*(\d+)/i
 export async function runStatusLoad (request: StatusLoadRequest): Promise<StatusLoadResult> {
   const ok: number[] = []
   const shed: number[] = []
-  const statuses: Record<string, number> = {}
   let shedWithRetryAfter = 0
   let socketErrors = 0
   const loopDelay = monitorEventLoopDelay({ resolution: 10 })
   loopDelay.enable()
-  await runClosedLoop({
+  const statuses = await runClosedLoop({
     ...request,
     onAnswer: ({ status, latencyMs, measured, head }) => {
       const retryAfter = status === 503 ? RETRY_AFTER.exec(head())?.[1] : undefined
       if (measured) {
-        statuses[status] = (statuses[status] ?? 0) + 1
         if (status === 200) ok.push(latencyMs)
         if (status === 503) {
           shed.push(latencyMs)
