@@ -13,12 +13,11 @@
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---------------------------------------------------------------------------
-FROM ${NODE_IMAGE} AS build
+# The manifests npm ci reads: the lockfile and every workspace's package.json
+# (npm ci checks every workspace against the lockfile, so all are needed).
+FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
-ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
-# Manifests first, so the install layer is reused until dependencies change.
-# npm ci checks every workspace against the lockfile, so all of them are copied.
-COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
+COPY package.json package-lock.json ./
 COPY packages/shared/package.json packages/shared/
 COPY packages/stack/package.json packages/stack/
 COPY packages/shared-integration/package.json packages/shared-integration/
@@ -29,6 +28,14 @@ COPY services/dev-vault/package.json services/dev-vault/
 COPY services/functions/package.json services/functions/
 COPY bench/package.json bench/
 COPY soak/package.json soak/
+
+# ---------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+# Manifests first, so the install layer is reused until dependencies change.
+COPY --from=manifests /app ./
+COPY tsconfig.json tsconfig.base.json ./
 # No dependency has an install script; refusing them keeps the build hermetic.
 RUN npm ci --ignore-scripts
 COPY packages packages
@@ -41,17 +48,7 @@ RUN npx tsc -b services/api services/worker services/number-api services/dev-vau
 FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app
 ENV NODE_ENV=production NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
-COPY package.json package-lock.json ./
-COPY packages/shared/package.json packages/shared/
-COPY packages/stack/package.json packages/stack/
-COPY packages/shared-integration/package.json packages/shared-integration/
-COPY services/api/package.json services/api/
-COPY services/worker/package.json services/worker/
-COPY services/number-api/package.json services/number-api/
-COPY services/dev-vault/package.json services/dev-vault/
-COPY services/functions/package.json services/functions/
-COPY bench/package.json bench/
-COPY soak/package.json soak/
+COPY --from=manifests /app ./
 
 # ---------------------------------------------------------------------------
 FROM runtime AS api
