@@ -6,10 +6,10 @@
  * real answer to a stale pop receipt.
  */
 import t from 'tap'
-import { CodesTable, createTableClient, encodeMessage } from '@codegate/shared'
-import { connectionStringFor, startAzurite, startHoldingProxy } from '@codegate/stack'
+import { encodeMessage } from '@codegate/shared'
+import { startAzurite } from '@codegate/stack'
 import { startWorker } from '../src/index.js'
-import { activate, captureLogger, freshNames, storageFor, waitFor, workerConfig } from './fixtures/helpers.js'
+import { activate, captureLogger, freshNames, heldTable, storageFor, waitFor, workerConfig } from './fixtures/helpers.js'
 
 const azurite = await startAzurite()
 t.teardown(async () => { await azurite.stop() })
@@ -19,13 +19,10 @@ t.test('a message received again elsewhere while the worker was slow: the worker
   // One message in flight at most, so the worker does not receive its own message again.
   const config = workerConfig(azurite.connectionString, names, { WORKER_VISIBILITY_TIMEOUT_SECONDS: '1', WORKER_MAX_IN_FLIGHT: '1', WORKER_BATCH_SIZE: '1' })
   const { queues, table } = await storageFor(config)
-  let release: () => void = () => {}
-  const released = new Promise<void>((resolve) => { release = resolve })
-  const held = await startHoldingProxy(azurite.tablePort, async ({ method, url }) => { if (method === 'POST' && url.includes(`/${names.tableName}`)) await released })
-  t.teardown(async () => { release(); await held.close() })
-  const slowTable = new CodesTable(createTableClient({ ...config, auth: { kind: 'connection-string', connectionString: connectionStringFor('127.0.0.1', azurite.queuePort, held.port), queueName: names.queueName } }))
+  const held = await heldTable(azurite, config, names)
+  t.teardown(held.close)
   const { log, lines } = captureLogger()
-  const worker = await startWorker(config, { logger: log, table: slowTable })
+  const worker = await startWorker(config, { logger: log, table: held.table })
   t.teardown(worker.close)
 
   const message = activate(120_000)
@@ -36,7 +33,7 @@ t.test('a message received again elsewhere while the worker was slow: the worker
     (await queues.queue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 120 })).receivedMessageItems[0], 60_000, 200)
   t.equal(again.dequeueCount, 2, 'received a second time')
 
-  release()
+  held.release()
   const activated = await waitFor('the worker to finish', () => lines.find((l) => l.msg === 'code.activated'), 60_000, 20)
   t.match(activated, { inserted: true, lost: true }, 'the row is written; the stale pop receipt is recognised, not an error')
   t.equal(worker.stats.errors, 0, 'no failure, no retry')

@@ -7,13 +7,14 @@ import t from 'tap'
 import {
   AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential
 } from '@azure/storage-queue'
-import { connectionStringFor, DEV_ACCOUNT_KEY, startAzurite, startHoldingProxy, startHungEndpoint, startTcpProxy } from '@codegate/stack'
-import { checkSignIn, codeIdOf, CodesTable, createTableClient, encodeMessage, encodeSampleMessage, generateCode } from '@codegate/shared'
+import { connectionStringFor, DEV_ACCOUNT_KEY, startAzurite, startHungEndpoint, startTcpProxy } from '@codegate/stack'
+import { checkSignIn, codeIdOf, encodeMessage, encodeSampleMessage, generateCode } from '@codegate/shared'
 import { startHealthServer, startWorker, Worker } from '../src/index.js'
 import {
   activate,
   captureLogger,
   freshNames,
+  heldTable,
   presentCodes,
   queueLength,
   codeHashKeys,
@@ -225,13 +226,10 @@ t.test('close() is idempotent and waits for messages in flight', async (t) => {
   const config = workerConfig(azurite.connectionString, names)
   const { queues, table } = await storageFor(config)
   // The worker's table answers no insert until the test lets it: close() comes with work in flight, for certain.
-  let release: () => void = () => {}
-  const released = new Promise<void>((resolve) => { release = resolve })
-  const held = await startHoldingProxy(azurite.tablePort, async ({ method, url }) => { if (method === 'POST' && url.includes(`/${names.tableName}`)) await released })
-  t.teardown(async () => { release(); await held.close() })
-  const slowTable = new CodesTable(createTableClient({ ...config, auth: { kind: 'connection-string', connectionString: connectionStringFor('127.0.0.1', azurite.queuePort, held.port), queueName: names.queueName } }))
+  const held = await heldTable(azurite, config, names)
+  t.teardown(held.close)
   const { log, lines } = captureLogger()
-  const worker = await startWorker(config, { logger: log, table: slowTable })
+  const worker = await startWorker(config, { logger: log, table: held.table })
   const codes = await sendActivates(queues, 20, 120_000)
   await waitFor('work in flight', () => worker.stats.inFlight > 0, 30_000, 5)
   const inFlight = worker.stats.inFlight
@@ -240,7 +238,7 @@ t.test('close() is idempotent and waits for messages in flight', async (t) => {
   const closing = Promise.all([worker.close(), worker.close()]).then(() => { closed = true })
   await new Promise((resolve) => setTimeout(resolve, 200))
   t.notOk(closed, 'close() waits while the inserts are held')
-  release()
+  held.release()
   await closing
   await worker.close()
   t.equal(worker.stats.inFlight, 0)
