@@ -40,6 +40,17 @@ usage_shared_inputs() {
 EOF
 }
 
+# Defaults of the region, group, prefix and third-party inputs both deploy scripts take;
+# LOCATION_GIVEN keeps LOCATION as the user gave it (create_group reads it).
+read_shared_inputs() {
+  LOCATION_GIVEN="${LOCATION:-}"
+  LOCATION="${LOCATION:-westeurope}"
+  RESOURCE_GROUP="${RESOURCE_GROUP:-codegate-rg}"
+  NAME_PREFIX="${NAME_PREFIX:-codegate}"
+  THIRD_PARTY_API_ENDPOINT="${THIRD_PARTY_API_ENDPOINT:-}"
+  THIRD_PARTY_API_KEY="${THIRD_PARTY_API_KEY:-}"
+}
+
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; exit 1; }
 
