@@ -276,15 +276,8 @@ app_settings() {
     printf '%s\n' \
       "THIRD_PARTY_API_SECRET_NAME=${SECRET_NAME}" \
       "THIRD_PARTY_API_ENDPOINT=${THIRD_PARTY_API_ENDPOINT}" \
-      "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}" \
-      "AUTH_MODE=${AUTH_MODE}"
-    if [[ "$AUTH_MODE" == entra ]]; then
-      printf '%s\n' \
-        "AUTH_ISSUER=${AUTH_ISSUER}" \
-        "AUTH_AUDIENCE=${AUTH_AUDIENCE}" \
-        "AUTH_ISSUE_ROLE=${AUTH_ISSUE_ROLE}" \
-        "AUTH_VERIFY_ROLE=${AUTH_VERIFY_ROLE}"
-    fi
+      "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}"
+    caller_auth_settings
   fi
 }
 

@@ -128,15 +128,8 @@ api_env() {
     "STORAGE_TABLE_URL=${table_url}" \
     "SIGNIN_LIMITS_TABLE_NAME=${LIMITS_TABLE_NAME}" \
     "QUEUE_SHARDS=${QUEUE_SHARDS}" \
-    "TRACES_SAMPLE_RATIO=${TRACE_SAMPLE_RATIO:-0.05}" \
-    "AUTH_MODE=${AUTH_MODE}"
-  if [[ "$AUTH_MODE" == entra ]]; then
-    printf '%s\n' \
-      "AUTH_ISSUER=${AUTH_ISSUER}" \
-      "AUTH_AUDIENCE=${AUTH_AUDIENCE}" \
-      "AUTH_ISSUE_ROLE=${AUTH_ISSUE_ROLE}" \
-      "AUTH_VERIFY_ROLE=${AUTH_VERIFY_ROLE}"
-  fi
+    "TRACES_SAMPLE_RATIO=${TRACE_SAMPLE_RATIO:-0.05}"
+  caller_auth_settings
 }
 
 # Environment of the worker container (schemas.worker). At info it writes one

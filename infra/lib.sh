@@ -239,3 +239,16 @@ write_secret() {
     sleep "$POLL_SECONDS"
   done
 }
+
+# The settings of who may call the api (the callerAuth variables of packages/shared/src/config.ts),
+# NAME=VALUE lines, as read_caller_auth read them.
+caller_auth_settings() {
+  printf '%s\n' "AUTH_MODE=${AUTH_MODE}"
+  if [[ "$AUTH_MODE" == entra ]]; then
+    printf '%s\n' \
+      "AUTH_ISSUER=${AUTH_ISSUER}" \
+      "AUTH_AUDIENCE=${AUTH_AUDIENCE}" \
+      "AUTH_ISSUE_ROLE=${AUTH_ISSUE_ROLE}" \
+      "AUTH_VERIFY_ROLE=${AUTH_VERIFY_ROLE}"
+  fi
+}
