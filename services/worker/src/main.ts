@@ -22,6 +22,8 @@ const telemetry = tracingEnabled(config)
   ? await (await import('@codegate/shared/telemetry')).startTelemetry({
     serviceName: 'codegate-worker',
     tracesSampleRatio: config.tracesSampleRatio ?? 1,
+    ...(config.metricExportIntervalMs !== undefined ? { metricIntervalMs: config.metricExportIntervalMs } : {}),
+    ...(config.metricExportTimeoutMs !== undefined ? { metricTimeoutMs: config.metricExportTimeoutMs } : {}),
     ...(config.otlpEndpoint !== undefined ? { otlpEndpoint: config.otlpEndpoint } : {}),
     ...(config.azureMonitorConnectionString !== undefined ? { azureMonitorConnectionString: config.azureMonitorConnectionString } : {})
   })
