@@ -297,13 +297,13 @@ type Activations = Omit<Analysis['codes'], 'planned' | 'issued' | 'skipped' | 'w
   latencyOf: Map<number, number>
 }
 
-/** When each code became valid: the earlier of the first table read that found it and the worker's log line. */
+/** When each code became valid: the earlier of the first table read that found it and the worker's activated event. */
 function activations (ctx: Context): Activations {
   const { record, bounds, examples } = ctx
   const out: Activations = { activation: [], activationInWindow: [], validWithinBound: 0, validLateInWindow: 0, lateOutsideWindow: 0, neverValid: 0, inActivationWindow: 0, activatedOnRedelivery: 0, latencyOf: new Map() }
   for (const c of record.codes) {
     const ev = eventsOf(ctx, c)
-    const loggedAt = firstTime(ev, 'activated')
+    const announcedAt = firstTime(ev, 'activated')
     if (ev?.some((e) => e.name === 'activated' && e.dequeueCount > 1) === true) out.activatedOnRedelivery++
     const inWindow = ctx.windows.some(({ w }) => within(c.issuedAt, w.activation))
     if (inWindow) out.inActivationWindow++
@@ -312,7 +312,7 @@ function activations (ctx: Context): Activations {
       examples.add('never-valid', describe(c, `issued +${ctx.at(c.issuedAt)} s, ${c.absentReads} reads found no row, ${c.readErrors} failed${ev?.some((e) => e.name === 'dropped') === true ? ', dropped as late by the worker' : ''}`))
       continue
     }
-    const latency = Math.max(0, Math.min(c.seenAt, loggedAt ?? Number.POSITIVE_INFINITY) - c.issuedAt)
+    const latency = Math.max(0, Math.min(c.seenAt, announcedAt ?? Number.POSITIVE_INFINITY) - c.issuedAt)
     out.latencyOf.set(c.n, latency)
     ;(inWindow ? out.activationInWindow : out.activation).push(latency)
     if (latency <= bounds.activationMs) out.validWithinBound++

@@ -37,8 +37,8 @@ export interface RunHooks {
 
 /**
  * The first read of a code's row, after issue: early enough to time most
- * activations even when the worker's log line is lost (a SIGKILL between the
- * insert and the log), late enough that most codes need only this one read.
+ * activations even when the worker's activated event is lost (a SIGKILL between the
+ * insert and the event), late enough that most codes need only this one read.
  */
 const FIRST_READ_MS = 500
 /** How often an unseen code's row is read again until it shows up. */
