@@ -5,13 +5,13 @@
  * --enable-source-maps, which `npm start` adds and which costs memory), with
  * the environment startLocalSystem wired for them. Each worker's typed
  * events (activated, expired, ...) come over an IPC channel
- * (@codegate/worker/event-channel) and are counted, so a scenario can wait for
+ * (@codegate/shared/worker-events) and are counted, so a scenario can wait for
  * codes without reading storage itself or parsing log lines.
  */
 import { join } from 'node:path'
 import type { StorageConfig } from '@codegate/shared/config'
 import { repositoryRoot, startLocalSystem, startProcess, freePort, type LocalSystem, type ManagedProcess } from '@codegate/stack'
-import { decodeWorkerEvents, type WorkerEventRecord } from '@codegate/worker/event-channel'
+import { decodeWorkerEvents, type WorkerEventRecord } from '@codegate/shared/worker-events'
 import type { ApiCaller } from './client.js'
 
 export interface SystemOptions {

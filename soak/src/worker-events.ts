@@ -1,10 +1,10 @@
 /**
  * What the workers did, from their typed events: each worker is started with
  * an IPC channel (startLocalSystem's onWorkerMessage) over which it sends them
- * (@codegate/worker/event-channel). Nothing here reads a log line; logs.ts
+ * (@codegate/shared/worker-events). Nothing here reads a log line; logs.ts
  * still scans every line for secrets and codes.
  */
-import { decodeWorkerEvents, type WorkerEventRecord } from '@codegate/worker/event-channel'
+import { decodeWorkerEvents, type WorkerEventRecord } from '@codegate/shared/worker-events'
 
 /** One event about one message, and the worker process that announced it. */
 export type WorkerEvent = Extract<WorkerEventRecord, { messageId: string }> & { process: string }

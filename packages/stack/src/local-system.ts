@@ -120,7 +120,7 @@ export interface LocalSystemOptions {
   onLine?: (name: string, line: string) => void
   /**
    * Opens an IPC channel to each worker and hands over what it sends: its
-   * typed events (decode them with @codegate/worker/event-channel's
+   * typed events (decode them with @codegate/shared/worker-events's
    * decodeWorkerEvents). Names as for onLine.
    */
   onWorkerMessage?: (name: string, message: unknown) => void
