@@ -3,8 +3,10 @@
  *
  * The worker under a flood: N activate messages (default 10,000) are stored
  * before the worker starts, so it meets the whole backlog at once. Every
- * second: activations so far, messages in flight (its worker.summary line)
- * and its resident memory. Shows that it holds WORKER_MAX_IN_FLIGHT and that
+ * second: activations so far, messages in flight and its resident memory.
+ * What the worker did comes from its typed events over an IPC channel
+ * (bench/src/system.ts eventCounter): in flight is what it received less what
+ * it finished, and its highest value is taken at every event. Shows that it holds WORKER_MAX_IN_FLIGHT and that
  * its memory stays flat while it works through the backlog. Writes
  * bench/results/flood.{json,md} (or to --out).
  */
@@ -18,13 +20,13 @@ import { fillActivates } from './fill.js'
 import { load, machine } from './machine.js'
 import { memoryOf } from './proc.js'
 import { RECOMMENDED_WORKER_NODE_FLAGS } from './scenarios/memory.js'
-import { eventCounter, startSystem, startWorkerProcess, storageConfig, type WorkerEvents } from './system.js'
+import { eventCounter, noWorkerEvents, startSystem, startWorkerProcess, storageConfig } from './system.js'
 
 /** Expiries far past the run: the backlog is activations only (each also stays stored as its hidden expire). */
 const TTL_SECONDS = 3600
 const MAX_IN_FLIGHT = 64
 
-interface Sample { second: number, activated: number, inFlight: number | undefined, rssMb: number | undefined }
+interface Sample { second: number, activated: number, inFlight: number, rssMb: number | undefined }
 
 /** Rows in the codes table: one per code activated. */
 async function countRows (table: TableClient): Promise<number> {
@@ -50,40 +52,26 @@ async function main (): Promise<void> {
     await fillActivates(queue, messages, TTL_SECONDS)
     console.log(`stored ${messages} activates in ${((Date.now() - fillStarted) / 1000).toFixed(1)} s`)
 
-    const events: WorkerEvents = { activated: 0, expired: 0, dropped: 0, lastAt: 0, startedAt: 0 }
-    let inFlight: number | undefined
-    let maxInFlight = 0
+    const events = noWorkerEvents()
     // A try that failed (e.g. a storage call past its timeout) is tried again; one whose row and
     // expire were written although the call timed out is not seen again, so the run also ends
     // once every code has its row.
-    let failed = 0
-    const count = eventCounter(events, () => {})
     const worker = await startWorkerProcess('worker', {
       LOG_LEVEL: 'info',
       CODE_TTL_SECONDS: String(TTL_SECONDS),
       STORAGE_CONNECTION_STRING: bench.connectionString,
-      WORKER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT),
-      WORKER_SUMMARY_INTERVAL_SECONDS: '1'
-    }, RECOMMENDED_WORKER_NODE_FLAGS, (line) => {
-      count(line)
-      if (line.includes('"msg":"message.failed"')) failed++
-      if (!line.includes('"msg":"worker.summary"')) return
-      const m = /"inFlight":(\d+)/.exec(line)
-      if (m !== null) {
-        inFlight = Number(m[1])
-        maxInFlight = Math.max(maxInFlight, inFlight)
-      }
-    }, process.env)
+      WORKER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT)
+    }, RECOMMENDED_WORKER_NODE_FLAGS, eventCounter(events, () => {}), process.env)
     const started = Date.now()
     const samples: Sample[] = []
     const deadline = started + Number(values['timeout-seconds']) * 1000
     let rows = 0
     while (events.activated + events.dropped < messages && rows < messages && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 1000))
-      if (inFlight === 0 && Date.now() - events.lastAt > 10_000) rows = await countRows(table)
-      const sample = { second: Math.round((Date.now() - started) / 1000), activated: events.activated, inFlight, rssMb: memoryOf(worker.pid)?.rssMb }
+      if (events.inFlight === 0 && Date.now() - events.lastAt > 10_000) rows = await countRows(table)
+      const sample = { second: Math.round((Date.now() - started) / 1000), activated: events.activated, inFlight: events.inFlight, rssMb: memoryOf(worker.pid)?.rssMb }
       samples.push(sample)
-      if (sample.second % 10 === 0) console.log(`+${sample.second} s  activated ${sample.activated}  in flight ${sample.inFlight ?? '–'}  rss ${sample.rssMb ?? '–'} MB`)
+      if (sample.second % 10 === 0) console.log(`+${sample.second} s  activated ${sample.activated}  in flight ${sample.inFlight}  rss ${sample.rssMb ?? '–'} MB`)
     }
     const seconds = (Date.now() - started) / 1000
     const peak = memoryOf(worker.pid)?.peakRssMb
@@ -102,11 +90,13 @@ async function main (): Promise<void> {
       maxInFlightSetting: MAX_IN_FLIGHT,
       activated: events.activated,
       dropped: events.dropped,
-      failedTries: failed,
+      failedTries: events.failed,
+      eventsLost: events.lost,
+      eventsRejected: events.rejected,
       rows: await countRows(table),
       seconds: Math.round(seconds),
       perSecond: Math.round(events.activated / seconds * 10) / 10,
-      maxInFlightSeen: maxInFlight,
+      maxInFlightSeen: events.maxInFlight,
       rssMb: { first: rss[0], firstQuarterMean: mean(rss.slice(0, quarter)), lastQuarterMean: mean(rss.slice(-quarter)), max: Math.max(...rss), peak },
       samples
     }
@@ -115,11 +105,11 @@ async function main (): Promise<void> {
       `\`${result.command}\`: ${messages} activates stored before the worker started (\`WORKER_MAX_IN_FLIGHT=${MAX_IN_FLIGHT}\`, flags \`${RECOMMENDED_WORKER_NODE_FLAGS.join(' ')}\`).`,
       `Load before: \`${loadBefore.uptime}\`; after: \`${result.loadAfter.uptime}\`.`,
       '',
-      `Activated ${result.activated} (dropped ${result.dropped}; ${failed} tries failed; ${result.rows} code rows at the end) in ${result.seconds} s (${result.perSecond}/s); most in flight seen: ${maxInFlight}; RSS first ${result.rssMb.first} MB, mean of the first quarter ${result.rssMb.firstQuarterMean} MB, of the last quarter ${result.rssMb.lastQuarterMean} MB, highest sample ${result.rssMb.max} MB, peak (VmHWM) ${peak ?? '–'} MB.`,
+      `Activated ${result.activated} (dropped ${result.dropped}; ${events.failed} tries failed; ${result.rows} code rows at the end) in ${result.seconds} s (${result.perSecond}/s); most in flight seen: ${events.maxInFlight}${events.lost > 0 ? ` (${events.lost} events lost on the channel: counts are short)` : ''}; RSS first ${result.rssMb.first} MB, mean of the first quarter ${result.rssMb.firstQuarterMean} MB, of the last quarter ${result.rssMb.lastQuarterMean} MB, highest sample ${result.rssMb.max} MB, peak (VmHWM) ${peak ?? '–'} MB.`,
       '',
       '| second | activated | in flight | RSS MB |',
       '|---|---|---|---|',
-      ...samples.filter((_, i) => i % every === 0 || i === samples.length - 1).map((s) => `| ${s.second} | ${s.activated} | ${s.inFlight ?? '–'} | ${s.rssMb ?? '–'} |`)
+      ...samples.filter((_, i) => i % every === 0 || i === samples.length - 1).map((s) => `| ${s.second} | ${s.activated} | ${s.inFlight} | ${s.rssMb ?? '–'} |`)
     ].join('\n')
     await mkdir(outDir, { recursive: true })
     await writeFile(join(outDir, 'flood.json'), JSON.stringify(result, null, 2) + '\n')

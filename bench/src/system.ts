@@ -3,13 +3,15 @@
  * Azurite, dev-vault and number-api; the api and the workers are then run the
  * way the containers run them (`node services/<name>/dist/main.js`, no
  * --enable-source-maps, which `npm start` adds and which costs memory), with
- * the environment startLocalSystem wired for them. Worker log lines
- * (code.activated, code.expired) are counted so a scenario can wait for
- * codes without reading storage itself.
+ * the environment startLocalSystem wired for them. Each worker's typed
+ * events (activated, expired, ...) come over an IPC channel
+ * (@codegate/shared/worker-events) and are counted, so a scenario can wait for
+ * codes without reading storage itself or parsing log lines.
  */
 import { join } from 'node:path'
 import type { StorageConfig } from '@codegate/shared/config'
 import { repositoryRoot, startLocalSystem, startProcess, freePort, type LocalSystem, type ManagedProcess } from '@codegate/stack'
+import { decodeWorkerEvents, type WorkerEventRecord } from '@codegate/shared/worker-events'
 import type { ApiCaller } from './client.js'
 
 export interface SystemOptions {
@@ -26,7 +28,7 @@ export interface SystemOptions {
   /** The workers' node flags, where they differ from nodeFlags (the api's and every other process's). */
   workerNodeFlags?: string[]
   logLevel?: string
-  /** The api's LOG_LEVEL alone (the workers keep `logLevel`: their lines are how the bench sees codes). */
+  /** The api's LOG_LEVEL alone (the workers keep `logLevel`, info by default: the lines they write are part of what they cost). */
   apiLogLevel?: string
   /** More variables for the api alone (e.g. its load-shedding limits). */
   apiEnv?: Record<string, string>
@@ -34,15 +36,30 @@ export interface SystemOptions {
   openApi?: boolean
 }
 
+/** What the workers announced (their typed events), counted. */
 export interface WorkerEvents {
   activated: number
   expired: number
   /** Activates that arrived after their code's expiry (never made valid). */
   dropped: number
-  /** Epoch ms of the last event (from the line's own `time`). */
+  /** Tries that failed (the message comes back). */
+  failed: number
+  /** Messages received and not yet handled (received counts minus outcomes). */
+  inFlight: number
+  /** Highest inFlight seen. */
+  maxInFlight: number
+  /** Epoch ms of the last activated, expired or dropped (the worker's clock). */
   lastAt: number
-  /** Epoch ms of the first worker.started line. */
+  /** Epoch ms of the first `started` (queues and table exist; the first poll comes next). */
   startedAt: number
+  /** Events a worker left out because this process read its channel too slowly; 0 or the counts are short. */
+  lost: number
+  /** Messages on the channel that were not valid event messages (decodeWorkerEvents' reasons). */
+  rejected: string[]
+}
+
+export function noWorkerEvents (): WorkerEvents {
+  return { activated: 0, expired: 0, dropped: 0, failed: 0, inFlight: 0, maxInFlight: 0, lastAt: 0, startedAt: 0, lost: 0, rejected: [] }
 }
 
 export interface BenchSystem {
@@ -100,28 +117,47 @@ export function inheritedEnv (env: Env): Record<string, string> {
   return out
 }
 
-/** Watches a worker's JSON log lines for the lifecycle events. */
-export function eventCounter (events: WorkerEvents, onEvent: () => void): (line: string) => void {
-  return (line) => {
-    if (!line.includes('"msg":"')) return
-    let kind: 'activated' | 'expired' | 'dropped' | 'started'
-    if (line.includes('"msg":"code.activated"')) kind = 'activated'
-    else if (line.includes('"msg":"code.expired"')) kind = 'expired'
-    else if (line.includes('"msg":"code.dropped"')) kind = 'dropped'
-    else if (line.includes('"msg":"worker.started"')) kind = 'started'
-    else return
-    const time = Number(/"time":(\d+)/.exec(line)?.[1] ?? Date.now())
-    if (kind === 'started') {
-      if (events.startedAt === 0) events.startedAt = time
-    } else {
-      events[kind]++
-      events.lastAt = Math.max(events.lastAt, time)
+/** Outcomes: each ends one received message's handling. */
+const OUTCOMES = new Set<WorkerEventRecord['name']>(['activated', 'expired', 'requeued', 'dropped', 'poisoned', 'failed'])
+
+/** Counts the typed events a worker sends over its IPC channel into `events`; `onEvent` after each. */
+export function eventCounter (events: WorkerEvents, onEvent: (event: WorkerEventRecord) => void): (message: unknown) => void {
+  return (message) => {
+    const decoded = decodeWorkerEvents(message)
+    if (!decoded.ok) {
+      // Kept (bounded) for the report; the run goes on with what could be read.
+      if (events.rejected.length < 10) events.rejected.push(decoded.reason)
+      return
     }
-    onEvent()
+    events.lost += decoded.message.lost
+    for (const e of decoded.message.events) {
+      switch (e.name) {
+        case 'started':
+          if (events.startedAt === 0) events.startedAt = e.at
+          break
+        case 'received':
+          events.inFlight += e.count
+          events.maxInFlight = Math.max(events.maxInFlight, events.inFlight)
+          break
+        case 'activated':
+        case 'expired':
+        case 'dropped':
+          events[e.name]++
+          events.lastAt = Math.max(events.lastAt, e.at)
+          break
+        case 'failed':
+          events.failed++
+          break
+        default:
+      }
+      if (OUTCOMES.has(e.name)) events.inFlight--
+      onEvent(e)
+    }
   }
 }
 
-export async function startWorkerProcess (name: string, env: Record<string, string>, nodeFlags: string[], onLine: (line: string) => void, baseEnv: Env): Promise<ManagedProcess> {
+/** Starts a worker the way its container runs it, with an IPC channel for its typed events (`onMessage`, e.g. an eventCounter). */
+export async function startWorkerProcess (name: string, env: Record<string, string>, nodeFlags: string[], onMessage: (message: unknown) => void, baseEnv: Env): Promise<ManagedProcess> {
   const port = await freePort()
   return await startProcess({
     name,
@@ -129,12 +165,12 @@ export async function startWorkerProcess (name: string, env: Record<string, stri
     args: [...nodeFlags, join(repositoryRoot(), 'services/worker/dist/main.js')],
     env: { ...inheritedEnv(baseEnv), WORKER_HEALTH_HOST: '127.0.0.1', WORKER_HEALTH_PORT: String(port), WORKER_SUMMARY_INTERVAL_SECONDS: '3600', ...env },
     ready: { url: `http://127.0.0.1:${port}/readyz` },
-    onLine
+    onMessage
   })
 }
 
 export async function startSystem (options: SystemOptions): Promise<BenchSystem> {
-  const events: WorkerEvents = { activated: 0, expired: 0, dropped: 0, lastAt: 0, startedAt: 0 }
+  const events = noWorkerEvents()
   const waiters = new Set<() => void>()
   const wake = (): void => { for (const w of waiters) w() }
   const nodeFlags = options.nodeFlags ?? []

@@ -23,7 +23,7 @@
  * gone within the removal bound; inside them, valid before it expires and gone
  * by the end of the drain. A code never valid before its expiry fails anywhere.
  */
-import type { WorkerEvent } from './logs.js'
+import type { WorkerEvent } from './worker-events.js'
 import type { Bounds } from './options.js'
 import type { ApiCall, FaultRecord, IssuedCode, SignInAttempt, SoakRecord } from './records.js'
 
@@ -234,8 +234,7 @@ function eventsByCode (record: SoakRecord): { messageIdOf: Map<number, string>, 
     if (id !== undefined) messageIdOf.set(c.n, id)
   }
   const events = new Map<string, WorkerEvent[]>()
-  for (const e of record.logs.workerEvents) {
-    if (e.messageId === undefined) continue
+  for (const e of record.workerEvents.events) {
     const list = events.get(e.messageId) ?? []
     list.push(e)
     events.set(e.messageId, list)
@@ -243,8 +242,8 @@ function eventsByCode (record: SoakRecord): { messageIdOf: Map<number, string>, 
   return { messageIdOf, events }
 }
 
-const firstTime = (events: WorkerEvent[] | undefined, name: string): number | undefined =>
-  events?.filter((e) => e.event === name).reduce<number | undefined>((min, e) => min === undefined || e.time < min ? e.time : min, undefined)
+const firstTime = (events: WorkerEvent[] | undefined, name: WorkerEvent['name']): number | undefined =>
+  events?.filter((e) => e.name === name).reduce<number | undefined>((min, e) => min === undefined || e.at < min ? e.at : min, undefined)
 
 const describe = (c: IssuedCode, extra: string): string => `${c.codeId} (#${c.n}) ${extra}`
 
@@ -298,22 +297,22 @@ type Activations = Omit<Analysis['codes'], 'planned' | 'issued' | 'skipped' | 'w
   latencyOf: Map<number, number>
 }
 
-/** When each code became valid: the earlier of the first table read that found it and the worker's log line. */
+/** When each code became valid: the earlier of the first table read that found it and the worker's activated event. */
 function activations (ctx: Context): Activations {
   const { record, bounds, examples } = ctx
   const out: Activations = { activation: [], activationInWindow: [], validWithinBound: 0, validLateInWindow: 0, lateOutsideWindow: 0, neverValid: 0, inActivationWindow: 0, activatedOnRedelivery: 0, latencyOf: new Map() }
   for (const c of record.codes) {
     const ev = eventsOf(ctx, c)
-    const loggedAt = firstTime(ev, 'code.activated')
-    if (ev?.some((e) => e.event === 'code.activated' && (e.dequeueCount ?? 1) > 1) === true) out.activatedOnRedelivery++
+    const announcedAt = firstTime(ev, 'activated')
+    if (ev?.some((e) => e.name === 'activated' && e.dequeueCount > 1) === true) out.activatedOnRedelivery++
     const inWindow = ctx.windows.some(({ w }) => within(c.issuedAt, w.activation))
     if (inWindow) out.inActivationWindow++
     if (c.seenAt === undefined) {
       out.neverValid++
-      examples.add('never-valid', describe(c, `issued +${ctx.at(c.issuedAt)} s, ${c.absentReads} reads found no row, ${c.readErrors} failed${ev?.some((e) => e.event === 'code.dropped') === true ? ', dropped as late by the worker' : ''}`))
+      examples.add('never-valid', describe(c, `issued +${ctx.at(c.issuedAt)} s, ${c.absentReads} reads found no row, ${c.readErrors} failed${ev?.some((e) => e.name === 'dropped') === true ? ', dropped as late by the worker' : ''}`))
       continue
     }
-    const latency = Math.max(0, Math.min(c.seenAt, loggedAt ?? Number.POSITIVE_INFINITY) - c.issuedAt)
+    const latency = Math.max(0, Math.min(c.seenAt, announcedAt ?? Number.POSITIVE_INFINITY) - c.issuedAt)
     out.latencyOf.set(c.n, latency)
     ;(inWindow ? out.activationInWindow : out.activation).push(latency)
     if (latency <= bounds.activationMs) out.validWithinBound++
@@ -335,12 +334,12 @@ interface Removals {
   leftAtEnd: number
 }
 
-/** When each code's row went: the worker's code.expired line, and the soak's reads after expiry. */
+/** When each code's row went: the worker's expired event, and the soak's reads after expiry. */
 function removals (ctx: Context): Removals {
   const { record, examples } = ctx
   const out: Removals = { removal: [], removalInWindow: [], leftPastBound: 0, leftAtEnd: 0 }
   for (const c of record.codes) {
-    const expiredAt = firstTime(eventsOf(ctx, c), 'code.expired')
+    const expiredAt = firstTime(eventsOf(ctx, c), 'expired')
     const inWindow = ctx.windows.some(({ w }) => (w.removal ?? []).some((i) => within(c.expiresAt, i)))
     if (expiredAt !== undefined) (inWindow ? out.removalInWindow : out.removal).push(Math.max(0, expiredAt - c.expiresAt))
     if (c.presentAtRemovalCheck === true && !inWindow) {
@@ -517,8 +516,8 @@ function messages (ctx: Context): Analysis['messages'] {
       examples.add('code-poisoned', describe(c, record.final.poison.find((p) => p.messageId === id)?.reason ?? ''))
       continue
     }
-    const activated = c.seenAt !== undefined || ev?.some((e) => e.event === 'code.activated' || e.event === 'code.dropped') === true
-    const removed = c.goneSeenAt !== undefined || ev?.some((e) => e.event === 'code.expired' || e.event === 'code.dropped') === true
+    const activated = c.seenAt !== undefined || ev?.some((e) => e.name === 'activated' || e.name === 'dropped') === true
+    const removed = c.goneSeenAt !== undefined || ev?.some((e) => e.name === 'expired' || e.name === 'dropped') === true
     if (activated && removed) processed++
     else {
       lost++
@@ -641,7 +640,7 @@ function faultSummary (ctx: Context, fault: FaultRecord, w: FaultWindows, latenc
   // Until its messages were due back, or the next fault began (so none is counted twice).
   const next = record.faults.find((g) => g.startedAt > fault.startedAt)?.startedAt ?? Number.POSITIVE_INFINITY
   const dueBack = Math.min(next, end + bounds.visibilityMs + bounds.errorBackoffMs + bounds.slackMs)
-  const redelivered = record.logs.workerEvents.filter((e) => e.event === 'code.activated' && (e.dequeueCount ?? 1) > 1 && e.time >= fault.startedAt && e.time < dueBack).length
+  const redelivered = record.workerEvents.events.filter((e) => e.name === 'activated' && e.dequeueCount > 1 && e.at >= fault.startedAt && e.at < dueBack).length
   return {
     kind: fault.kind,
     target: fault.target,
@@ -827,6 +826,8 @@ function processInvariants (record: SoakRecord, f: Figures, inv: Judge): Invaria
     inv('crashes', 'processes that exited unasked', exited.length, '0', exited.length === 0),
     inv('secrets', 'log lines with a secret', secretHits, '0', secretHits === 0),
     inv('codes-in-logs', 'whole codes in logs', record.logs.codeHits.length, '0', record.logs.codeHits.length === 0),
+    // The checks above read the workers' events; with some missing they prove less.
+    inv('worker-events', 'worker events lost or refused on their channels', record.workerEvents.lost + record.workerEvents.rejectedCount, '0', record.workerEvents.lost + record.workerEvents.rejectedCount === 0),
     // Read after the run: every table entity, queue and poison message; a run that could not read them proves nothing.
     inv('codes-at-rest', 'issued codes in clear in the table, a queue or the poison queue', atRest.length, `0 (of ${record.final.scannedAtRest ?? 0} entities and messages read)`, atRest.length === 0 && (record.final.scannedAtRest ?? 0) > 0),
     inv('soak-errors', 'errors in the soak\'s own tasks', record.soakErrors.length, '0', record.soakErrors.length === 0)

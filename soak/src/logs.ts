@@ -1,29 +1,14 @@
 /**
  * Every line every process prints goes through here: scanned for secrets and
- * whole codes, and the pino events the checks need (the api's code.issued,
- * the worker's code.* and message.* events) are kept.
+ * whole codes, and the api's pino events the checks need (code.issued,
+ * request.failed) are kept. What the workers did comes from their typed
+ * events instead (worker-events.ts), not from their lines.
  */
 import { createWriteStream, type WriteStream } from 'node:fs'
 
 export interface Secret {
   label: string
   value: string
-}
-
-/** A worker's event about one message (pino fields, as logged). */
-export interface WorkerEvent {
-  event: string
-  process: string
-  time: number
-  messageId?: string
-  dequeueCount?: number
-  codeId?: string
-  inserted?: boolean
-  lagMs?: number
-  lateMs?: number
-  result?: string
-  reason?: string
-  lost?: boolean
 }
 
 /** The api's code.issued line: ties a code (its id, with its expiry) to its queue message. */
@@ -43,7 +28,6 @@ export interface LogSummary {
   /** Whole codes found in log lines, named by code id (`?` for one the soak was not given); `issued` when the api returned it to the soak. */
   codeHits: { process: string, id: string, issued: boolean }[]
   issued: IssuedEvent[]
-  workerEvents: WorkerEvent[]
   /** The api's request.failed events (5xx answers), by error code. */
   apiFailures: Record<string, number>
   /** The api's "unexpected error" lines: errors it had no answer for (500 internal). */
@@ -54,16 +38,10 @@ export interface LogSummary {
 /** A whole code anywhere in a line; code ids are hex without dashes, UUID segments are never 3 letters. */
 const CODE_IN_TEXT = /(?<![A-Za-z0-9])[A-Za-z]{3}-(?:[1-9][0-9]{0,2}|1000)-[A-Za-z]{3}(?![A-Za-z0-9])/g
 
-const WORKER_EVENTS = new Set([
-  'code.activated', 'code.expired', 'code.requeued', 'code.dropped',
-  'message.poisoned', 'message.failed', 'message.crashed', 'message.poison.failed'
-])
-
 type Json = Record<string, unknown>
 
 const str = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
 const num = (v: unknown): number | undefined => typeof v === 'number' ? v : undefined
-const bool = (v: unknown): boolean | undefined => typeof v === 'boolean' ? v : undefined
 
 export class LogWatch {
   #secrets: Secret[]
@@ -73,10 +51,8 @@ export class LogWatch {
   /** process + whole code → seen; whole codes never leave this object. */
   readonly #codeHits = new Map<string, { process: string, code: string }>()
   readonly #issued: IssuedEvent[] = []
-  readonly #workerEvents: WorkerEvent[] = []
   readonly #apiFailures: Record<string, number> = {}
   #apiUnexpected = 0
-  readonly #listeners = new Set<(e: WorkerEvent) => void>()
   readonly #sink: WriteStream | undefined
   readonly #file: string | undefined
 
@@ -143,39 +119,7 @@ export class LogWatch {
     }
     if ((name === 'api' || name.startsWith('api-')) && msg === 'unexpected error') {
       this.#apiUnexpected++
-      return
     }
-    if (msg !== undefined && WORKER_EVENTS.has(msg)) {
-      const e: WorkerEvent = { event: msg, process: name, time }
-      const fields = {
-        messageId: str(entry.messageId),
-        dequeueCount: num(entry.dequeueCount),
-        codeId: str(entry.codeId),
-        inserted: bool(entry.inserted),
-        lagMs: num(entry.lagMs),
-        lateMs: num(entry.lateMs),
-        result: str(entry.result),
-        reason: str(entry.reason),
-        lost: bool(entry.lost)
-      }
-      for (const [k, v] of Object.entries(fields)) if (v !== undefined) (e as unknown as Json)[k] = v
-      this.#workerEvents.push(e)
-      for (const listener of this.#listeners) listener(e)
-    }
-  }
-
-  /** Resolves true at the next worker event matching `match`, false after `timeoutMs`. */
-  async nextEvent (match: (e: WorkerEvent) => boolean, timeoutMs: number): Promise<boolean> {
-    return await new Promise<boolean>((resolve) => {
-      const done = (seen: boolean): void => {
-        clearTimeout(timer)
-        this.#listeners.delete(listener)
-        resolve(seen)
-      }
-      const listener = (e: WorkerEvent): void => { if (match(e)) done(true) }
-      const timer = setTimeout(() => { done(false) }, timeoutMs)
-      this.#listeners.add(listener)
-    })
   }
 
   /** What was seen; `issuedCodes` tells which whole codes in the logs were codes the api returned, `idOf` names them. */
@@ -186,7 +130,6 @@ export class LogWatch {
       secretHits: [...this.#secretHits.values()],
       codeHits: [...this.#codeHits.values()].map(({ process, code }) => ({ process, id: issuedCodes.has(code) ? idOf(code) : '?', issued: issuedCodes.has(code) })),
       issued: [...this.#issued],
-      workerEvents: [...this.#workerEvents],
       apiFailures: { ...this.#apiFailures },
       apiUnexpected: this.#apiUnexpected,
       ...(this.#file !== undefined ? { file: this.#file } : {})

@@ -5,6 +5,7 @@
  */
 import type { FaultKind, SoakOptions } from './options.js'
 import type { LogSummary } from './logs.js'
+import type { WorkerEventSummary } from './worker-events.js'
 
 export type Plan = 'none' | 'early' | 'once' | 'twice' | 'expired'
 
@@ -151,4 +152,6 @@ export interface SoakRecord {
   apiPidAtStart?: number
   apiPidAtEnd?: number
   logs: LogSummary
+  /** What the workers announced over their IPC channels (worker-events.ts). */
+  workerEvents: WorkerEventSummary
 }

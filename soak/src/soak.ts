@@ -17,6 +17,7 @@ import { AtRestScan } from './at-rest.js'
 import { address, drawFor, honestAddress, unknownCode, type Draw } from './draws.js'
 import { injectFault } from './faults.js'
 import { LogWatch } from './logs.js'
+import { WorkerEventWatch } from './worker-events.js'
 import type { SoakOptions } from './options.js'
 import type { ApiCall, AttackAttempt, Crash, FinalState, IssuedCode, RowState, SignInAttempt, SignInKind, SoakRecord } from './records.js'
 import { SoakStorage, storageConfigOf } from './storage.js'
@@ -36,8 +37,8 @@ export interface RunHooks {
 
 /**
  * The first read of a code's row, after issue: early enough to time most
- * activations even when the worker's log line is lost (a SIGKILL between the
- * insert and the log), late enough that most codes need only this one read.
+ * activations even when the worker's activated event is lost (a SIGKILL between the
+ * insert and the event), late enough that most codes need only this one read.
  */
 const FIRST_READ_MS = 500
 /** How often an unseen code's row is read again until it shows up. */
@@ -73,7 +74,8 @@ export class SoakRun {
 
   readonly #baseEnv: Record<string, string | undefined>
 
-  readonly record: Omit<SoakRecord, 'logs'>
+  readonly record: Omit<SoakRecord, 'logs' | 'workerEvents'>
+  readonly #workerEvents = new WorkerEventWatch()
 
   constructor (options: SoakOptions, hooks: RunHooks) {
     this.#options = options
@@ -138,7 +140,7 @@ export class SoakRun {
       await Promise.allSettled([...this.#tableProxies.values()].map(async (proxy) => { await proxy.close() }))
       await logs.close()
     }
-    return { ...this.record, logs: logs.summary(this.#issuedCodes, (code) => this.#idOf(code)) }
+    return { ...this.record, logs: logs.summary(this.#issuedCodes, (code) => this.#idOf(code)), workerEvents: this.#workerEvents.summary() }
   }
 
   /** The system, each worker's table behind a proxy of its own, and the soak's tokens and storage clients. */
@@ -158,6 +160,7 @@ export class SoakRun {
         return connectionStringFor(azurite.host, azurite.queuePort, proxy.port)
       },
       onLine: (name, line) => { logs.line(name, line) },
+      onWorkerMessage: (name, message) => { this.#workerEvents.message(name, message) },
       onCrash: (name, exit) => {
         crashes.push({ name, code: exit.code, signal: exit.signal, at: Date.now() })
         this.#progress(`CRASH: ${name} exited (code ${String(exit.code)}, signal ${String(exit.signal)})`)

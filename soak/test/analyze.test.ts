@@ -4,7 +4,8 @@
  */
 import t from 'tap'
 import { analyze, stats, windowsOf, type Analysis } from '../src/analyze.js'
-import type { FaultRecord, IssuedCode, SignInAttempt } from '../src/records.js'
+import type { FaultRecord, IssuedCode, SignInAttempt, SoakRecord } from '../src/records.js'
+import type { WorkerEvent } from '../src/worker-events.js'
 import { attackFrom, baseline, bounds, checkedRefusals, code, codes4, options, recordWith, T0, TTL } from './fixtures/records.js'
 
 const failing = (a: Analysis): string[] => a.invariants.filter((i) => !i.pass).map((i) => i.id)
@@ -53,15 +54,15 @@ t.test('a late activation fails outside fault windows and is allowed inside one'
   t.equal(a.codes.validLateInWindow, 1)
 })
 
-t.test('the activation time is the earliest proof: a worker log line beats a later table read', async (t) => {
+t.test('the activation time is the earliest proof: a worker\'s activated event beats a later table read', async (t) => {
   const c = code(0, 0, {}, bounds.activationMs + 2000)
   const record = recordWith([c], {
     signIns: baseline(c),
     logs: {
       ...recordWith([]).logs,
-      issued: [{ time: c.issuedAt, codeId: c.codeId, expiresAt: new Date(c.expiresAt).toISOString(), messageId: 'm1' }],
-      workerEvents: [{ event: 'code.activated', process: 'worker', time: c.issuedAt + 80, messageId: 'm1', dequeueCount: 1 }]
-    }
+      issued: [{ time: c.issuedAt, codeId: c.codeId, expiresAt: new Date(c.expiresAt).toISOString(), messageId: 'm1' }]
+    },
+    workerEvents: { ...recordWith([]).workerEvents, events: [{ name: 'activated', process: 'worker', at: c.issuedAt + 80, messageId: 'm1', dequeueCount: 1, inserted: true, lagMs: 80, lost: false }] }
   })
   const a = analyze(record)
   t.same(failing(a), [])
@@ -278,17 +279,17 @@ t.test('a worker kill that found the worker idle, or whose held messages never c
   const codes = codes4()
   const signIns = baseline(codes[0] as IssuedCode)
   const kill = (more: Partial<FaultRecord>): FaultRecord => ({ kind: 'worker-kill', target: 'worker-2', plannedAt: T0, startedAt: T0 + 100, downAt: T0 + 200, upAt: T0 + 2200, endedAt: T0 + 2200, ...more })
-  const redelivery = { event: 'code.activated' as const, process: 'worker', time: T0 + 5000, messageId: 'm-held', dequeueCount: 2 }
-  const logsWith = (events: typeof redelivery[]): ReturnType<typeof recordWith>['logs'] => ({ ...recordWith([]).logs, workerEvents: events })
+  const redelivery: WorkerEvent = { name: 'activated', process: 'worker', at: T0 + 5000, messageId: 'm-held', dequeueCount: 2, inserted: true, lagMs: 5000, lost: false }
+  const eventsOf = (events: WorkerEvent[]): SoakRecord['workerEvents'] => ({ ...recordWith([]).workerEvents, events })
 
-  const idle = analyze(recordWith(codes, { signIns, faults: [kill({ caughtBusy: false })], logs: logsWith([redelivery]) }))
+  const idle = analyze(recordWith(codes, { signIns, faults: [kill({ caughtBusy: false })], workerEvents: eventsOf([redelivery]) }))
   t.ok(failing(idle).includes('kill-in-flight'), 'idle when killed')
   t.match(idle.invariants.find((i) => i.id === 'kill-in-flight')?.examples?.[0], /idle when killed/)
 
-  const nothingBack = analyze(recordWith(codes, { signIns, faults: [kill({ caughtBusy: true })], logs: logsWith([]) }))
+  const nothingBack = analyze(recordWith(codes, { signIns, faults: [kill({ caughtBusy: true })], workerEvents: eventsOf([]) }))
   t.ok(failing(nothingBack).includes('kill-in-flight'), 'busy, but nothing it held was redelivered')
 
-  const inFlight = analyze(recordWith(codes, { signIns, faults: [kill({ caughtBusy: true })], logs: logsWith([redelivery]) }))
+  const inFlight = analyze(recordWith(codes, { signIns, faults: [kill({ caughtBusy: true })], workerEvents: eventsOf([redelivery]) }))
   t.notOk(failing(inFlight).includes('kill-in-flight'), 'busy, and its messages came back')
   t.equal(inFlight.faults[0]?.redelivered, 1)
 })

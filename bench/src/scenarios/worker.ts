@@ -17,7 +17,7 @@ import { fillActivates } from '../fill.js'
 import type { Mode } from '../modes.js'
 import { CpuMeter, memoryOf, type Memory } from '../proc.js'
 import { ratio, round, type LatencySummary } from '../stats.js'
-import { eventCounter, startWorkerProcess, storageConfig, type Env, type WorkerEvents } from '../system.js'
+import { eventCounter, noWorkerEvents, startWorkerProcess, storageConfig, type Env } from '../system.js'
 
 export type WorkerTarget = 'bare-loop' | 'worker'
 
@@ -93,7 +93,7 @@ async function runOnce (target: WorkerTarget, backlog: number, options: WorkerOp
       const seconds = (result.endedAt - result.startedAt) / 1000
       return { target, backlog, activated: result.activated, seconds: round(seconds), perSecond: round(result.activated / seconds, 1), cpu, receiveLatency: result.receiveLatency, ...(memory !== undefined ? { memory } : {}) }
     }
-    const events: WorkerEvents = { activated: 0, expired: 0, dropped: 0, lastAt: 0, startedAt: 0 }
+    const events = noWorkerEvents()
     let done: () => void = () => {}
     const finished = new Promise<void>((resolve) => { done = resolve })
     worker = await startWorkerProcess('worker', {
@@ -109,7 +109,7 @@ async function runOnce (target: WorkerTarget, backlog: number, options: WorkerOp
     const meter = new CpuMeter(() => ({ worker: running.pid, 'azurite-queue': azuriteQueue, 'azurite-table': azuriteTable, bench: process.pid }))
     meter.start()
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([finished, new Promise((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`the worker activated ${events.activated} of ${backlog} in ${timeoutMs} ms`)) }, timeoutMs) })])
+    await Promise.race([finished, new Promise((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`the worker activated ${events.activated} of ${backlog} in ${timeoutMs} ms${events.lost > 0 ? ` (${events.lost} events lost on its channel)` : ''}`)) }, timeoutMs) })])
     clearTimeout(timer)
     const cpu = meter.stop()
     const memory = memoryOf(worker.pid)

@@ -43,6 +43,8 @@ const observability: Properties = {
   OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string', pattern: '^https?://', description: 'Turns tracing on: spans go to this OTLP/HTTP collector (<it>/v1/traces, JSON), e.g. http://127.0.0.1:4318; the exporter also reads the other standard OTEL_EXPORTER_OTLP_* variables. With it, the numbers of /metrics go to <it>/v1/metrics too. Unset (and no APPLICATIONINSIGHTS_CONNECTION_STRING): no tracing, no trace context in messages or rows' },
   APPLICATIONINSIGHTS_CONNECTION_STRING: { type: 'string', pattern: '(^|;)\\s*[Ii]nstrumentation[Kk]ey=[^;\\s]+', description: 'Turns tracing on: spans, and the numbers of /metrics, go to this Application Insights resource (Azure Monitor exporter, loaded only when set). infra/deploy.sh sets it from a Container Apps secret. With OTEL_EXPORTER_OTLP_ENDPOINT too, everything goes to both' },
   TRACES_SAMPLE_RATIO: { type: 'number', minimum: 0, maximum: 1, default: 1, description: 'Share of traces kept when tracing is on, chosen by trace id where a trace starts (getcode, sign-in, an expire); a code\'s activate follows its getcode\'s choice. infra/deploy.sh sets 0.05 (its TRACE_SAMPLE_RATIO): a code makes about 25 spans. Metrics are not sampled' },
+  OTEL_METRIC_EXPORT_INTERVAL: { type: 'integer', minimum: 100, default: 60000, description: 'With tracing on: milliseconds between two metric exports (the OpenTelemetry standard variable; /metrics is scraped, not pushed, and ignores it)' },
+  OTEL_METRIC_EXPORT_TIMEOUT: { type: 'integer', minimum: 100, default: 30000, description: 'With tracing on: milliseconds one metric export may take (the OpenTelemetry standard variable); at most OTEL_METRIC_EXPORT_INTERVAL is used' },
   METRICS_ENABLED: { type: 'boolean', default: true, description: 'Serve Prometheus metrics at /metrics (the api\'s port; the worker\'s WORKER_HEALTH_PORT). Counts only, never a code; set false where the api\'s port is public and nothing scrapes it' }
 }
 
@@ -123,6 +125,10 @@ export interface ObservabilityConfig {
   azureMonitorConnectionString?: string
   /** Share of traces kept (0..1), decided where a trace starts; 1 when absent. */
   tracesSampleRatio?: number
+  /** Milliseconds between metric exports (OTEL_METRIC_EXPORT_INTERVAL); the SDK's 60 s when absent. */
+  metricExportIntervalMs?: number
+  /** Longest metric export (OTEL_METRIC_EXPORT_TIMEOUT); 30 s when absent. */
+  metricExportTimeoutMs?: number
 }
 
 export function observabilityConfig (raw: Raw): ObservabilityConfig {
@@ -131,6 +137,8 @@ export function observabilityConfig (raw: Raw): ObservabilityConfig {
   return {
     metricsEnabled: raw.METRICS_ENABLED as boolean,
     tracesSampleRatio: raw.TRACES_SAMPLE_RATIO as number,
+    metricExportIntervalMs: raw.OTEL_METRIC_EXPORT_INTERVAL as number,
+    metricExportTimeoutMs: raw.OTEL_METRIC_EXPORT_TIMEOUT as number,
     ...(otlpEndpoint !== undefined ? { otlpEndpoint } : {}),
     ...(azureMonitorConnectionString !== undefined ? { azureMonitorConnectionString } : {})
   }

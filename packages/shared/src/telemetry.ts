@@ -1,6 +1,7 @@
 /**
  * The OpenTelemetry SDK of one process, off by default. Spans, and the
- * metrics of @codegate/shared/metrics (every 60 s, and at flush), go to every
+ * metrics of @codegate/shared/metrics (every OTEL_METRIC_EXPORT_INTERVAL, 60 s
+ * by default, and at flush), go to every
  * exporter that is configured, each batched:
  * - OTLP/HTTP (JSON) with an endpoint (OTEL_EXPORTER_OTLP_ENDPOINT); the
  *   exporter also honours the standard OTEL_EXPORTER_OTLP_* variables it
@@ -36,8 +37,10 @@ export interface TelemetryOptions {
   azureMonitorCa?: string
   /** In addition to the exporters above (tests). */
   spanProcessor?: SpanProcessor
-  /** How often metrics are exported; default 60 s. */
+  /** How often metrics are exported (OTEL_METRIC_EXPORT_INTERVAL); default 60 s. */
   metricIntervalMs?: number
+  /** Longest metric export (OTEL_METRIC_EXPORT_TIMEOUT); default 30 s, and never more than the interval (the SDK refuses that). */
+  metricTimeoutMs?: number
   /**
    * Share of traces kept (0..1, default 1), chosen by trace id where a trace
    * starts; a span whose parent came with a traceparent (a code's activate,
@@ -82,7 +85,7 @@ export async function startTelemetry (options: TelemetryOptions): Promise<Teleme
   const interval = options.metricIntervalMs ?? 60_000
   const meters = new MeterProvider({
     resource,
-    readers: metricExporters.map((exporter) => new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(30_000, interval) }))
+    readers: metricExporters.map((exporter) => new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(options.metricTimeoutMs ?? 30_000, interval) }))
   })
   // Before the MetricSets are made: OpenTelemetry's global meter has no proxy, a meter taken earlier stays a no-op.
   metrics.setGlobalMeterProvider(meters)

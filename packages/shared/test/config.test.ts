@@ -1,7 +1,7 @@
 /** What the processes' configs share: the helper that validates an environment, and the storage settings. */
 import t from 'tap'
 import { ConfigError } from '../src/errors.js'
-import { deriveTableUrl, fragments, readEnv, storageConfig, type ConfigSchema } from '../src/config.js'
+import { deriveTableUrl, fragments, observabilityConfig, readEnv, storageConfig, type ConfigSchema } from '../src/config.js'
 
 /** The ConfigError `fn` throws. */
 const configError = (fn: () => unknown): ConfigError => { try { fn() } catch (err) { if (err instanceof ConfigError) return err; throw err } throw new Error('expected a ConfigError') }
@@ -32,4 +32,11 @@ t.test('storage needs a queue URL or a connection string, and a table URL it can
   t.same(configError(() => load({ STORAGE_QUEUE_URL: 'http://127.0.0.1:10001/devstoreaccount1/q' })).variables, ['STORAGE_TABLE_URL'])
   t.equal(deriveTableUrl('https://acct.queue.core.windows.net/code-requests'), 'https://acct.table.core.windows.net')
   t.equal(deriveTableUrl('http://127.0.0.1:10001/devstoreaccount1/q'), undefined)
+})
+
+t.test('the standard OTEL_METRIC_EXPORT_INTERVAL and OTEL_METRIC_EXPORT_TIMEOUT are read, with the SDK\'s defaults, and a bad one is named', async (t) => {
+  const schema = { properties: fragments.observability, required: [] }
+  t.match(observabilityConfig(readEnv(schema, {})), { metricExportIntervalMs: 60_000, metricExportTimeoutMs: 30_000 })
+  t.match(observabilityConfig(readEnv(schema, { OTEL_METRIC_EXPORT_INTERVAL: '5000', OTEL_METRIC_EXPORT_TIMEOUT: '2000' })), { metricExportIntervalMs: 5000, metricExportTimeoutMs: 2000 })
+  t.same(configError(() => readEnv(schema, { OTEL_METRIC_EXPORT_INTERVAL: '5s', OTEL_METRIC_EXPORT_TIMEOUT: '0' })).variables.sort(), ['OTEL_METRIC_EXPORT_INTERVAL', 'OTEL_METRIC_EXPORT_TIMEOUT'])
 })

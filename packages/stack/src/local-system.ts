@@ -118,6 +118,12 @@ export interface LocalSystemOptions {
   apis?: number
   /** Each output line of each process; names: azurite, vault, number-api, api, worker, worker-2, ... */
   onLine?: (name: string, line: string) => void
+  /**
+   * Opens an IPC channel to each worker and hands over what it sends: its
+   * typed events (decode them with @codegate/shared/worker-events's
+   * decodeWorkerEvents). Names as for onLine.
+   */
+  onWorkerMessage?: (name: string, message: unknown) => void
   /** A process (or Azurite) exited without being asked to, after startup. */
   onCrash?: (name: string, exit: { code: number | null, signal: NodeJS.Signals | null }) => void
   /** What is being started or stopped, for a launcher to print. */
@@ -495,6 +501,7 @@ export async function startLocalSystem (options: LocalSystemOptions): Promise<Lo
         readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
         stopTimeoutMs: options.stopTimeoutMs ?? 15_000,
         onLine,
+        ...(plan.kind === 'worker' && options.onWorkerMessage !== undefined ? { onMessage: options.onWorkerMessage } : {}),
         onCrash: (name, exit) => { startup.crashed(name, exit) },
         startupSignal: () => startup.signal
       })

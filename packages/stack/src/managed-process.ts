@@ -33,6 +33,14 @@ export interface ProcessOptions {
   stopTimeoutMs?: number
   /** Each line the child writes, without its line ending. */
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void
+  /**
+   * Opens an IPC channel to the child (a Node process: its process.send is
+   * then defined) and hands over each message it sends, as received: the
+   * receiver validates it (e.g. the worker's decodeWorkerEvents). The channel
+   * survives the env(1) exec of withNodeOptionsAsGiven: it is an inherited fd
+   * named by NODE_CHANNEL_FD.
+   */
+  onMessage?: (message: unknown) => void
   /** Aborting gives up on startup: the child is killed and startProcess rejects. */
   signal?: AbortSignal
 }
@@ -183,13 +191,22 @@ export async function startProcess (options: ProcessOptions): Promise<ManagedPro
   const child = spawn(command, args, {
     env: options.env,
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: options.onMessage !== undefined ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     detached: true
   })
+  const onMessage = options.onMessage
+  if (onMessage !== undefined) {
+    child.on('message', (message) => { onMessage(message) })
+    // A child that exits while a send is on its way (EPIPE) is not this process's failure.
+    child.on('error', () => {})
+  }
 
   const recent: string[] = []
   for (const stream of ['stdout', 'stderr'] as const) {
-    createInterface({ input: child[stream], crlfDelay: Infinity }).on('line', (line) => {
+    const input = child[stream]
+    // Always piped (stdio above); the check is for the type, which cannot see that.
+    if (input === null) continue
+    createInterface({ input, crlfDelay: Infinity }).on('line', (line) => {
       recent.push(line)
       if (recent.length > KEEP_LINES) recent.shift()
       options.onLine?.(line, stream)

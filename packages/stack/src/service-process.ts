@@ -75,6 +75,8 @@ export interface ServiceProcessOptions {
   readyTimeoutMs: number
   stopTimeoutMs: number
   onLine: (name: string, line: string) => void
+  /** Messages over an IPC channel to the process (opened only when given); see ProcessOptions.onMessage. */
+  onMessage?: (name: string, message: unknown) => void
   /** It exited without being asked to. */
   onCrash: (name: string, exit: ExitInfo) => void
   /** Aborts a start while the whole system is starting; undefined afterwards. */
@@ -113,7 +115,7 @@ export class ServiceProcess implements Service {
 
   async start (): Promise<void> {
     if (this.#current?.running === true) return
-    const { name, kind, root, baseEnv, ready, readyTimeoutMs, stopTimeoutMs, onLine, onCrash } = this.#options
+    const { name, kind, root, baseEnv, ready, readyTimeoutMs, stopTimeoutMs, onLine, onMessage, onCrash } = this.#options
     const signal = this.#options.startupSignal()
     const proc = await startProcess({
       name,
@@ -125,6 +127,7 @@ export class ServiceProcess implements Service {
       readyTimeoutMs,
       stopTimeoutMs,
       onLine: (line) => { onLine(name, line) },
+      ...(onMessage !== undefined ? { onMessage: (message: unknown) => { onMessage(name, message) } } : {}),
       ...(signal !== undefined ? { signal } : {})
     })
     this.#current = proc

@@ -13,6 +13,8 @@ if (tracingEnabled(config)) {
   telemetry = await (await import('@codegate/shared/telemetry')).startTelemetry({
     serviceName: 'codegate-api',
     tracesSampleRatio: config.tracesSampleRatio ?? 1,
+    ...(config.metricExportIntervalMs !== undefined ? { metricIntervalMs: config.metricExportIntervalMs } : {}),
+    ...(config.metricExportTimeoutMs !== undefined ? { metricTimeoutMs: config.metricExportTimeoutMs } : {}),
     ...(config.otlpEndpoint !== undefined ? { otlpEndpoint: config.otlpEndpoint } : {}),
     ...(config.azureMonitorConnectionString !== undefined ? { azureMonitorConnectionString: config.azureMonitorConnectionString } : {})
   })

@@ -10,6 +10,7 @@ import { constants } from 'node:os'
 import { createLogger, tracingEnabled } from '@codegate/shared'
 import { configOrExit, runService } from '@codegate/shared/process'
 import { loadConfig } from './config.js'
+import { forwardEvents, type EventForwarder } from './event-channel.js'
 import { startHealthServer, type HealthServer } from './health.js'
 import { workerMetrics } from './metrics.js'
 import { Worker } from './worker.js'
@@ -21,11 +22,21 @@ const telemetry = tracingEnabled(config)
   ? await (await import('@codegate/shared/telemetry')).startTelemetry({
     serviceName: 'codegate-worker',
     tracesSampleRatio: config.tracesSampleRatio ?? 1,
+    ...(config.metricExportIntervalMs !== undefined ? { metricIntervalMs: config.metricExportIntervalMs } : {}),
+    ...(config.metricExportTimeoutMs !== undefined ? { metricTimeoutMs: config.metricExportTimeoutMs } : {}),
     ...(config.otlpEndpoint !== undefined ? { otlpEndpoint: config.otlpEndpoint } : {}),
     ...(config.azureMonitorConnectionString !== undefined ? { azureMonitorConnectionString: config.azureMonitorConnectionString } : {})
   })
   : undefined
 const worker = new Worker(config, { logger: log })
+// Started by a parent with an IPC channel (bench, soak): it hears the typed events (event-channel.ts).
+const send = process.send?.bind(process)
+const events: EventForwarder | undefined = send !== undefined
+  ? forwardEvents(worker, {
+    get connected () { return process.connected },
+    send: (message, done) => { send(message, undefined, undefined, done) }
+  })
+  : undefined
 const metrics = config.metricsEnabled ? { metrics: workerMetrics(worker).registry } : {}
 let health: HealthServer | undefined
 
@@ -37,6 +48,8 @@ await runService('worker', {
   },
   close: async () => {
     await worker.close()
+    // The 'closed' event and whatever is still queued reach the parent before the process exits.
+    await events?.flush()
     await health?.close()
     await telemetry?.shutdown()
   },

@@ -93,6 +93,8 @@ export interface MessageRef {
  * the poll loop's turn: keep them cheap and do not throw.
  */
 export interface WorkerEvents {
+  /** Queues and table exist; the first receive comes next (the 'worker.started' line). */
+  started: []
   /** The code's row exists now (or already did) and its expire is queued. `lagMs`: issuedAt → row written. */
   activated: [MessageRef & { inserted: boolean, lagMs: number, lost: boolean }]
   /** The row is gone (`result`); `lateMs`: how long after expiresAt. */
@@ -304,6 +306,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           maxInFlight: this.config.maxInFlight,
           maxBackoffMs: this.config.maxBackoffMs
         }, 'worker.started')
+        this.emit('started')
         return
       } catch (err) {
         if (this.closing) return

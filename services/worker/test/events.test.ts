@@ -19,7 +19,7 @@ t.test('the worker announces activations, expiries, poison, failures, receives a
   const { queues, table } = await storageFor(config)
   const running = await startWorker(config, { logger: captureLogger().log })
   t.teardown(running.close)
-  const seen: Seen = { activated: [], expired: [], requeued: [], dropped: [], poisoned: [], failed: [], received: [], closed: [] }
+  const seen: Seen = { started: [], activated: [], expired: [], requeued: [], dropped: [], poisoned: [], failed: [], received: [], closed: [] }
   for (const name of Object.keys(seen) as Array<keyof WorkerEvents>) {
     running.worker.on(name, (...args: unknown[]) => { (seen[name] as unknown[][]).push(args) })
   }
