@@ -11,24 +11,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import t from 'tap'
-import { repositoryRoot } from '../src/local-system.js'
-
-interface Manifest {
-  name: string
-  workspaces?: string[]
-  dependencies?: Record<string, string>
-  devDependencies?: Record<string, string>
-}
-
-const root = repositoryRoot()
-const read = (dir: string): Manifest => JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')) as Manifest
-
-/** Each workspace's folder, from the root manifest's patterns (`dir` or `dir/*`). */
-function workspaceDirs (): string[] {
-  return (read('.').workspaces ?? []).flatMap((pattern) => pattern.endsWith('/*')
-    ? readdirSync(join(root, pattern.slice(0, -2)), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `${pattern.slice(0, -2)}/${e.name}`)
-    : [pattern])
-}
+import { readManifest as read, root, workspaceDirs } from './fixtures/workspaces.js'
 
 /** The text of every inline code span of a Markdown text, fenced blocks left out. */
 function codeSpans (markdown: string): string[] {

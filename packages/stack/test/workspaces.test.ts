@@ -5,28 +5,10 @@
  * packages/shared-integration, since stack and dev-vault depend on shared).
  * And shared's tests mirror its sources: src/x.ts has a test/x.test.ts.
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { repositoryRoot } from '../src/local-system.js'
-
-interface Manifest {
-  name: string
-  workspaces?: string[]
-  dependencies?: Record<string, string>
-  devDependencies?: Record<string, string>
-  peerDependencies?: Record<string, string>
-}
-
-const root = repositoryRoot()
-const read = (dir: string): Manifest => JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')) as Manifest
-
-/** Each workspace's folder, from the root manifest's patterns (`dir` or `dir/*`). */
-function workspaceDirs (): string[] {
-  return (read('.').workspaces ?? []).flatMap((pattern) => pattern.endsWith('/*')
-    ? readdirSync(join(root, pattern.slice(0, -2)), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `${pattern.slice(0, -2)}/${e.name}`)
-    : [pattern])
-}
+import { readManifest as read, root, workspaceDirs } from './fixtures/workspaces.js'
 
 /** Every cycle in `graph`, each as the path that closes it (a → b → a). */
 function cyclesOf (graph: Map<string, string[]>): string[][] {
